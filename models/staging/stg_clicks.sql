@@ -1,0 +1,37 @@
+with source as (
+
+    select data from {{ ref('src_clicks') }}
+
+),
+
+well_formed as (
+
+    select data
+    from source
+    where {{ malformed_reason('clicks') }} is null
+
+),
+
+typed as (
+
+    select
+        data ->> 'event_id' as event_id,
+        (data ->> 'event_time')::timestamptz as event_time,
+        data ->> 'user_id' as user_id,
+        data ->> 'event_type' as event_type,
+        data ->> 'page_url' as page_url,
+        data ->> 'product_id' as product_id,
+        data ->> 'referrer' as referrer,
+        data ->> 'user_agent' as user_agent,
+        data ->> 'country' as country
+    from well_formed
+
+),
+
+deduplicated as (
+
+    {{ deduplicate_events('typed') }}
+
+)
+
+select * from deduplicated

@@ -1,0 +1,35 @@
+with source as (
+
+    select data from {{ ref('src_logins') }}
+
+),
+
+well_formed as (
+
+    select data
+    from source
+    where {{ malformed_reason('logins') }} is null
+
+),
+
+typed as (
+
+    select
+        data ->> 'event_id' as event_id,
+        (data ->> 'event_time')::timestamptz as event_time,
+        data ->> 'user_id' as user_id,
+        data ->> 'device_id' as device_id,
+        data ->> 'ip' as ip,
+        data ->> 'country' as country,
+        (data ->> 'success')::boolean as success
+    from well_formed
+
+),
+
+deduplicated as (
+
+    {{ deduplicate_events('typed') }}
+
+)
+
+select * from deduplicated

@@ -1,0 +1,35 @@
+with source as (
+
+    select data from {{ ref('src_purchases') }}
+
+),
+
+well_formed as (
+
+    select data
+    from source
+    where {{ malformed_reason('purchases') }} is null
+
+),
+
+typed as (
+
+    select
+        data ->> 'event_id' as event_id,
+        (data ->> 'event_time')::timestamptz as event_time,
+        data ->> 'user_id' as user_id,
+        data ->> 'order_id' as order_id,
+        (data ->> 'amount')::numeric(12, 2) as amount,
+        data ->> 'currency' as currency,
+        (data ->> 'item_count')::integer as item_count
+    from well_formed
+
+),
+
+deduplicated as (
+
+    {{ deduplicate_events('typed') }}
+
+)
+
+select * from deduplicated

@@ -1,0 +1,1 @@
+{{ kafka_json_source('device_changes') }}
