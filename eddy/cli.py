@@ -1,0 +1,46 @@
+"""The `eddy` command line: `eddy serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import click
+
+
+@click.group()
+@click.option("--log-level", default="INFO", envvar="EDDY_LOG_LEVEL", show_envvar=True,
+              show_default=True, help="Python logging level.")
+def main(log_level: str) -> None:
+    """eddy: an embedded streaming SQL engine that speaks the PostgreSQL protocol."""
+    logging.basicConfig(level=log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", envvar="EDDY_HOST", show_envvar=True,
+              show_default=True, help="Address to listen on.")
+@click.option("--port", default=6875, type=int, envvar="EDDY_PORT", show_envvar=True,
+              show_default=True, help="Port to listen on (0: any free port).")
+@click.option("--data-dir", default=".stack/eddy", envvar="EDDY_DATA_DIR", show_envvar=True,
+              show_default=True, help="Directory of the state database.")
+@click.option("--tick-interval", default=0.1, type=float, envvar="EDDY_TICK_INTERVAL",
+              show_envvar=True, show_default=True, help="Seconds between ticks.")
+@click.option("--password", default=None, envvar="EDDY_PASSWORD", show_envvar=True,
+              help="Require this password from every client (default: trust).")
+@click.option("--auth-method", type=click.Choice(["scram-sha-256", "md5"]),
+              default="scram-sha-256", show_default=True,
+              help="Password authentication method when --password is set.")
+def serve(host: str, port: int, data_dir: str, tick_interval: float, password: str | None,
+          auth_method: str) -> None:
+    """Run the engine and serve it over the PostgreSQL protocol."""
+    from eddy.server import serve as run
+
+    if password is None and host not in ("127.0.0.1", "localhost", "::1"):
+        raise click.UsageError("without --password, eddy only listens on loopback")
+    asyncio.run(run(host, port, data_dir, tick_interval=tick_interval, password=password,
+                    auth_method=auth_method))
+
+
+if __name__ == "__main__":
+    main()
