@@ -1,0 +1,506 @@
+"""Materialize/PostgreSQL expression semantics translated into DuckDB.
+
+Each rule is a small pure function ``fn(expression) -> expression`` over a sqlglot tree parsed
+with the ``postgres`` (or ``materialize``) dialect; ``RULES`` lists them in the order they run.
+``to_duckdb`` applies them to a copy, ``render`` prints DuckDB SQL.
+
+Where DuckDB differs from PostgreSQL and the rules below fix it:
+
+- ``/`` on integers truncates (``7/2 = 3``, ``-7/2 = -3``); DuckDB's ``/`` is float division, its
+  ``//`` truncates integers and divides every other type normally, so ``/`` becomes ``//``.
+- division or modulo by zero is an error (DuckDB returns NULL or inf).
+- ``round(double)`` rounds half to even (needs the argument's type, from annotation).
+- bare ``numeric`` is exact (DuckDB's bare ``DECIMAL`` is ``DECIMAL(18,3)``).
+- ``varchar(n)`` casts truncate; ``extract(second ...)`` keeps the fraction.
+- ``substring`` with a start below 1 counts from position 1, not from the end.
+- ``LIKE`` escapes with a backslash by default.
+- jsonb functions and operators map onto DuckDB's json extension; ``#>``/``#>>`` paths become
+  JSON pointers (a step is a key on objects and an index on arrays, as in PostgreSQL).
+- ``mz_now()`` is the tick's timestamp in epoch milliseconds (``mz_timestamp`` is ``UBIGINT`` in
+  storage); comparisons with timestamps compare epoch milliseconds. It reads the DuckDB variable
+  ``MZ_NOW_VARIABLE``; the engine sets it (``SET VARIABLE mz_now = <ms>``) per tick.
+- result column names follow PostgreSQL (``count``, ``?column?``, ...), not DuckDB's.
+
+Anything that cannot be translated raises ``eddy.errors.unsupported('<construct>')``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+
+from eddy.errors import unsupported
+
+MZ_NOW_VARIABLE = "mz_now"
+NUMERIC = exp.DataType.build("DECIMAL(38, 10)", dialect="duckdb")
+
+UNSUPPORTED_FUNCTIONS = frozenset({
+    "jsonb_each", "jsonb_each_text", "json_each", "json_each_text", "jsonb_set", "jsonb_insert",
+    "jsonb_strip_nulls", "jsonb_path_query", "jsonb_path_exists", "jsonb_populate_record",
+    "jsonb_to_record", "regexp_match", "regexp_matches", "regexp_split_to_table",
+    "date_bin_hopping", "justify_days", "justify_hours", "justify_interval", "make_interval",
+    "age", "txid_current", "nextval", "setseed", "random",
+})
+
+_JSON_FUNCTIONS = {
+    "jsonb_build_object": "json_object", "json_build_object": "json_object",
+    "jsonb_build_array": "json_array", "json_build_array": "json_array",
+    "to_jsonb": "to_json", "to_json": "to_json",
+    "jsonb_array_length": "json_array_length", "json_array_length": "json_array_length",
+    "jsonb_pretty": "json_pretty",
+}
+_SET_RETURNING = {"jsonb_array_elements", "json_array_elements", "jsonb_array_elements_text",
+                  "json_array_elements_text", "jsonb_object_keys", "json_object_keys"}
+_JSON_TYPE_NAMES = {"OBJECT": "object", "ARRAY": "array", "VARCHAR": "string", "BIGINT": "number",
+                    "UBIGINT": "number", "DOUBLE": "number", "BOOLEAN": "boolean", "NULL": "null"}
+_FLOAT_TYPES = {exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT}
+_TIME_TYPES = {exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.TIMESTAMP,
+               exp.DataType.Type.TIMESTAMPLTZ, exp.DataType.Type.DATE}
+
+
+def _fn(name: str, *args: exp.Expression) -> exp.Expression:
+    return exp.func(name, *args, dialect="duckdb")
+
+
+def _literal_number(node: exp.Expression) -> float | None:
+    """The value of a numeric literal (also negated), else None."""
+    if isinstance(node, exp.Paren):
+        return _literal_number(node.this)
+    if isinstance(node, exp.Neg):
+        inner = _literal_number(node.this)
+        return None if inner is None else -inner
+    if isinstance(node, exp.Literal) and not node.is_string:
+        try:
+            return float(node.this)
+        except ValueError:
+            return None
+    return None
+
+
+def _type_of(node: exp.Expression) -> exp.DataType.Type | None:
+    """The annotated type of a node (see ``to_duckdb(schema=...)``), None when unknown."""
+    dtype = node.type
+    if dtype is None or dtype.this in (exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL):
+        return None
+    return dtype.this
+
+
+def _transform(expression: exp.Expression, fn) -> exp.Expression:
+    return expression.transform(fn, copy=False)
+
+
+# --- arithmetic -------------------------------------------------------------------------------
+
+
+def _nonzero(divisor: exp.Expression) -> exp.Expression:
+    """The divisor, or an error when it is zero (PostgreSQL: 'division by zero', 22012)."""
+    value = _literal_number(divisor)
+    if value is not None and value != 0:
+        return divisor
+    check = exp.EQ(this=divisor.copy(), expression=exp.Literal.number(0))
+    return exp.Case(ifs=[exp.If(this=check, true=_fn("error", exp.Literal.string("division by zero")))],
+                    default=divisor)
+
+
+def integer_division(expression: exp.Expression) -> exp.Expression:
+    """``a / b``: truncating on integers, an error on zero (DuckDB ``//`` plus a guard)."""
+    def rule(node):
+        if isinstance(node, exp.Div):
+            return exp.IntDiv(this=node.this, expression=_nonzero(node.expression))
+        return node
+    return _transform(expression, rule)
+
+
+def div_function(expression: exp.Expression) -> exp.Expression:
+    """``div(a, b)``: the truncated quotient (sqlglot parses it as IntDiv cast to numeric)."""
+    def rule(node):
+        if isinstance(node, exp.IntDiv) and not node.meta.get("eddy"):
+            quotient = exp.IntDiv(this=node.this, expression=_nonzero(node.expression))
+            quotient.meta["eddy"] = True
+            return _fn("trunc", quotient)
+        return node
+    expression = _transform(expression, rule)
+    return expression
+
+
+def modulo(expression: exp.Expression) -> exp.Expression:
+    """``a % b`` and ``mod(a, b)``: an error on zero (DuckDB returns NULL)."""
+    def rule(node):
+        if isinstance(node, exp.Mod) and not node.meta.get("eddy"):
+            out = exp.Mod(this=node.this, expression=_nonzero(node.expression))
+            out.meta["eddy"] = True
+            return out
+        return node
+    return _transform(expression, rule)
+
+
+def round_half_even_floats(expression: exp.Expression) -> exp.Expression:
+    """``round(double)`` rounds half to even in PostgreSQL; numeric rounds half away from zero."""
+    def rule(node):
+        if isinstance(node, exp.Round) and _type_of(node.this) in _FLOAT_TYPES:
+            return _fn("round_even", node.this, node.args.get("decimals") or exp.Literal.number(0))
+        return node
+    return _transform(expression, rule)
+
+
+# --- casts ------------------------------------------------------------------------------------
+
+
+def casts(expression: exp.Expression) -> exp.Expression:
+    """Bare numeric is exact; ``varchar(n)`` truncates; jsonb is DuckDB JSON; mz_timestamp ms."""
+    def rule(node):
+        if not isinstance(node, exp.Cast | exp.TryCast):
+            return node
+        to = node.to
+        kind = to.this
+        if kind in (exp.DataType.Type.DECIMAL, exp.DataType.Type.BIGDECIMAL) and not to.expressions:
+            node.set("to", NUMERIC.copy())
+        elif kind in (exp.DataType.Type.VARCHAR, exp.DataType.Type.NVARCHAR) and to.expressions:
+            width = to.expressions[0]
+            node.set("to", exp.DataType.build("VARCHAR"))
+            return _fn("left", node, width.this if isinstance(width, exp.DataTypeParam) else width)
+        elif kind == exp.DataType.Type.JSONB:
+            node.set("to", exp.DataType.build("JSON"))
+        elif kind == exp.DataType.Type.USERDEFINED and to.sql().lower() == "mz_timestamp":
+            node.set("to", exp.DataType.build("UBIGINT", dialect="duckdb"))
+        elif kind == exp.DataType.Type.TEXT:
+            node.set("to", exp.DataType.build("VARCHAR"))
+        return node
+    return _transform(expression, rule)
+
+
+# --- jsonb ------------------------------------------------------------------------------------
+
+
+def _pointer(path_literal: exp.Expression, construct: str) -> exp.Expression:
+    """A PostgreSQL text[] path literal ``'{a,0}'`` as a JSON pointer ``'/a/0'``."""
+    if not (isinstance(path_literal, exp.Literal) and path_literal.is_string):
+        raise unsupported(f"{construct} with a non-constant path")
+    text = path_literal.this.strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        raise unsupported(f"{construct} path {text!r}")
+    steps = [s.strip().strip('"') for s in text[1:-1].split(",")] if text[1:-1].strip() else []
+    if any(re.fullmatch(r"-\d+", s) for s in steps):
+        raise unsupported(f"{construct} with a negative array index")
+    return exp.Literal.string("".join("/" + s.replace("~", "~0").replace("/", "~1") for s in steps))
+
+
+def json_operators(expression: exp.Expression) -> exp.Expression:
+    """``->``/``->>`` with negative indexes, ``#>``/``#>>``, ``@>`` and ``?`` on jsonb."""
+    def rule(node):
+        if isinstance(node, exp.JSONExtract | exp.JSONExtractScalar):
+            value = _literal_number(node.expression)
+            if value is not None and value < 0:
+                op = exp.JSONExtract if isinstance(node, exp.JSONExtract) else exp.JSONExtractScalar
+                return op(this=node.this, expression=exp.Literal.string(f"$[#-{int(-value)}]"))
+            return node
+        if isinstance(node, exp.JSONBExtract):
+            return exp.JSONExtract(this=node.this, expression=_pointer(node.expression, "#>"))
+        if isinstance(node, exp.JSONBExtractScalar):
+            return exp.JSONExtractScalar(this=node.this, expression=_pointer(node.expression, "#>>"))
+        if isinstance(node, exp.ArrayContainsAll) and isinstance(node.expression, exp.Literal):
+            return _fn("json_contains", node.this, exp.cast(node.expression, "JSON"))
+        if isinstance(node, exp.JSONBContainsTopKey):
+            keys = exp.Case(
+                ifs=[exp.If(this=exp.EQ(this=_fn("json_type", node.this.copy()),
+                                        expression=exp.Literal.string("ARRAY")),
+                            true=_fn("json_extract_string", node.this.copy(),
+                                     exp.Literal.string("$[*]")))],
+                default=_fn("json_keys", node.this))
+            return _fn("list_contains", keys, node.expression)
+        return node
+    return _transform(expression, rule)
+
+
+def _set_returning(name: str, args: list[exp.Expression]) -> exp.Expression:
+    if name.endswith("object_keys"):
+        return exp.Unnest(expressions=[_fn("json_keys", *args)])
+    if name.endswith("_text"):
+        return exp.Unnest(expressions=[_fn("json_extract_string", args[0], exp.Literal.string("$[*]"))])
+    return exp.Unnest(expressions=[exp.cast(args[0], exp.DataType.build("JSON[]", dialect="duckdb"))])
+
+
+def json_functions(expression: exp.Expression) -> exp.Expression:
+    """jsonb functions onto DuckDB's json extension; set-returning ones become UNNEST."""
+    def rule(node):
+        if not isinstance(node, exp.Anonymous):
+            return node
+        name = node.name.lower()
+        if name in _JSON_FUNCTIONS:
+            return exp.Anonymous(this=_JSON_FUNCTIONS[name], expressions=node.expressions)
+        if name in ("jsonb_agg", "json_agg"):  # keeps NULL elements and ORDER BY
+            return _fn("to_json", exp.Anonymous(this="list", expressions=node.expressions))
+        if name in ("jsonb_typeof", "json_typeof"):
+            kind = _fn("json_type", *node.expressions)
+            return exp.Case(this=kind, ifs=[
+                exp.If(this=exp.Literal.string(k), true=exp.Literal.string(v))
+                for k, v in _JSON_TYPE_NAMES.items()])
+        if name in _SET_RETURNING:
+            column = "value" if "elements" in name else name
+            unnest = _set_returning(name, node.expressions)
+            holder = node.parent
+            if isinstance(holder, exp.Table | exp.Lateral):
+                alias = holder.args.get("alias") or exp.TableAlias(this=exp.to_identifier(name))
+                if not alias.columns:
+                    alias.set("columns", [exp.to_identifier(column)])
+                holder.set("alias", alias)
+            return unnest
+        return node
+    expression = _transform(expression, rule)
+    # A table-position UNNEST must not stay wrapped in a Table node.
+    for table in list(expression.find_all(exp.Table)):
+        if isinstance(table.this, exp.Unnest):
+            unnest = table.this
+            unnest.set("alias", table.args.get("alias"))
+            table.replace(unnest)
+    return expression
+
+
+# --- date and time ----------------------------------------------------------------------------
+
+
+def extract_fields(expression: exp.Expression) -> exp.Expression:
+    """``extract(second ...)`` keeps fractional seconds, as PostgreSQL does."""
+    def rule(node):
+        if isinstance(node, exp.Extract) and node.this.name.lower() in ("second", "seconds"):
+            micros = exp.Extract(this=exp.var("MICROSECOND"), expression=node.expression)
+            return exp.paren(exp.Div(this=micros, expression=exp.Literal.number("1000000.0")))
+        return node
+    return _transform(expression, rule)
+
+
+def to_timestamp_text(expression: exp.Expression) -> exp.Expression:
+    """``to_timestamp(text, fmt)`` returns timestamptz (DuckDB's strptime returns timestamp)."""
+    def rule(node):
+        if isinstance(node, exp.StrToTime) and not node.meta.get("eddy"):
+            node.meta["eddy"] = True
+            return exp.cast(node, exp.DataType.build("TIMESTAMPTZ", dialect="duckdb"))
+        return node
+    return _transform(expression, rule)
+
+
+def _is_mz_now(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Anonymous) and node.name.lower() in ("mz_now", "mz_logical_timestamp")
+
+
+def _epoch_ms(node: exp.Expression) -> exp.Expression:
+    return _fn("epoch_ms", node)
+
+
+def mz_now(expression: exp.Expression) -> exp.Expression:
+    """``mz_now()``: the tick's timestamp (epoch ms) from a DuckDB variable the engine sets.
+
+    A comparison with a timestamp compares epoch milliseconds (Materialize casts timestamptz to
+    mz_timestamp); with a number it compares the number as milliseconds.
+    """
+    comparisons = (exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE)
+
+    def rule(node):
+        if isinstance(node, comparisons):
+            left, right = node.this, node.expression
+            if _is_mz_now(left) and not _is_mz_now(right):
+                node.set("expression", _as_mz_timestamp(right))
+            elif _is_mz_now(right) and not _is_mz_now(left):
+                node.set("this", _as_mz_timestamp(left))
+            return node
+        if _is_mz_now(node):
+            return exp.cast(_fn("getvariable", exp.Literal.string(MZ_NOW_VARIABLE)), "UBIGINT",
+                            dialect="duckdb")
+        return node
+    return _transform(expression, rule)
+
+
+def _as_mz_timestamp(node: exp.Expression) -> exp.Expression:
+    """A value compared with mz_now(), as epoch ms: timestamps convert, numbers stay."""
+    kind = _type_of(node)
+    if kind is not None and kind not in _TIME_TYPES:
+        return node
+    if kind is None and _literal_number(node) is not None:
+        return node
+    if kind is None and not _looks_temporal(node):
+        return node
+    return _epoch_ms(node)
+
+
+def _looks_temporal(node: exp.Expression) -> bool:
+    """Without types: timestamp arithmetic or casts, or a bare column (assumed a timestamp)."""
+    if isinstance(node, exp.Paren):
+        return _looks_temporal(node.this)
+    if isinstance(node, exp.Add | exp.Sub):
+        return any(isinstance(n, exp.Interval) for n in node.find_all(exp.Interval)) or \
+            _looks_temporal(node.this)
+    if isinstance(node, exp.Cast):
+        return node.to.this in _TIME_TYPES
+    return isinstance(node, exp.Column | exp.TimestampTrunc | exp.UnixToTime | exp.StrToTime |
+                      exp.CurrentTimestamp | exp.Interval)
+
+
+# --- strings ----------------------------------------------------------------------------------
+
+
+def substring_start(expression: exp.Expression) -> exp.Expression:
+    """``substring(s, start[, len])`` with start < 1 counts from 1 (DuckDB counts from the end)."""
+    def rule(node):
+        if not isinstance(node, exp.Substring) or node.meta.get("eddy"):
+            return node
+        start = node.args.get("start")
+        if start is None:
+            return node
+        value = _literal_number(start)
+        if value is not None and value >= 1:
+            return node
+        one = exp.Literal.number(1)
+        clamped = exp.Greatest(this=start.copy(), expressions=[one])
+        length = node.args.get("length")
+        args = {"this": node.this, "start": clamped}
+        if length is not None:
+            end = exp.Sub(this=exp.Add(this=start.copy(), expression=length),
+                          expression=clamped.copy())
+            args["length"] = exp.Greatest(this=end, expressions=[exp.Literal.number(0)])
+        out = exp.Substring(**args)
+        out.meta["eddy"] = True
+        return out
+    return _transform(expression, rule)
+
+
+def like_escape(expression: exp.Expression) -> exp.Expression:
+    """``LIKE``/``ILIKE`` escape with a backslash unless told otherwise (DuckDB has no default)."""
+    def rule(node):
+        if isinstance(node, exp.Like | exp.ILike) and not isinstance(node.parent, exp.Escape):
+            pattern = node.expression
+            if isinstance(pattern, exp.Literal) and "\\" not in pattern.this:
+                return node
+            return exp.Escape(this=node, expression=exp.Literal.string("\\"))
+        return node
+    return _transform(expression, rule)
+
+
+def reject_unsupported(expression: exp.Expression) -> exp.Expression:
+    """Constructs with no faithful DuckDB translation fail with 0A000."""
+    for node in expression.walk():
+        if isinstance(node, exp.SimilarTo):
+            raise unsupported("SIMILAR TO")
+        if isinstance(node, exp.Anonymous) and node.name.lower() in UNSUPPORTED_FUNCTIONS:
+            raise unsupported(f"function {node.name.lower()}")
+        if isinstance(node, exp.RegexpILike | exp.RegexpLike) and node.args.get("flag") is not None:
+            flag = node.args["flag"]
+            if isinstance(flag, exp.Literal) and set(flag.this) - set("icg"):
+                raise unsupported(f"regular expression flags {flag.this!r}")
+    return expression
+
+
+# --- result column names ----------------------------------------------------------------------
+
+
+_TYPE_NAMES = {"INT": "int4", "BIGINT": "int8", "SMALLINT": "int2", "DOUBLE": "float8",
+               "FLOAT": "float4", "DECIMAL": "numeric", "TEXT": "text", "VARCHAR": "varchar",
+               "BOOLEAN": "bool", "TIMESTAMPTZ": "timestamptz", "TIMESTAMP": "timestamp",
+               "DATE": "date", "JSONB": "jsonb", "JSON": "json", "INTERVAL": "interval"}
+
+
+_OPERATORS = (exp.Binary, exp.Unary, exp.Predicate, exp.JSONExtract, exp.JSONExtractScalar,
+              exp.JSONBExtract, exp.JSONBExtractScalar, exp.JSONBContainsTopKey)
+
+
+def column_name(node: exp.Expression) -> str:
+    """The name PostgreSQL gives an unaliased select-list expression."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Column):
+        return node.name
+    if isinstance(node, exp.Cast):
+        inner = column_name(node.this)
+        if inner != "?column?":
+            return inner
+        return _TYPE_NAMES.get(node.to.this.name, node.to.this.name.lower())
+    if isinstance(node, exp.Window):
+        return column_name(node.this)
+    if isinstance(node, exp.Case):
+        return "case"
+    if isinstance(node, exp.CurrentTimestamp):
+        return "now"
+    if isinstance(node, exp.Exists):
+        return "exists"
+    if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select):
+        return node.this.named_selects[0] if node.this.named_selects else "?column?"
+    if isinstance(node, exp.Anonymous):
+        return node.name.lower()
+    if isinstance(node, _OPERATORS):
+        return "?column?"
+    if isinstance(node, exp.Func):
+        text = node.sql("postgres")
+        match = re.match(r"([A-Za-z_][A-Za-z_0-9]*)\s*\(", text)
+        if match:
+            return match.group(1).lower()
+    return "?column?"
+
+
+def name_columns(expression: exp.Expression) -> exp.Expression:
+    """Alias unnamed select-list expressions with PostgreSQL's names (``count``, ``?column?``)."""
+    for select in expression.find_all(exp.Select):
+        projections = []
+        for projection in select.expressions:
+            if isinstance(projection, exp.Alias | exp.Star | exp.Column):
+                projections.append(projection)
+            else:
+                projections.append(exp.alias_(projection, column_name(projection), quoted=True))
+        select.set("expressions", projections)
+    return expression
+
+
+def normalize_names(expression: exp.Expression) -> exp.Expression:
+    """Unquoted identifiers fold to lower case, as in PostgreSQL."""
+    return normalize_identifiers(expression, dialect="postgres")
+
+
+RULES = (
+    normalize_names,
+    reject_unsupported,
+    name_columns,
+    round_half_even_floats,
+    extract_fields,
+    div_function,
+    integer_division,
+    modulo,
+    casts,
+    json_operators,
+    json_functions,
+    to_timestamp_text,
+    mz_now,
+    substring_start,
+    like_escape,
+)
+
+
+def to_duckdb(expression: exp.Expression, schema: dict | None = None) -> exp.Expression:
+    """A DuckDB-semantics copy of a postgres-dialect sqlglot tree.
+
+    ``schema`` ({table: {column: type}}), when given, types the tree first so that type-dependent
+    rules (``round`` on floats, ``mz_now()`` comparisons) are exact; without it they use the
+    types of literals and casts only.
+    """
+    expression = expression.copy()
+    if schema is not None:
+        from sqlglot.optimizer.annotate_types import annotate_types
+        from sqlglot.optimizer.qualify import qualify
+        with contextlib.suppress(Exception):  # typing is best effort; the rules still apply
+            expression = qualify(expression, schema=schema, dialect="postgres", identify=False,
+                                 validate_qualify_columns=False)
+            expression = annotate_types(expression, schema=schema, dialect="postgres")
+    for rule in RULES:
+        expression = rule(expression)
+    return expression
+
+
+def render(expression: exp.Expression) -> str:
+    """DuckDB SQL text of a (translated) tree."""
+    return expression.sql(dialect="duckdb")
+
+
+def transpile(sql: str, schema: dict | None = None) -> str:
+    """PostgreSQL/Materialize SQL text to DuckDB SQL text (one statement)."""
+    return render(to_duckdb(sqlglot.parse_one(sql, read="postgres"), schema=schema))
