@@ -1,0 +1,174 @@
+"""Oracle suite: every maintained view equals DuckDB's batch evaluation of its SQL at every tick.
+
+Each shape gets random tables and random insert/update/delete streams (duplicates, late rows;
+time advancing for temporal filters); after every step each view of the shape is compared, as
+a multiset, with the reference (see oracle.py). Run the larger profile with `pytest -m slow`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from oracle import BatchSystem, Shape, run_stream, steps
+
+S = Shape
+SHAPES = [
+    S("filter_project", (("v1", "select id, v * 2 as v2, g, f from t1 where v > 1 or f < 0"),)),
+    S("case_cast_arith", (("v1", "select id, case when v > 2 then 'hi' when v is null then 'none' "
+                                 "else 'lo' end as c, v::numeric / 4 as q, v / 2 as h, v % 3 as m, "
+                                 "round(f) as r, f::int as fi, coalesce(v, -1) as cv from t1"),)),
+    S("strings", (("v1", "select id, lower(g) || '-' || upper(coalesce(g, 'x')) as s, "
+                         "substring(g, 1, 1) as s1, g like 'a%' as la, nullif(v, 0) as nz, "
+                         "greatest(v, 1) as gr, least(v, 3) as le, length(g) as n from t1"),)),
+    S("group_count_sum", (("v1", "select g, count(*) as n, sum(v) as s, count(v) as nv, "
+                                 "sum(f) as sf from t1 group by g"),)),
+    S("group_all_aggregates", (("v1", "select g, min(v) as mn, max(v) as mx, avg(v) as av, "
+                                      "count(distinct v) as dv, bool_and(b) as ba, "
+                                      "bool_or(b) as bo, max(ts) as mts from t1 group by g"),)),
+    S("string_agg", (("v1", "select g, string_agg(id::text, ',' order by id) as ids from t1 "
+                            "group by g"),)),
+    S("having", (("v1", "select g, sum(v) as s from t1 group by g having count(*) > 1"),)),
+    S("global_aggregate", (("v1", "select count(*) as n, sum(f) as sf, min(ts) as mts, "
+                                  "count(distinct g) as dg from t1"),)),
+    S("distinct", (("v1", "select distinct g, b from t1"),)),
+    S("distinct_on", (("v1", "select distinct on (g) g, v, id from t1 "
+                             "order by g, v desc, id"),)),
+    S("inner_join", (("v1", "select t1.id, t1.v, t2.w from t1 join t2 on t1.g = t2.g"),)),
+    S("join_residual", (("v1", "select t1.id, t2.id as id2 from t1 join t2 "
+                               "on t1.g = t2.g and t1.v < t2.w"),)),
+    S("left_join", (("v1", "select t1.id, t1.g, t2.w from t1 left join t2 on t1.id = t2.id"),)),
+    S("right_join", (("v1", "select t1.v, t2.id, t2.w from t1 right join t2 "
+                            "on t1.g = t2.g and t1.v > 0"),)),
+    S("full_join", (("v1", "select t1.id as a, t2.id as b, t1.v, t2.w from t1 "
+                           "full join t2 on t1.id = t2.id"),)),
+    S("cross_join", (("v1", "select t1.g, t2.g as g2 from t1 cross join t2 "
+                            "where t1.v is not null"),)),
+    S("join_then_aggregate", (("v1", "select t1.g, count(*) as n, sum(t2.w) as sw from t1 "
+                                     "join t2 on t1.id = t2.id group by t1.g"),)),
+    S("union_all", (("v1", "select g, v from t1 union all select g, w from t2"),)),
+    S("union", (("v1", "select g from t1 union select g from t2"),)),
+    S("except", (("v1", "select g from t1 except select g from t2"),)),
+    S("intersect", (("v1", "select id from t1 intersect select id from t2"),)),
+    S("cte", (("v1", "with big as (select * from t1 where v > 0), "
+                     "counts as (select g, count(*) as n from big group by g) "
+                     "select g, n from counts where n > 0"),)),
+    S("stacked_views", (("base", "select id, g, v from t1 where b"),
+                        ("top", "select g, max(v) as mv, count(*) as n from base group by g"),
+                        ("joined", "select top.g, top.mv, t2.w from top join t2 on top.g = t2.g"))),
+    S("scalar_subquery", (("v1", "select id, v, (select max(w) from t2) as mw from t1"),)),
+    S("correlated_scalar", (("v1", "select id, (select count(*) from t2 where t2.g = t1.g) as n "
+                                   "from t1"),)),
+    S("in_subquery", (("v1", "select id, g from t1 where g in (select g from t2 where w > 2)"),)),
+    S("exists", (("v1", "select id from t1 where exists "
+                        "(select 1 from t2 where t2.id = t1.id)"),
+                 ("v2", "select id from t1 where not exists "
+                        "(select 1 from t2 where t2.id = t1.id and t2.w > 0)"))),
+    S("lateral", (("v1", "select t1.id, x.w from t1, lateral (select w from t2 "
+                         "where t2.g = t1.g order by w desc limit 1) x"),)),
+    S("row_number", (("v1", "select id, g, row_number() over (partition by g order by v, id) "
+                            "as rn from t1"),)),
+    S("rank_lag_lead", (("v1", "select g, v, rank() over (partition by g order by v) as r, "
+                               "lag(v) over (partition by g order by v) as pv, "
+                               "lead(v) over (partition by g order by v) as nv from t1"),)),
+    S("first_last_value", (("v1", "select g, v, first_value(v) over w as fv, "
+                                  "last_value(v) over w as lv from t1 "
+                                  "window w as (partition by g order by v)"),)),
+    S("aggregate_over", (("v1", "select id, g, v, sum(v) over (partition by g order by v) as rs, "
+                                "count(*) over (partition by g) as cnt from t1"),)),
+    S("top_k_per_group", (("v1", "select g, id, v from (select g, id, v, row_number() over "
+                                 "(partition by g order by v desc, id) as rn from t1) s "
+                                 "where rn <= 2"),)),
+    S("top_k_lateral", (("v1", "select grp.g, x.id, x.v from (select distinct g from t1) grp, "
+                               "lateral (select id, v from t1 where t1.g = grp.g "
+                               "order by v desc, id limit 2) x"),)),
+    S("order_limit", (("v1", "select id, v from t1 order by v desc, id limit 3"),)),
+    S("jsonb", (("v1", "select id, j->>'k' as k, (j->'n')::int as n, j#>>'{o,p}' as p, "
+                       "j->'o' as o from t1"),
+                ("v2", "select j->>'k' as k, count(*) as n, sum((j->>'n')::int) as s from t1 "
+                       "group by j->>'k'"))),
+    S("dates", (("v1", "select date_trunc('minute', ts) as m, count(*) as n, "
+                       "max(extract(epoch from ts)) as e, min(extract(second from ts)) as s "
+                       "from t1 group by date_trunc('minute', ts)"),
+                ("v2", "select id, ts + interval '90 seconds' as later, "
+                       "to_timestamp(extract(epoch from ts)) as again from t1"))),
+    S("temporal_until", (("v1", "select id, g from t1 where mz_now() <= ts + interval '2 minutes'"),),
+      temporal=True),
+    S("temporal_window", (("v1", "select g, count(*) as n from t1 where mz_now() >= ts "
+                                 "and mz_now() < ts + interval '1 minute' group by g"),),
+      temporal=True),
+]
+
+
+def _engine():
+    from eddy.engine import Engine
+    return Engine(None, tick_interval=None)
+
+
+def _base_ms() -> int:
+    return (int(time.time()) // 60 + 1) * 60_000
+
+
+def _check(system, shape, stream):
+    try:
+        run_stream(system, shape, stream, _base_ms())
+    finally:
+        close = getattr(system, "close", None)
+        if close:
+            close()
+
+
+def test_at_least_thirty_shapes():
+    assert len({s.name for s in SHAPES}) == len(SHAPES) >= 30
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
+@settings(max_examples=3, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_harness_self_check(shape, data):
+    """The shapes and the reference agree with DuckDB evaluating the views itself."""
+    _check(BatchSystem(), shape, data.draw(steps(shape.temporal)))
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(stream=steps())
+def test_harness_catches_a_wrong_system(stream):
+    """A system that silently drops deletes is caught whenever a delete matters."""
+    shape = SHAPES[3]
+    try:
+        _check(BatchSystem(broken=True), shape, stream)
+    except AssertionError as error:
+        assert "missing" in str(error) or "extra" in str(error)
+        return
+    assert not any(step[0] == "delete" and _deleted_something(stream, i)
+                   for i, step in enumerate(stream))
+
+
+def _deleted_something(stream, index) -> bool:
+    table, key = stream[index][1], stream[index][2]
+    return table == "t1" and any(s[0] == "insert" and s[1] == "t1" and any(r[0] == key for r in s[2])
+                                 for s in stream[:index])
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_engine_matches_oracle(shape, data):
+    _check(_engine(), shape, data.draw(steps(shape.temporal)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_engine_matches_oracle_long(shape, data):
+    _check(_engine(), shape, data.draw(steps(shape.temporal, max_size=15)))
+
+
+def test_harness_catches_a_lost_delete():
+    stream = [("insert", "t1", [(1, "a", 2, 0.5, True, 0, None)]), ("delete", "t1", 1)]
+    with pytest.raises(AssertionError, match="extra"):
+        _check(BatchSystem(broken=True), SHAPES[3], stream)
