@@ -1,0 +1,213 @@
+"""`loadgen run`: simulate, apply faults, pace to the target rate, send, record, summarise."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from loadgen.faults import FaultConfig, Message, apply_faults
+from loadgen.model import TOPICS
+from loadgen.producer import DeliveryError
+from loadgen.simulator import Funnel, SimConfig, Simulator
+
+DEFAULT_SIM_RATE = 1000.0  # simulated events per second when --rate is not given
+
+
+@dataclass
+class RunOptions:
+    seed: int
+    rate: float | None = None
+    events: int | None = None
+    duration: float | None = None
+    users: int = 20_000
+    scenario: str = "steady"
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    funnel: dict[str, float] = field(default_factory=dict)
+    start_ms: int | None = None
+    via: str | None = "kafka"          # "kafka", "api", or None for a dry run
+    bootstrap: str = "127.0.0.1:9092"
+    api_url: str = "http://127.0.0.1:8088"
+    topic_prefix: str = ""
+    delivery_timeout: float = 30.0
+    batch_size: int = 500
+    out: str | None = None
+    progress: bool = True
+
+    def planned(self) -> int | None:
+        if self.events is not None:
+            return self.events
+        if self.rate and self.duration is not None:
+            return int(round(self.rate * self.duration))
+        return None
+
+
+def out_line(message: Message) -> str:
+    """One line of --out: the message as sent, with deliberate faults marked."""
+    topic, key, value, mark = message
+    head = f'{{"topic":"{topic}","key":{json.dumps(key)}'
+    if mark is None:
+        return f'{head},"value":{value}}}\n'
+    if mark.startswith("malformed: "):
+        how = mark[len("malformed: "):]
+        if how == "invalid JSON":
+            return f'{head},"malformed":"{how}","raw":{json.dumps(value)}}}\n'
+        return f'{head},"malformed":"{how}","value":{value}}}\n'
+    return f'{head},"{mark}":true,"value":{value}}}\n'
+
+
+def make_simulator(opts: RunOptions) -> Simulator:
+    sim_rate = opts.rate or DEFAULT_SIM_RATE
+    planned = opts.planned()
+    start_ms = opts.start_ms if opts.start_ms is not None else int(time.time() * 1000)
+    return Simulator(SimConfig(
+        seed=opts.seed, users=opts.users, rate=sim_rate, scenario=opts.scenario,
+        start_ms=start_ms, span_s=(planned / sim_rate) if planned else 600.0,
+        funnel=Funnel().update(opts.funnel)))
+
+
+def messages(opts: RunOptions) -> Iterator[Message]:
+    """The deterministic message stream of `opts` (endless; the run cuts it)."""
+    return apply_faults(opts.faults, opts.seed, make_simulator(opts).batches())
+
+
+def _sink(opts: RunOptions):
+    if opts.via == "kafka":
+        from loadgen.producer import KafkaSink
+        return KafkaSink(opts.bootstrap, opts.topic_prefix, opts.delivery_timeout)
+    if opts.via == "api":
+        from loadgen.client import ApiSink
+        return ApiSink(opts.api_url, opts.delivery_timeout)
+    return None
+
+
+def _progress(console: Console, total: int | None, enabled: bool) -> Progress:
+    return Progress(TextColumn("[bold]loadgen"), BarColumn(), MofNCompleteColumn(),
+                    TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
+                    TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=console, disable=not enabled)
+
+
+def run(opts: RunOptions, console: Console | None = None) -> int:
+    """Run the simulation; returns the process exit code (0 ok, 1 events not delivered)."""
+    console = console or Console(stderr=True)
+    planned = opts.planned()
+    sink = _sink(opts)
+    stream = messages(opts)
+    out: IO[str] | None = None
+    if opts.out == "-":
+        out = sys.stdout
+    elif opts.out:
+        out = open(opts.out, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+    if opts.rate:
+        step = max(1, int(opts.rate / (50 if opts.via == "api" else 200)))
+        chunk = min(step, opts.batch_size if opts.via == "api" else 5000)
+    else:
+        chunk = opts.batch_size if opts.via == "api" else 2000
+    handed: Counter[str] = Counter()
+    marks: Counter[tuple[str, str]] = Counter()
+    sent = 0
+    error: str | None = None
+    interrupted = False
+    started = time.perf_counter()
+    progress = _progress(console, planned, opts.progress)
+    task = progress.add_task("send", total=planned, rate="")
+    next_update = started
+    try:
+        with progress:
+            while planned is None or sent < planned:
+                n = chunk if planned is None else min(chunk, planned - sent)
+                now = time.perf_counter()
+                if opts.rate:
+                    delay = started + sent / opts.rate - now
+                    if delay > 0:
+                        time.sleep(delay)
+                elif opts.duration is not None and now - started >= opts.duration:
+                    break
+                batch = list(itertools.islice(stream, n))
+                if out is not None:
+                    out.write("".join(map(out_line, batch)))
+                for topic, _, _, mark in batch:
+                    handed[topic] += 1
+                    if mark is not None:
+                        marks[topic, mark.split(":")[0]] += 1
+                sent += n
+                if sink is not None:
+                    sink.send(batch)
+                if now >= next_update:
+                    elapsed = max(1e-9, now - started)
+                    progress.update(task, completed=sent, rate=f"{sent / elapsed:,.0f} ev/s")
+                    next_update = now + 0.25
+            progress.update(task, completed=sent,
+                            rate=f"{sent / max(1e-9, time.perf_counter() - started):,.0f} ev/s")
+    except DeliveryError as exc:
+        error = str(exc)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if out is not None and out is not sys.stdout:
+            out.close()
+    if sink is not None:
+        if error is None:
+            console.print(f"waiting for {sink.pending():,} messages to be acknowledged..."
+                          if sink.pending() else "", end="")
+        sink.close(abort=error is not None)
+        if error is None and sink.failed:
+            error = sink.describe_failure()
+    elapsed = time.perf_counter() - started
+    _summary(console, opts, sink, handed, marks, sent, elapsed)
+    if interrupted:
+        console.print("interrupted")
+    if sink is not None:
+        delivered = sum(sink.delivered().values())
+        rejected = sum(getattr(sink, "rejected", Counter()).values())
+        unsent = sent - delivered - rejected
+        if error is not None or unsent > 0:
+            console.print(f"[bold red]error:[/] {error or 'some events were not delivered'}; "
+                          f"{unsent:,} of {sent:,} events were not delivered")
+            return 1
+    return 0
+
+
+def _summary(console: Console, opts: RunOptions, sink, handed: Counter[str],
+             marks: Counter[tuple[str, str]], sent: int, elapsed: float) -> None:
+    table = Table(title=f"loadgen: {opts.scenario}, seed {opts.seed}, via "
+                        f"{opts.via or 'dry run'}", title_justify="left")
+    cols = ["topic", "sent" if sink else "written"]
+    if sink is not None:
+        cols += ["delivered", "rejected", "not delivered"]
+    cols += ["late", "duplicate", "malformed"]
+    for col in cols:
+        table.add_column(col, justify="left" if col == "topic" else "right")
+    delivered = sink.delivered() if sink is not None else Counter()
+    rejected = getattr(sink, "rejected", Counter())
+    for topic in [*TOPICS, "total"]:
+        def count(c: Counter, t: str = topic) -> int:
+            return sum(c.values()) if t == "total" else c[t]
+        row = [topic, count(handed)]
+        if sink is not None:
+            row += [count(delivered), count(rejected),
+                    count(handed) - count(delivered) - count(rejected)]
+        for kind in ("late", "duplicate", "malformed"):
+            row.append(sum(v for (t, k), v in marks.items()
+                           if k == kind and topic in (t, "total")))
+        table.add_row(*(f"{v:,}" if isinstance(v, int) else v for v in row))
+    console.print(table)
+    console.print(f"{sent:,} events in {elapsed:.2f} s ({sent / max(elapsed, 1e-9):,.0f} events/s)")
