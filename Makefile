@@ -3,10 +3,13 @@ SHELL := /bin/bash
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+JARS_STAMP := .stack/jars/.resolved
+# command:Debian package, installed by `make setup` only when the command is missing
+DEBS := kcat:kcat psql:postgresql-client chromium:chromium
 
-.PHONY: setup test demo up down lint
+.PHONY: setup debs test test-slow demo up down status lint
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(JARS_STAMP) debs
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -14,8 +17,33 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $@
 
+# Kafka's jars from Maven Central (pinned in stack/pom.xml; Maven's cache is ~/.m2).
+$(JARS_STAMP): stack/pom.xml $(VENV)/.installed
+	@$(BIN)/python -m stack jars >/dev/null
+	@touch $@
+
+debs:
+	@stack/debs.sh $(DEBS)
+
+# Start Kafka (127.0.0.1:9092) and the engine (127.0.0.1:6875) in the background.
+up: setup
+	@$(BIN)/python -m stack up
+
+down:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m stack down; fi
+
+status:
+	@$(BIN)/python -m stack status
+
+# pytest's own exit codes pass through: 5 (no tests collected) fails the target too.
 test: setup
 	$(BIN)/pytest
+
+test-slow: setup
+	$(BIN)/pytest -m slow
+
+demo: setup
+	@$(BIN)/python -m stack.demo
 
 lint: setup
 	$(BIN)/ruff check .

@@ -16,6 +16,7 @@ from stack.errors import StackError
 from stack.settings import Settings
 
 POM = Path(__file__).resolve().parent / "pom.xml"
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 INSTALL_HINT = "Install it with `sudo apt-get install openjdk-17-jre-headless maven` (Java 17+)."
 
 
@@ -64,12 +65,14 @@ def ensure_jars(settings: Settings, quiet: bool = False) -> Path:
     target.mkdir(parents=True)
     if not quiet:
         print(f"Resolving Kafka {kafka_version()} jars from Maven Central into {target} ...", flush=True)
-    cmd = [mvn, "-B", "-q", "-f", str(POM), *settings.maven_args,
-           "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={target}"]
+    cmd = [mvn, "-B", "-q", "-Dstyle.color=never", "-f", str(POM), *settings.maven_args,
+           f"{DEPENDENCY_PLUGIN}:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={target}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if proc.returncode != 0 or not any(target.glob("kafka_2.13-*.jar")):
-        errors = [ln.removeprefix("[ERROR]").strip() for ln in proc.stdout.splitlines() if ln.startswith("[ERROR]")]
-        reason = next((e for e in errors if e), (proc.stderr or proc.stdout).strip()[-400:] or "no jars produced")
+        out = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
+        errors = [ln.split("[ERROR]", 1)[1].split(" -> [Help")[0].strip()
+                  for ln in out.splitlines() if "[ERROR]" in ln]
+        reason = next((e for e in errors if e), out.strip()[-400:] or "no jars were produced")
         raise StackError(
             f"Maven could not resolve Kafka's jars (stack/pom.xml, Kafka {kafka_version()}): {reason} "
             f"Check network access to https://repo.maven.apache.org (or your ~/.m2/settings.xml "
