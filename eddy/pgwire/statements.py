@@ -99,7 +99,7 @@ class LocalStatements:
             cursor = self.cursors.get(unquote_ident(match.group("name"))) if match else None
             return [], (cursor.columns if cursor else None)
         if head in ("BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "DECLARE", "CLOSE",
-                    "COPY", "DISCARD"):
+                    "COPY", "DISCARD", "DEALLOCATE"):
             return list(param_oids), None
         return await self.conn.call(self.conn.session.describe, sql)
 
@@ -127,6 +127,13 @@ class LocalStatements:
             return Outcome(await self._fetch(text))
         if head == "CLOSE":
             return Outcome(await self._close(text))
+        if head == "DEALLOCATE":
+            name = text.split()[-1]
+            if name.upper() == "ALL":
+                conn.statements.clear()
+            elif conn.statements.pop(unquote_ident(name), None) is None:
+                raise EddyError("26000", f'prepared statement "{name}" does not exist')
+            return Outcome(Cursor("DEALLOCATE" + (" ALL" if name.upper() == "ALL" else ""), None))
         if head == "DISCARD":
             await self.close_all_async()
             conn.statements.clear()
