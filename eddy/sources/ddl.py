@@ -140,7 +140,7 @@ def parse_connection(body: str) -> dict:
 
 
 def _parse_format(cur: Cursor) -> str:
-    fmt = cur.next_word()
+    fmt = cur.next_word("JSON, TEXT or BYTES after FORMAT")
     if fmt in UNSUPPORTED_FORMATS:
         raise unsupported(f"FORMAT {fmt}")
     if fmt not in FORMATS:
@@ -200,7 +200,7 @@ def parse_source(body: str) -> SourceSpec:
     if cur.accept_word("INCLUDE"):
         _parse_include(cur, spec)
     if cur.accept_word("ENVELOPE"):
-        env = cur.next_word()
+        env = cur.next_word("NONE or UPSERT after ENVELOPE")
         if env in ("DEBEZIUM", "MATERIALIZE"):
             raise unsupported(f"ENVELOPE {env} for KAFKA sources")
         if env not in ("NONE", "UPSERT"):
@@ -233,7 +233,7 @@ def parse_source(body: str) -> SourceSpec:
 
 def _parse_include(cur: Cursor, spec: SourceSpec) -> None:
     while True:
-        what = cur.next_word()
+        what = cur.next_word("KEY, PARTITION, OFFSET or TIMESTAMP after INCLUDE")
         if what in ("HEADERS", "HEADER"):
             raise unsupported(f"INCLUDE {what}")
         if what != "KEY" and what not in INCLUDE_TYPES:

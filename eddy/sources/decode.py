@@ -278,7 +278,7 @@ def _last_per_key(rows: pa.Table, key: str) -> pa.Table:
     last = idx.group_by(key, use_threads=False).aggregate([("__i", "max")]).column("__i_max")
     if len(last) == rows.num_rows:
         return rows
-    return rows.take(pc.sort_indices(last))
+    return rows.take(pa.array(np.sort(last.to_numpy())))
 
 
 def dead_letters(batch: RawBatch, dead: list[tuple[int, bytes | None, bytes | None, str]],

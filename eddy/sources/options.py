@@ -117,10 +117,10 @@ class Cursor:
         if not self.accept_punct(p):
             raise self.error(repr(p))
 
-    def next_word(self) -> str:
+    def next_word(self, expected: str = "a keyword") -> str:
         tok = self.peek()
         if tok is None or tok.kind != "word":
-            raise self.error("a keyword")
+            raise self.error(expected)
         self.i += 1
         return tok.text
 
