@@ -47,6 +47,8 @@ class RawClient:
         try:
             while True:
                 self.read()
+        except TimeoutError:
+            return False
         except (ConnectionError, OSError):
             return True
 
