@@ -25,7 +25,9 @@ from stack.settings import HOST, ROOT, Settings
 
 BIN = Path(sys.executable).parent
 APP_PORT = int(os.environ.get("STACK_APP_PORT", "8501"))
-LOADGEN_PORT = int(os.environ.get("STACK_LOADGEN_PORT", "8080"))
+API_PORT = int(os.environ.get("STACK_API_PORT", "8088"))
+LOADGEN_RATE = os.environ.get("STACK_LOADGEN_RATE", "50")
+PORT_TIMEOUT = 60.0
 
 
 def _module(name: str) -> Callable[[Settings], bool]:
@@ -43,10 +45,14 @@ def _engine_up(s: Settings) -> bool:
 
 @dataclass(frozen=True)
 class Part:
+    """One piece of the demo. `port`: wait until it accepts there before the next part starts."""
+
     name: str
     argv: Callable[[Settings], list[str]]
     present: Callable[[Settings], bool]
     oneshot: bool = False
+    port: int | None = None
+    port_setting: str = ""
     url: str | None = None
 
 
@@ -54,14 +60,21 @@ PARTS: tuple[Part, ...] = (
     Part("dbt run",
          lambda s: [str(BIN / "dbt"), "run", "--project-dir", str(ROOT), "--profiles-dir", str(ROOT)],
          present=lambda s: (ROOT / "dbt_project.yml").exists() and _engine_up(s), oneshot=True),
+    Part("loadgen-api",
+         lambda s: [str(BIN / "loadgen"), "api", "--host", HOST, "--port", str(API_PORT),
+                    "--bootstrap", s.bootstrap],
+         present=_module("loadgen.api"), port=API_PORT,
+         port_setting="STACK_API_PORT", url=f"http://{HOST}:{API_PORT}/health"),
     Part("loadgen",
-         lambda s: [str(BIN / "loadgen"), "run", "--bootstrap", s.bootstrap],
-         present=_module("loadgen.cli"), url=f"http://{HOST}:{LOADGEN_PORT}"),
+         lambda s: [str(BIN / "loadgen"), "run", "--via", "api", "--api-url",
+                    f"http://{HOST}:{API_PORT}", "--rate", LOADGEN_RATE, "--no-progress"],
+         present=_module("loadgen.cli")),
     Part("dashboard",
          lambda s: [str(BIN / "streamlit"), "run", str(ROOT / "app" / "main.py"),
                     "--server.address", HOST, "--server.port", str(APP_PORT),
                     "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-         present=lambda s: (ROOT / "app" / "main.py").exists(), url=f"http://{HOST}:{APP_PORT}"),
+         present=lambda s: (ROOT / "app" / "main.py").exists(), port=APP_PORT,
+         port_setting="STACK_APP_PORT", url=f"http://{HOST}:{APP_PORT}"),
 )
 
 
@@ -69,6 +82,18 @@ def _env(s: Settings) -> dict[str, str]:
     """What the parts need to find the stack (names used by profiles.yml and the parts' CLIs)."""
     return {**os.environ, "EDDY_HOST": HOST, "EDDY_PORT": str(s.eddy_port),
             "KAFKA_BOOTSTRAP_SERVERS": s.bootstrap, "PYTHONUNBUFFERED": "1"}
+
+
+def _wait_port(part: Part, pid: int, log: Path) -> None:
+    deadline = time.monotonic() + PORT_TIMEOUT
+    while not procs.accepts(HOST, part.port):
+        if not procs.alive(pid):
+            raise StackError(f"{part.name} exited during startup; last lines of {log}:\n"
+                             f"{procs.log_tail(log)}")
+        if time.monotonic() > deadline:
+            raise StackError(f"{part.name} did not listen on {HOST}:{part.port} within "
+                             f"{PORT_TIMEOUT:.0f} s; see {log}.")
+        time.sleep(0.2)
 
 
 class _Stop(Exception):
@@ -95,8 +120,12 @@ def run(s: Settings, parts: tuple[Part, ...] = PARTS) -> int:
                     raise StackError(f"`{part.name}` failed (exit code {rc}); see its output above.")
             else:
                 log = s.logs_dir / f"{part.name.replace(' ', '-')}.log"
+                if part.port is not None:
+                    procs.require_free(HOST, part.port, part.name, part.port_setting)
                 running[part.name] = procs.spawn(part.argv(s), log, cwd=ROOT, env=_env(s))
-                print(f"- {part.name}: started (pid {running[part.name]}), log {log}")
+                print(f"- {part.name}: started (pid {running[part.name]}), log {log}", flush=True)
+                if part.port is not None:
+                    _wait_port(part, running[part.name], log)
         print("\nThe platform is up:")
         print(f"  Kafka            {s.bootstrap}   (kcat -b {s.bootstrap} -L)")
         if _engine_up(s):
@@ -121,7 +150,7 @@ def run(s: Settings, parts: tuple[Part, ...] = PARTS) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # finish cleaning up even on a second Ctrl-C
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for name, pid in running.items():
+        for name, pid in reversed(running.items()):  # consumers of a part stop before it
             procs.terminate(pid, 10)
             print(f"{name} stopped.")
         try:
