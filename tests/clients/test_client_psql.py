@@ -1,0 +1,72 @@
+"""Debian's psql against a real `eddy serve`: queries, \\d family, COPY of a SUBSCRIBE."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(shutil.which("psql") is None, reason="psql not installed")]
+
+
+def psql(eddy, *args, schema=None, timeout=30) -> subprocess.CompletedProcess:
+    env = {"PGOPTIONS": f"--search_path={schema}"} if schema else {}
+    return subprocess.run(
+        ["psql", "-X", "-h", "127.0.0.1", "-p", str(eddy.port), "-U", "materialize",
+         "-d", "materialize", "-v", "ON_ERROR_STOP=1", *args],
+        capture_output=True, text=True, timeout=timeout, env={"PATH": "/usr/bin:/bin", **env})
+
+
+def test_queries_and_describe_commands(eddy, schema):
+    r = psql(eddy, "-c", f"CREATE TABLE {schema}.items (id int NOT NULL, name text)",
+             "-c", f"INSERT INTO {schema}.items VALUES (1, 'one'), (2, 'two')",
+             "-c", f"CREATE VIEW {schema}.named AS SELECT name FROM {schema}.items",
+             "-c", f"CREATE MATERIALIZED VIEW {schema}.counts AS "
+                   f"SELECT count(*) AS n FROM {schema}.items",
+             "-c", f"SELECT id, name FROM {schema}.items ORDER BY id")
+    assert r.returncode == 0, r.stderr
+    assert "INSERT 0 2" in r.stdout
+    assert " 1 | one" in r.stdout and " 2 | two" in r.stdout and "(2 rows)" in r.stdout
+
+    r = psql(eddy, "-c", r"\dt", schema=schema)
+    assert r.returncode == 0, r.stderr
+    assert "items" in r.stdout and "table" in r.stdout and "named" not in r.stdout
+
+    r = psql(eddy, "-c", r"\dv", schema=schema)
+    assert r.returncode == 0, r.stderr
+    assert "named" in r.stdout and "items" not in r.stdout
+
+    r = psql(eddy, "-c", rf"\d {schema}.items")
+    assert r.returncode == 0, r.stderr
+    assert "id" in r.stdout and "integer" in r.stdout and "not null" in r.stdout
+    assert "name" in r.stdout and "text" in r.stdout
+
+    r = psql(eddy, "-c", r"\dn")
+    assert r.returncode == 0, r.stderr
+    assert schema in r.stdout and "public" in r.stdout
+
+
+def test_copy_of_a_subscribe_streams_until_cancelled(eddy, schema):
+    r = psql(eddy, "-c", f"CREATE TABLE {schema}.ev (v int)",
+             "-c", f"INSERT INTO {schema}.ev VALUES (7)")
+    assert r.returncode == 0, r.stderr
+    proc = subprocess.Popen(
+        ["psql", "-X", "-h", "127.0.0.1", "-p", str(eddy.port), "-U", "materialize",
+         "-c", f"COPY (SUBSCRIBE {schema}.ev) TO STDOUT"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()
+    ts, diff, value = first.rstrip("\n").split("\t")
+    assert (diff, value) == ("1", "7") and int(ts) > 0
+    subprocess.run(["psql", "-X", "-h", "127.0.0.1", "-p", str(eddy.port), "-U", "materialize",
+                    "-c", f"INSERT INTO {schema}.ev VALUES (8)"], check=True, capture_output=True)
+    t0 = time.monotonic()
+    second = proc.stdout.readline()
+    assert second.rstrip("\n").split("\t")[1:] == ["1", "8"]
+    assert time.monotonic() - t0 < 2
+    proc.send_signal(signal.SIGINT)          # psql sends a CancelRequest
+    _, err = proc.communicate(timeout=10)
+    assert "canceling statement due to user request" in err

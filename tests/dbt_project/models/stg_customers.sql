@@ -1,0 +1,2 @@
+select customer_id, name as customer_name
+from {{ source('shop', 'customers') }}
