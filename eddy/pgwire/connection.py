@@ -142,7 +142,7 @@ class Connection:
                 await self._serve()
         except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError):
             pass
-        except m.ProtocolViolation as e:
+        except Exception as e:  # noqa: BLE001 - protocol violations and bugs: report, close
             self.send_error(e)
             with contextlib.suppress(ConnectionError, OSError):
                 await self.flush()
