@@ -75,6 +75,7 @@ class KafkaSinkDriver:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._handle = None
+        self._seen = 0  # on_commit callbacks received
         self.state = SinkState(spec.envelope)
         self.stats = {"messages_produced": 0, "transactions_committed": 0, "ticks_skipped": 0,
                       "last_tick": None, "restarts": 0, "warnings": 0}
@@ -91,10 +92,9 @@ class KafkaSinkDriver:
 
     def stop(self) -> None:
         self._stop.set()
-        for name in ("cancel", "close", "remove", "unregister"):
-            if callable(getattr(self._handle, name, None)):
-                getattr(self._handle, name)()
-                break
+        if self._handle is not None:
+            self.ctx.engine.remove_callback(self._handle)
+            self._handle = None
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
@@ -104,17 +104,20 @@ class KafkaSinkDriver:
         """Keys: `type` ("kafka"), `status` (starting | running | stalled | dropped), `error`,
         `last_status_change_at` (epoch ms), `history`, `messages_produced`,
         `transactions_committed`, `last_tick` (tick of the last committed transaction),
-        `restarts` (re-syncs after errors), `warnings`, `topic`, `progress_topic`."""
+        `restarts` (re-syncs after errors), `warnings`, `pending_ticks` (ticks queued, not yet
+        written), `topic`, `progress_topic`."""
         with self._status.lock:
             st = {"type": "kafka", "status": self._status.state, "error": self._status.error,
                   "last_status_change_at": self._status.changed_at,
                   "history": list(self._status.history)}
-        return {**st, **self.stats, "topic": self.spec.topic, "progress_topic": self.progress_topic}
+        return {**st, **self.stats, "pending_ticks": self._queue.qsize(), "topic": self.spec.topic,
+                "progress_topic": self.progress_topic}
 
     def _on_commit(self, tick_ts: int, changes: dict) -> None:
+        self._seen += 1  # runs in the engine's tick, under its lock (see _snapshot)
         table = changes.get(self.from_id)
         if table is not None and table.num_rows:
-            self._queue.put((tick_ts, table))
+            self._queue.put((self._seen, tick_ts, table))
 
     # -- the sink loop --------------------------------------------------------------------
     def _run(self) -> None:
@@ -163,24 +166,23 @@ class KafkaSinkDriver:
             log.info("created topic %s", name)
 
     def _sync(self, producer: Producer) -> int:
-        """Bring the topic to the relation's state at a snapshot tick; return that tick."""
-        while not self._queue.empty():  # ticks before the snapshot are inside it
-            self._queue.get_nowait()
+        """Bring the topic to the relation's state at a snapshot; return the number of
+        on_commit callbacks that snapshot includes."""
         self.state = SinkState(self.spec.envelope)
         for key, value in read_topic(self.connection, self.ctx, self.spec.topic):
             self.state.apply(key, value)
-        ts, snapshot = self._snapshot()
+        seen, ts, snapshot = self._snapshot()
         msgs = diff(self.state, self.encoder.rows(snapshot), self.encoder.key_of)
         self._transaction(producer, ts, msgs)
-        return ts
+        return seen
 
     def _follow(self, producer: Producer, since: int) -> None:
         while not self._stop.is_set():
             try:
-                ts, table = self._queue.get(timeout=0.2)
+                seq, ts, table = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
-            if ts < since:
+            if seq <= since:  # already inside the snapshot
                 self.stats["ticks_skipped"] += 1
                 continue
             msgs, warnings = changes_to_messages(self.state, self.encoder.rows(table))
@@ -206,48 +208,18 @@ class KafkaSinkDriver:
         self.stats["transactions_committed"] += 1
         self.stats["last_tick"] = ts
 
-    def _snapshot(self) -> tuple[int, pa.Table]:
-        """The relation's rows at one tick T, and the first tick NOT included (ticks with a
-        timestamp below it are in the snapshot). Uses `engine.snapshot(id)` if the engine has
-        it, else `SUBSCRIBE ... WITH (PROGRESS)` up to its first progress row."""
-        engine = self.ctx.engine
-        if callable(getattr(engine, "snapshot", None)):
-            ts, table = engine.snapshot(self.from_id)
-            return ts + 1, table
-        return subscribe_snapshot(engine, self.ctx.from_name if hasattr(self.ctx, "from_name")
-                                  else self.from_id, self.columns)
-
-
-def subscribe_snapshot(engine, name: str, columns: list[tuple[str, str]],
-                       timeout: float = 60.0) -> tuple[int, pa.Table]:
-    session = engine.session()
-    try:
-        res = session.execute(f"SUBSCRIBE {quote_name(name)} WITH (PROGRESS)")[-1]
-        sub = res.subscription
-        rows: list[tuple] = []
-        deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline:
-                for r in sub.fetch(1000, 0.5):
-                    ts, progressed, d, *vals = r
-                    if progressed:
-                        return int(ts), _rows_table(rows, columns)
-                    rows.append((*vals, d))
-        finally:
-            sub.close()
-    finally:
-        session.close()
-    raise TimeoutError(f"no progress from SUBSCRIBE {name} within {timeout} s")
-
-
-def quote_name(name: str) -> str:
-    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
-
-
-def _rows_table(rows: list[tuple], columns: list[tuple[str, str]]) -> pa.Table:
-    names = [c for c, _ in columns] + [DIFF]
-    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
-    return pa.table({n: pa.array(list(c)) if rows else pa.array([], pa.null()) for n, c in zip(names, cols, strict=True)})
+    def _snapshot(self) -> tuple[int, int, pa.Table]:
+        """(callbacks seen, tick, rows with mz_diff) of the relation, consistently: the engine
+        runs on_commit callbacks under the lock read_snapshot takes, so when no callback
+        arrived across the read, exactly the first `seen` callbacks are inside the snapshot."""
+        for _ in range(1000):
+            seen = self._seen
+            ts, table = self.ctx.engine.read_snapshot(self.from_id)
+            if self._seen == seen:
+                names = table.column_names
+                return seen, ts, table.rename_columns(names[:-1] + [DIFF])
+            time.sleep(0.01)
+        raise TimeoutError("the engine ticks too often to take a consistent snapshot")
 
 
 def _produce(producer: Producer, topic: str, key, value, headers) -> None:
