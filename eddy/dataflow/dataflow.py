@@ -1,0 +1,59 @@
+"""A maintained relation: an operator tree whose output is kept in the object's table."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from eddy.dataflow.operators import Node
+from eddy.dataflow.runtime import TickContext, W, apply_delta, cols_sql, consolidate_sql
+from eddy.storage.state import phys, q
+
+
+class Dataflow:
+    """Output table `_eddy.<id>` (columns + weight) and reader view `_eddy.<id>_r`."""
+
+    def __init__(self, object_id: str, root: Node, names: list[str]):
+        self.object_id, self.root, self.names = object_id, root, names
+        self.error: Exception | None = None
+
+    @property
+    def table(self) -> str:
+        return phys(self.object_id)
+
+    def state_tables(self) -> list[str]:
+        return [t for n in self.root.walk() for t in n.state_tables()]
+
+    def setup(self, rt: TickContext, fresh: bool) -> None:
+        self.root.setup(rt, fresh)
+        if fresh:
+            items = ", ".join(f"{q(c)} AS {q(n)}" for c, n in zip(self.root.cols, self.names, strict=False))
+            sep = ", " if items else ""
+            rt.run(f"CREATE OR REPLACE TABLE {self.table} AS " + consolidate_sql(
+                f"(SELECT {items}{sep}{W} FROM ({self.root.full()}))", self.names))
+            rt.run(f"CREATE OR REPLACE VIEW {phys(self.object_id + '_r')} AS SELECT "
+                   f"{cols_sql(self.names)} FROM (SELECT *, unnest(range({W})) AS __i "
+                   f"FROM {self.table} WHERE {W} > 0)")
+
+    def step(self, rt: TickContext) -> pa.Table | None:
+        delta = self.root.step(rt)
+        if delta is None:
+            return None
+        delta = delta.rename_columns(self.names + [W])
+        return apply_delta(rt, self.table, self.names, delta)
+
+    def drop(self, conn) -> None:
+        conn.execute(f"DROP VIEW IF EXISTS {phys(self.object_id + '_r')}")
+        conn.execute(f"DROP TABLE IF EXISTS {self.table}")
+        for t in self.state_tables():
+            conn.execute(f"DROP TABLE IF EXISTS {phys(t)}")
+
+    def explain(self) -> list[str]:
+        return self.root.explain()
+
+    def counters(self) -> tuple[int, int]:
+        nodes = list(self.root.walk())
+        return sum(n.rows_read for n in nodes), sum(n.rows_written for n in nodes)
+
+    def reset_counters(self) -> None:
+        for n in self.root.walk():
+            n.rows_read = n.rows_written = 0

@@ -1,0 +1,186 @@
+"""Counting operators: linear aggregates (count/sum/avg) and set multiplicities (distinct,
+except, intersect), each keeping per-key accumulators that deltas add to."""
+
+from __future__ import annotations
+
+from eddy.dataflow.operators import Node
+from eddy.dataflow.runtime import W, cols_sql, nullsafe
+from eddy.storage.state import phys, q
+
+LINEAR_AGGS = ("count_star", "count", "sum", "avg")
+
+
+class LinearAgg(Node):
+    """GROUP BY with count(*), count(x), sum(x), avg(x): accumulators updated by deltas."""
+
+    label = "linear aggregate"
+    stateful = True
+
+    def __init__(self, child: Node, groups: list[str], aggs: list[tuple[str, str | None]],
+                 out_types: list[str], names: list[str]):
+        super().__init__([child], names)
+        self.groups, self.aggs, self.out_types = groups, aggs, out_types
+        self.gcols = [f"_g{i}" for i in range(len(groups))]
+
+    @property
+    def table(self):
+        return phys(self.key)
+
+    def state_tables(self):
+        return [self.key]
+
+    def _acc_select(self, rel: str) -> str:
+        items = [f"{g} AS {q(n)}" for g, n in zip(self.groups, self.gcols, strict=False)]
+        items.append(f"coalesce(sum(__in.{W}), 0)::BIGINT AS __cnt")
+        for i, (_kind, arg) in enumerate(self.aggs):
+            if arg is None:
+                items += [f"NULL::BIGINT AS _s{i}", f"0::BIGINT AS _n{i}"]
+            else:
+                items += [f"sum(({arg}) * __in.{W}) AS _s{i}",
+                          f"coalesce(sum(CASE WHEN ({arg}) IS NULL THEN 0 ELSE __in.{W} END), 0)"
+                          f"::BIGINT AS _n{i}"]
+        group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(self.groups)))}" \
+            if self.groups else ""
+        return f"SELECT {', '.join(items)} FROM ({rel}) AS __in{group}"
+
+    def _finish(self, alias: str, sign: str) -> str:
+        items = [f"{alias}.{q(g)}" for g in self.gcols]
+        for i, ((kind, _arg), typ) in enumerate(zip(self.aggs, self.out_types, strict=False)):
+            s, n = f"{alias}._s{i}", f"{alias}._n{i}"
+            value = {"count_star": f"{alias}.__cnt", "count": n,
+                     "sum": f"CASE WHEN {n} = 0 THEN NULL ELSE {s} END",
+                     "avg": f"{s} / NULLIF({n}, 0)"}[kind]
+            items.append(f"CAST({value} AS {typ})")
+        outs = ", ".join(f"{i} AS {q(c)}" for i, c in zip(items, self.cols, strict=False))
+        return f"SELECT {outs}, {sign}1::BIGINT AS {W} FROM"
+
+    def _keep(self, alias: str) -> str:
+        return f"{alias}.__cnt > 0" if self.groups else "TRUE"
+
+    def setup(self, rt, fresh):
+        super().setup(rt, fresh)
+        if fresh:
+            having = " HAVING coalesce(sum(__in.__w), 0) <> 0" if self.groups else ""
+            rt.run(f"CREATE OR REPLACE TABLE {self.table} AS "
+                   f"{self._acc_select(self.children[0].full())}{having}")
+
+    def full(self):
+        return f"{self._finish('s', '')} {self.table} s WHERE {self._keep('s')}"
+
+    def spec(self):
+        acc = self._acc_select(self.children[0].spec())
+        return f"{self._finish('s', '')} ({acc}) s WHERE {self._keep('s')}"
+
+    def step(self, rt):
+        delta = self.children[0].step(rt)
+        if delta is None:
+            return None
+        dn = rt.reg(rt.table(self._acc_select(f"SELECT * FROM {rt.reg(delta)}")))
+        old = rt.table(f"SELECT s.* FROM {self.table} s SEMI JOIN {dn} d "
+                       f"ON {nullsafe('s', 'd', self.gcols)}")
+        on = rt.reg(old)
+        items = [f"d.{q(g)}" for g in self.gcols] + ["coalesce(o.__cnt, 0) + d.__cnt AS __cnt"]
+        for i in range(len(self.aggs)):
+            items += [f"CASE WHEN o._s{i} IS NULL THEN d._s{i} WHEN d._s{i} IS NULL THEN o._s{i} "
+                      f"ELSE o._s{i} + d._s{i} END AS _s{i}",
+                      f"coalesce(o._n{i}, 0) + d._n{i} AS _n{i}"]
+        new = rt.table(f"SELECT {', '.join(items)} FROM {dn} d LEFT JOIN {on} o "
+                       f"ON {nullsafe('d', 'o', self.gcols)}")
+        nn = rt.reg(new)
+        rt.run(f"DELETE FROM {self.table} s USING {dn} d WHERE {nullsafe('s', 'd', self.gcols)}")
+        keep = "WHERE n.__cnt <> 0" if self.groups else ""
+        rt.run(f"INSERT INTO {self.table} SELECT * FROM {nn} n {keep}")
+        out = rt.arrow(f"{self._finish('o', '-')} {on} o WHERE {self._keep('o')} UNION ALL "
+                       f"{self._finish('n', '')} {nn} n WHERE {self._keep('n')}")
+        self.count(delta, out)
+        self.rows_read += old.num_rows
+        self.rows_written += new.num_rows
+        return out
+
+    def describe(self):
+        aggs = ", ".join(f"{k}({a or '*'})" for k, a in self.aggs)
+        return (f"Aggregate (linear accumulators, state {self.key}) "
+                f"group by [{', '.join(self.groups)}]: {aggs}")
+
+
+_MULTIPLICITY = {
+    "distinct": "CASE WHEN {l} > 0 THEN 1 ELSE 0 END",
+    "except": "CASE WHEN {l} > 0 AND {r} <= 0 THEN 1 ELSE 0 END",
+    "except_all": "greatest({l} - greatest({r}, 0), 0)",
+    "intersect": "CASE WHEN {l} > 0 AND {r} > 0 THEN 1 ELSE 0 END",
+    "intersect_all": "greatest(least({l}, {r}), 0)",
+}
+
+
+class SetCount(Node):
+    """DISTINCT / EXCEPT [ALL] / INTERSECT [ALL]: per-row counts of each input; the output
+    multiplicity is a function of them, so a delta touches only the rows it names."""
+
+    label = "set count"
+    stateful = True
+
+    def __init__(self, children: list[Node], mode: str):
+        super().__init__(children, list(children[0].cols))
+        self.mode = mode
+
+    @property
+    def table(self):
+        return phys(self.key)
+
+    def state_tables(self):
+        return [self.key]
+
+    def _mult(self, alias: str) -> str:
+        return _MULTIPLICITY[self.mode].format(l=f"{alias}._cl", r=f"{alias}._cr")
+
+    def _counts(self, rels: list[str]) -> str:
+        parts = [f"SELECT *, __w AS _cl, 0::BIGINT AS _cr FROM ({rels[0]})"]
+        if len(rels) > 1 and rels[1] is not None:
+            parts.append(f"SELECT *, 0::BIGINT AS _cl, __w AS _cr FROM ({rels[1]})")
+        union = " UNION ALL ".join(parts)
+        return (f"SELECT {cols_sql(self.cols)}, sum(_cl)::BIGINT AS _cl, sum(_cr)::BIGINT AS _cr "
+                f"FROM ({union}) GROUP BY ALL")
+
+    def setup(self, rt, fresh):
+        super().setup(rt, fresh)
+        if fresh:
+            rels = [c.full() for c in self.children]
+            rt.run(f"CREATE OR REPLACE TABLE {self.table} AS SELECT * FROM ({self._counts(rels)}) "
+                   f"WHERE _cl <> 0 OR _cr <> 0")
+
+    def full(self):
+        return (f"SELECT {cols_sql(self.cols, 's')}, {self._mult('s')}::BIGINT AS {W} "
+                f"FROM {self.table} s WHERE {self._mult('s')} > 0")
+
+    def spec(self):
+        counts = self._counts([c.spec() for c in self.children])
+        return (f"SELECT {cols_sql(self.cols, 's')}, {self._mult('s')}::BIGINT AS {W} "
+                f"FROM ({counts}) s WHERE {self._mult('s')} > 0")
+
+    def step(self, rt):
+        deltas = [c.step(rt) for c in self.children]
+        if all(d is None for d in deltas):
+            return None
+        rels = [f"SELECT * FROM {rt.reg(d)}" if d is not None else
+                f"SELECT * FROM ({c.full()}) LIMIT 0" for d, c in zip(deltas, self.children, strict=False)]
+        dn = rt.reg(rt.table(self._counts(rels)))
+        old = rt.table(f"SELECT s.* FROM {self.table} s SEMI JOIN {dn} d "
+                       f"ON {nullsafe('s', 'd', self.cols)}")
+        on = rt.reg(old)
+        new = rt.table(f"SELECT {cols_sql(self.cols, 'd')}, coalesce(o._cl, 0) + d._cl AS _cl, "
+                       f"coalesce(o._cr, 0) + d._cr AS _cr FROM {dn} d LEFT JOIN {on} o "
+                       f"ON {nullsafe('d', 'o', self.cols)}")
+        nn = rt.reg(new)
+        rt.run(f"DELETE FROM {self.table} s USING {dn} d WHERE {nullsafe('s', 'd', self.cols)}")
+        rt.run(f"INSERT INTO {self.table} SELECT * FROM {nn} WHERE _cl <> 0 OR _cr <> 0")
+        diff = f"{self._mult('n')} - coalesce({self._mult('o')}, 0)"
+        out = rt.arrow(f"SELECT {cols_sql(self.cols, 'n')}, ({diff})::BIGINT AS {W} FROM {nn} n "
+                       f"LEFT JOIN {on} o ON {nullsafe('n', 'o', self.cols)} WHERE {diff} <> 0")
+        for d in deltas:
+            self.count(d, None)
+        self.count(old, out)
+        return out
+
+    def describe(self):
+        return f"Set count ({self.mode}, per-row counters, state {self.key})"
+

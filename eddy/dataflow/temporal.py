@@ -1,0 +1,103 @@
+"""Temporal filters: rows valid for [from, until) in mz_now() time become scheduled
+insertions and retractions released as ticks advance; expired rows leave the state."""
+
+from __future__ import annotations
+
+from eddy.dataflow.operators import Node
+from eddy.dataflow.runtime import W, cols_sql
+from eddy.storage.state import phys
+
+MIN, MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+class TemporalFilter(Node):
+    """`froms`/`untils`: DuckDB SQL over __in giving epoch-ms bounds (from inclusive,
+    until exclusive); a NULL bound makes the row never valid, as the comparison is NULL."""
+
+    label = "temporal filter"
+    stateful = True
+
+    def __init__(self, child: Node, froms: list[str], untils: list[str]):
+        super().__init__([child], list(child.cols))
+        self.froms, self.untils = froms, untils
+        self.now = 0
+        self._next: int | None = None
+
+    @property
+    def table(self):
+        return phys(self.key)
+
+    def state_tables(self):
+        return [self.key]
+
+    def _bounded(self, rel: str) -> str:
+        f = [f"coalesce(({e})::BIGINT, {MAX})" for e in self.froms] or [str(MIN)]
+        u = [f"coalesce(({e})::BIGINT, {MIN})" for e in self.untils] or [str(MAX)]
+        fe = f"greatest({', '.join(f)})" if len(f) > 1 else f[0]
+        ue = f"least({', '.join(u)})" if len(u) > 1 else u[0]
+        return (f"SELECT {cols_sql(self.cols, '__in')}, __in.{W}, {fe}::BIGINT AS __from, "
+                f"{ue}::BIGINT AS __until FROM ({rel}) AS __in")
+
+    @staticmethod
+    def _valid(t: int) -> str:
+        return f"(__from <= {int(t)} AND {int(t)} < __until)"
+
+    def _refresh_next(self, rt) -> None:
+        now = int(self.now)
+        row = rt.conn.execute(
+            f"SELECT min(CASE WHEN __from > {now} THEN __from END), "
+            f"min(CASE WHEN __until > {now} THEN __until END) FROM {self.table}").fetchone()
+        times = [t for t in row if t is not None]
+        self._next = min(times) if times else None
+
+    def setup(self, rt, fresh):
+        super().setup(rt, fresh)
+        self.now = rt.now
+        if fresh:
+            rt.run(f"CREATE OR REPLACE TABLE {self.table} AS SELECT * FROM "
+                   f"({self._bounded(self.children[0].full())}) "
+                   f"WHERE __until > {int(rt.now)} AND __from < __until")
+        self._refresh_next(rt)
+
+    def full(self):
+        return f"SELECT {cols_sql(self.cols)}, {W} FROM {self.table} WHERE {self._valid(self.now)}"
+
+    def spec(self):
+        return (f"SELECT {cols_sql(self.cols)}, {W} FROM ({self._bounded(self.children[0].spec())}) "
+                f"WHERE {self._valid(self.now)}")
+
+    def next_event(self):
+        return self._next
+
+    def step(self, rt):
+        delta = self.children[0].step(rt)
+        prev, now = self.now, rt.now
+        parts = []
+        due = self._next is not None and now >= self._next and now > prev
+        if due:
+            parts.append(
+                f"SELECT {cols_sql(self.cols)}, ({W} * ({self._valid(now)}::BIGINT - "
+                f"{self._valid(prev)}::BIGINT))::BIGINT AS {W} FROM {self.table} "
+                f"WHERE (__from > {prev} AND __from <= {now}) OR "
+                f"(__until > {prev} AND __until <= {now})")
+        dn = None
+        if delta is not None:
+            dn = rt.reg(rt.table(self._bounded(f"SELECT * FROM {rt.reg(delta)}")))
+            parts.append(f"SELECT {cols_sql(self.cols)}, {W} FROM {dn} WHERE {self._valid(now)}")
+        self.now = now
+        if not parts:
+            return None
+        out = rt.arrow(f"SELECT * FROM ({' UNION ALL '.join(parts)}) WHERE {W} <> 0")
+        if due:
+            rt.run(f"DELETE FROM {self.table} WHERE __until <= {int(now)}")
+        if dn is not None:
+            rt.run(f"INSERT INTO {self.table} SELECT * FROM {dn} "
+                   f"WHERE __until > {int(now)} AND __from < __until")
+        if due or dn is not None:
+            self._refresh_next(rt)
+        self.count(delta, out)
+        return out
+
+    def describe(self):
+        bounds = [f"from {e}" for e in self.froms] + [f"until {e}" for e in self.untils]
+        return f"Temporal filter (scheduled insert/retract, state {self.key}): " + "; ".join(bounds)

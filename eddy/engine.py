@@ -1,0 +1,420 @@
+"""Engine and Session: the public face of eddy (see ARCHITECTURE.md, "Engine").
+
+A tick is one DuckDB transaction: pending table writes and source batches are applied,
+deltas propagate through every dataflow in dependency order, view outputs and source offsets
+are written, and the transaction commits. Readers use their own cursors and so always see
+one committed tick across all objects."""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from eddy.catalog.objects import Catalog, CatalogObject
+from eddy.connectors import IngestBatch, SinkContext, SourceContext
+from eddy.dataflow.dataflow import Dataflow
+from eddy.dataflow.runtime import TickContext, W
+from eddy.errors import EddyError
+from eddy.storage.state import SCHEMA, StateDB, phys, q
+
+log = logging.getLogger("eddy.engine")
+
+
+@dataclass
+class Column:
+    name: str
+    type_oid: int
+    type_name: str
+
+
+@dataclass
+class Result:
+    tag: str
+    columns: list[Column] | None = None
+    rows: list[tuple] = field(default_factory=list)
+    subscription: object | None = None
+
+
+class Write:
+    """Table writes applied atomically in one tick: `fn(rt)` applies them and returns
+    [(table id, Z-set delta)]."""
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+        self.done = threading.Event()
+        self.error: Exception | None = None
+        self.count = 0
+
+    def finish(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.done.set()
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Engine:
+    """The embedded streaming engine. `data_dir=None` keeps everything in memory."""
+
+    def __init__(self, data_dir: str | Path | None, tick_interval: float | None = 0.1):
+        self.data_dir = data_dir
+        self.tick_interval = tick_interval
+        self.state = StateDB(data_dir)
+        self.catalog = Catalog(self.state.load_catalog())
+        self.last_ts: int = self.state.get_meta("last_ts", 0)
+        self.manual_clock = tick_interval is None
+        self.dataflows: dict[str, Dataflow] = {}
+        self.connectors: dict[str, object] = {}
+        self.drivers: dict[str, object] = {}
+        self.subscriptions: set = set()
+        self.tick_stats: dict[str, tuple[int, int]] = {}
+        self.system_relations: dict[str, str] = {}
+        self._lock = threading.RLock()        # ticks and DDL
+        self._plock = threading.Lock()        # pending writes and ingests
+        self._writes: list[Write] = []
+        self._ingests: dict[str, list[IngestBatch]] = {}
+        self._callbacks: dict[int, Callable] = {}
+        self._handles = itertools.count(1)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._bootstrap()
+
+    # -- startup -------------------------------------------------------------------------
+    def _bootstrap(self) -> None:
+        from eddy.sql import ddl
+        if not len(self.catalog):
+            self.ddl(ddl.bootstrap)
+        with self._lock:
+            for obj in self.catalog:
+                if obj.kind in ("materialized-view", "view") and (
+                        obj.kind == "materialized-view" or obj.internal.get("maintained")):
+                    try:
+                        self.dataflows[obj.id] = ddl.build_dataflow(self, self.catalog, obj,
+                                                                    fresh=False)
+                    except Exception as e:  # noqa: BLE001 - keep serving other objects
+                        log.exception("cannot restore dataflow %s", obj.id)
+                        self.dataflows[obj.id] = _broken(obj, e)
+        self.refresh_system()
+
+    def start(self) -> None:
+        """Start the background tick loop (no-op when tick_interval is None)."""
+        if self.tick_interval is None or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="eddy-ticks", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.tick_interval):
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - the loop must survive one bad tick
+                log.exception("tick failed")
+
+    def close(self) -> None:
+        """Stop the loop and connectors, checkpoint, release files."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        for driver in list(self.drivers.values()):
+            try:
+                driver.stop()
+            except Exception:  # noqa: BLE001
+                log.exception("stopping a connector failed")
+        for sub in list(self.subscriptions):
+            sub.close()
+        with self._lock:
+            self.state.close()
+
+    def session(self, user: str = "materialize", database: str = "materialize"):
+        from eddy.sql.session import Session
+        return Session(self, user=user, database=database)
+
+    # -- catalog changes -----------------------------------------------------------------
+    def ddl(self, fn: Callable) -> object:
+        """Run `fn(txn)` as one committed DDL transaction (under the tick lock)."""
+        from eddy.sql.ddl import DdlTxn
+        with self._lock:
+            if self._closed:
+                raise EddyError("57P01", "engine is closed")
+            txn = DdlTxn(self)
+            conn = self.state.conn
+            conn.execute("BEGIN")
+            try:
+                conn.execute(f"SET VARIABLE mz_now = {int(self.last_ts)}")
+                result = fn(txn)
+                txn.persist()
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                txn.rollback()
+                raise
+            txn.publish()
+            self.refresh_system()
+            txn.after_commit()
+            return result
+
+    def refresh_system(self) -> None:
+        """Rebuild the system relations (mz_catalog, pg_catalog, ...) if that module exists."""
+        try:
+            system = importlib.import_module("eddy.catalog.system")
+        except ImportError:
+            return
+        try:
+            system.refresh(self.state.conn, self.catalog)
+        except Exception:  # noqa: BLE001 - a catalog view bug must not break DDL
+            log.exception("system catalog refresh failed")
+        rows = self.state.conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema IN ('mz_catalog', 'mz_internal', 'pg_catalog', "
+            "'information_schema', 'mz_introspection') AND table_catalog = current_database()"
+        ).fetchall()
+        order = {"mz_catalog": 0, "pg_catalog": 1, "mz_internal": 2, "information_schema": 3}
+        relations: dict[str, str] = {}
+        for schema, name in sorted(rows, key=lambda r: order.get(r[0], 9)):
+            relations.setdefault(name, schema)
+        self.system_relations = relations
+
+    # -- connectors ----------------------------------------------------------------------
+    def register_connector(self, connector) -> None:
+        """Make a connector kind available; restores its sources and sinks from the catalog."""
+        self.connectors[connector.kind] = connector
+        for obj in self.catalog:
+            if obj.internal.get("connector") == connector.kind and obj.kind in ("source", "sink") \
+                    and obj.id not in self.drivers:
+                try:
+                    self.start_driver(obj)
+                except Exception:  # noqa: BLE001
+                    log.exception("cannot restore %s %s", obj.kind, obj.qualified)
+
+    def connection_options(self, name: str) -> dict:
+        for obj in self.catalog:
+            if obj.kind == "connection" and (obj.name == name or obj.qualified == name
+                                             or obj.qualified.endswith("." + name)):
+                return obj.internal.get("options", {})
+        raise EddyError("42P01", f"unknown connection '{name}'")
+
+    def make_driver(self, obj: CatalogObject):
+        kind = obj.internal["connector"]
+        connector = self.connectors.get(kind)
+        if connector is None:
+            raise EddyError("0A000", f"{kind} connector not supported (not registered)")
+        body = obj.internal["body"]
+        if obj.kind == "source":
+            ctx = SourceContext(obj.id, obj.name, obj.qualified, self, self.connection_options)
+            return connector.create_source(ctx, body)
+        src = self.catalog.get(obj.internal["from_id"])
+        ctx = SinkContext(obj.id, obj.name, src.id, [(c[0], c[1]) for c in src.columns], self,
+                          self.connection_options)
+        return connector.create_sink(ctx, body)
+
+    def start_driver(self, obj: CatalogObject, driver=None) -> None:
+        driver = driver or self.make_driver(obj)
+        self.drivers[obj.id] = driver
+        driver.start()
+
+    def ingest(self, source_id: str, rows: pa.Table, offsets: dict,
+               extra: dict[str, pa.Table] | None = None) -> None:
+        """Queue a source batch for the next tick (applied with its offsets atomically)."""
+        with self._plock:
+            self._ingests.setdefault(source_id, []).append(IngestBatch(rows, offsets, extra or {}))
+
+    def committed_offsets(self, source_id: str) -> dict:
+        """Offsets recorded by the last committed tick."""
+        with self._lock:
+            return self.state.get_offsets(source_id)
+
+    def on_commit(self, callback: Callable) -> int:
+        """callback(tick_ts, {object_id: pa.Table of changes with mz_diff}) after each commit."""
+        handle = next(self._handles)
+        self._callbacks[handle] = callback
+        return handle
+
+    def remove_callback(self, handle: int) -> None:
+        self._callbacks.pop(handle, None)
+
+    # -- writes and ticks ----------------------------------------------------------------
+    def submit(self, write: Write) -> Write:
+        """Queue a table write and return once a tick has committed (or rejected) it."""
+        with self._plock:
+            self._writes.append(write)
+        with self._lock:
+            if not write.done.is_set():
+                self._tick(None)
+        write.done.wait()
+        if write.error is not None:
+            raise write.error
+        return write
+
+    def tick(self, now_ms: int | None = None) -> int:
+        """Run one tick now; returns its timestamp (ms)."""
+        if now_ms is not None:
+            self.manual_clock = True
+        with self._lock:
+            if self._closed:
+                raise EddyError("57P01", "engine is closed")
+            return self._tick(now_ms)
+
+    def _next_ts(self, now_ms: int | None) -> int:
+        if now_ms is not None:
+            return max(int(now_ms), self.last_ts)
+        if self.manual_clock:
+            return self.last_ts
+        return max(wall_ms(), self.last_ts + 1)
+
+    def _tick(self, now_ms: int | None) -> int:
+        while True:
+            with self._plock:
+                writes, self._writes = self._writes, []
+                ingests, self._ingests = self._ingests, {}
+            ts = self._next_ts(now_ms)
+            due = any((t := df.root.next_event()) is not None and t <= ts
+                      for df in self.dataflows.values() if df.error is None)
+            if not writes and not ingests and not due:
+                self.last_ts = ts
+                return ts
+            if self._run(ts, writes, ingests):
+                return ts
+
+    def _requeue(self, writes: list[Write], ingests: dict) -> None:
+        with self._plock:
+            self._writes[:0] = writes
+            for sid, batches in ingests.items():
+                self._ingests.setdefault(sid, [])[:0] = batches
+
+    def _run(self, ts: int, writes: list[Write], ingests: dict) -> bool:
+        """One tick transaction; False when it must be retried (a failure was isolated)."""
+        from eddy.sql.ingest import apply_ingest
+        conn = self.state.conn
+        rt = TickContext(conn, ts, self.last_ts)
+        current_write = current_df = None
+        conn.execute("BEGIN")
+        try:
+            conn.execute(f"SET VARIABLE mz_now = {int(ts)}")
+            for w in writes:
+                current_write = w
+                for table_id, delta in w.fn(rt):
+                    if delta is not None and delta.num_rows:
+                        _add_delta(rt, table_id, delta)
+            current_write = None
+            for sid, batches in ingests.items():
+                apply_ingest(self, rt, sid, batches)
+            for oid in sorted(self.dataflows, key=_id_num):
+                df = self.dataflows[oid]
+                if df.error is not None:
+                    continue
+                current_df = df
+                df.reset_counters()
+                delta = df.step(rt)
+                self.tick_stats[oid] = df.counters()
+                if delta is not None:
+                    rt.deltas[oid] = delta
+            current_df = None
+            self.state.set_meta("last_ts", ts)
+            conn.execute("COMMIT")
+        except Exception as e:  # noqa: BLE001 - isolate the failing write or dataflow
+            conn.execute("ROLLBACK")
+            rt.close()
+            error = as_eddy_error(e)
+            if current_write is not None:
+                current_write.finish(error)
+                self._requeue([w for w in writes if w is not current_write], ingests)
+            elif writes:
+                for w in writes:
+                    w.finish(error)
+                self._requeue([], ingests)
+            elif current_df is not None:
+                log.error("dataflow %s failed: %s", current_df.object_id, error.message)
+                current_df.error = error
+                self._requeue([], ingests)
+            else:
+                self._requeue([], ingests)
+                raise
+            return False
+        rt.close()
+        self.last_ts = ts
+        for w in writes:
+            w.finish()
+        self._publish(ts, rt.deltas)
+        return True
+
+    def _publish(self, ts: int, deltas: dict[str, pa.Table]) -> None:
+        changes = {oid: d.rename_columns(d.column_names[:-1] + ["mz_diff"])
+                   for oid, d in deltas.items()}
+        for sub in list(self.subscriptions):
+            sub.push(ts, changes)
+        for cb in list(self._callbacks.values()):
+            try:
+                cb(ts, changes)
+            except Exception:  # noqa: BLE001
+                log.exception("on_commit callback failed")
+
+    # -- reads ---------------------------------------------------------------------------
+    def read_snapshot(self, object_id: str) -> tuple[int, pa.Table]:
+        """The current contents of a relation with weights, and the tick they belong to."""
+        with self._lock:
+            obj = self.catalog.get(object_id)
+            if obj.kind in ("materialized-view",) or object_id in self.dataflows:
+                sql = f"SELECT * FROM {phys(object_id)}"
+            else:
+                cols = ", ".join(q(c[0]) for c in obj.columns)
+                sql = f"SELECT {cols}, 1::BIGINT AS {W} FROM {phys(object_id)}"
+            return self.last_ts, self.state.conn.execute(sql).fetch_arrow_table()
+
+
+def _add_delta(rt: TickContext, object_id: str, delta: pa.Table) -> None:
+    if object_id in rt.deltas:
+        rt.deltas[object_id] = pa.concat_tables([rt.deltas[object_id], delta],
+                                                promote_options="permissive")
+    else:
+        rt.deltas[object_id] = delta
+
+
+def _id_num(object_id: str) -> int:
+    digits = "".join(ch for ch in object_id if ch.isdigit())
+    return int(digits) if digits else 0
+
+
+def as_eddy_error(e: Exception) -> EddyError:
+    """DuckDB errors become query errors with a PostgreSQL SQLSTATE."""
+    if isinstance(e, EddyError):
+        return e
+    text = str(e)
+    low = text.lower()
+    if "division by zero" in low:
+        return EddyError("22012", "division by zero")
+    if "conversion error" in low or "could not convert" in low or "invalid input" in low:
+        return EddyError("22P02", text.split("\n")[0])
+    if "out of range" in low or "overflow" in low:
+        return EddyError("22003", text.split("\n")[0])
+    if "not null constraint" in low:
+        return EddyError("23502", text.split("\n")[0])
+    if "does not exist" in low or "not found" in low:
+        return EddyError("42P01", text.split("\n")[0])
+    if "parser error" in low or "syntax" in low:
+        return EddyError("42601", text.split("\n")[0])
+    if "binder error" in low:
+        return EddyError("42703", text.split("\n")[0])
+    return EddyError("XX000", text.split("\n")[0])
+
+
+def _broken(obj: CatalogObject, error: Exception) -> Dataflow:
+    from eddy.dataflow.operators_keyed import FullRecompute
+    df = Dataflow(obj.id, FullRecompute("SELECT 1", [], [], False, "broken"), [])
+    df.error = as_eddy_error(error)
+    return df
+
+
+__all__ = ["Engine", "Result", "Column", "Write", "EddyError", "SCHEMA"]

@@ -1,0 +1,72 @@
+"""Applying source batches inside a tick: append (ENVELOPE NONE) or upsert by key."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from eddy.dataflow.runtime import W, nullsafe
+from eddy.sql import types
+from eddy.storage.state import phys, q
+
+
+def _typed(rt, obj, rel: str) -> pa.Table:
+    items = ", ".join(f"CAST({q(c)} AS {types.duckdb_type(t)}) AS {q(c)}"
+                      for c, t, _n in obj.columns)
+    return rt.table(f"SELECT {items} FROM {rel}")
+
+
+def _append(rt, obj, rows: pa.Table) -> pa.Table | None:
+    if rows.num_rows == 0:
+        return None
+    typed = _typed(rt, obj, rt.reg(rows))
+    rt.run(f"INSERT INTO {phys(obj.id)} SELECT * FROM {rt.reg(typed)}")
+    return typed.append_column(W, pa.array([1] * typed.num_rows, pa.int64()))
+
+
+def _upsert(rt, obj, rows: pa.Table, key: list[str]) -> pa.Table | None:
+    if rows.num_rows == 0:
+        return None
+    if "__tombstone" not in rows.column_names:
+        rows = rows.append_column("__tombstone", pa.array([False] * rows.num_rows))
+    rows = rows.append_column("__pos", pa.array(range(rows.num_rows), pa.int64()))
+    cols = [c[0] for c in obj.columns]
+    keys = ", ".join(q(k) for k in key)
+    latest = rt.reg(rt.table(
+        f"SELECT * FROM {rt.reg(rows)} QUALIFY row_number() OVER (PARTITION BY {keys} "
+        f"ORDER BY __pos DESC) = 1"))
+    old = rt.table(f"SELECT s.*, -1::BIGINT AS {W} FROM {phys(obj.id)} s SEMI JOIN {latest} d "
+                   f"ON {nullsafe('s', 'd', key)}")
+    rt.run(f"DELETE FROM {phys(obj.id)} s USING {latest} d WHERE {nullsafe('s', 'd', key)}")
+    new = _typed(rt, obj, f"(SELECT * FROM {latest} WHERE NOT coalesce(__tombstone, false))")
+    if new.num_rows:
+        rt.run(f"INSERT INTO {phys(obj.id)} SELECT * FROM {rt.reg(new)}")
+    new = new.append_column(W, pa.array([1] * new.num_rows, pa.int64()))
+    parts = [t for t in (old, new) if t.num_rows]
+    if not parts:
+        return None
+    return pa.concat_tables([p.select(cols + [W]) for p in parts], promote_options="permissive")
+
+
+def apply_ingest(engine, rt, source_id: str, batches) -> None:
+    """Apply queued batches of one source and record its offsets, inside the tick."""
+    from eddy.engine import _add_delta
+    obj = engine.catalog.get(source_id)
+    if obj is None:
+        return
+    offsets = dict(engine.state.get_offsets(source_id))
+    key = obj.internal.get("upsert_key")
+    for batch in batches:
+        rows = batch.rows
+        delta = _upsert(rt, obj, rows, key) if key else _append(
+            rt, obj, rows.select([c[0] for c in obj.columns]))
+        if delta is not None:
+            _add_delta(rt, obj.id, delta)
+        for name, extra in (batch.extra or {}).items():
+            sub = engine.catalog.get(obj.internal.get("subsources", {}).get(name, ""))
+            if sub is None or extra is None:
+                continue
+            d = _append(rt, sub, extra.select([c[0] for c in sub.columns]))
+            if d is not None:
+                _add_delta(rt, sub.id, d)
+        offsets.update(batch.offsets or {})
+    engine.state.set_offsets(source_id, offsets)

@@ -1,0 +1,349 @@
+"""Planner: a qualified SELECT (postgres dialect, relations bound to ids) becomes a tree of
+incremental operators. Shapes without an incremental rule raise `Fallback`; the caller then
+uses the recompute-and-diff operator."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from eddy.catalog.objects import Catalog
+from eddy.dataflow.operators import Join, Map, Node, Scan, UnionAll
+from eddy.dataflow.operators_agg import LinearAgg, SetCount
+from eddy.dataflow.operators_keyed import KeyedRecompute
+from eddy.dataflow.temporal import TemporalFilter
+from eddy.errors import EddyError
+from eddy.sql import dialect
+from eddy.sql.types import from_duckdb
+from eddy.storage.state import q
+
+REF = "__ref"
+
+
+class Fallback(Exception):
+    """The shape has no incremental rule here; recompute-and-diff instead."""
+
+
+def is_mz_now(node) -> bool:
+    return isinstance(node, exp.Anonymous) and node.name.lower() in ("mz_now",
+                                                                      "mz_logical_timestamp")
+
+
+def has_mz_now(node) -> bool:
+    return any(is_mz_now(n) for n in node.walk())
+
+
+def conjuncts(node) -> list[exp.Expression]:
+    if node is None:
+        return []
+    if isinstance(node, exp.And):
+        return conjuncts(node.this) + conjuncts(node.expression)
+    if isinstance(node, exp.Paren):
+        return conjuncts(node.this) if isinstance(node.this, exp.And) else [node]
+    return [node]
+
+
+def _has_subquery(node) -> bool:
+    return any(isinstance(n, exp.Select | exp.Subquery | exp.Exists) for n in node.walk()
+               if n is not node) or isinstance(node, exp.Exists)
+
+
+_CMP = {exp.LT: ("until", "ceil"), exp.LTE: ("until", "floor+1"),
+        exp.GT: ("from", "floor+1"), exp.GTE: ("from", "ceil")}
+_FLIP = {exp.LT: exp.GT, exp.LTE: exp.GTE, exp.GT: exp.LT, exp.GTE: exp.LTE, exp.EQ: exp.EQ}
+
+
+class Planner:
+    """Builds operator trees; `conn` is used to learn column types (DESCRIBE)."""
+
+    def __init__(self, conn, catalog: Catalog):
+        self.conn, self.catalog = conn, catalog
+        self.nodes = 0
+
+    # -- helpers -------------------------------------------------------------------------
+    def types(self, node: Node) -> dict[str, str]:
+        rows = self.conn.execute(f"DESCRIBE SELECT * FROM ({node.spec()})").fetchall()
+        return {r[0]: from_duckdb(r[1]) for r in rows}
+
+    def render(self, e: exp.Expression, schema: dict | None = None) -> str:
+        return dialect.render(dialect.to_duckdb(e, schema=schema))
+
+    @staticmethod
+    def rebind(e: exp.Expression, colmap: dict, table: str | dict = "__in") -> exp.Expression:
+        """Column refs (alias, name) -> the node's column, qualified by `table`."""
+        def fn(node):
+            if isinstance(node, exp.Column) and not isinstance(node.this, exp.Star):
+                key = (node.table, node.name)
+                if key not in colmap:
+                    raise Fallback(f"column reference {node.sql('postgres')}")
+                t = table if isinstance(table, str) else table[key]
+                return exp.column(colmap[key], table=t, quoted=True)
+            return node
+        return e.copy().transform(fn)
+
+    # -- queries ---------------------------------------------------------------------------
+    def plan_query(self, e: exp.Expression) -> tuple[Node, list[str]]:
+        if isinstance(e, exp.Subquery):
+            return self.plan_query(e.this)
+        if isinstance(e, exp.Select):
+            return self.plan_select(e)
+        if isinstance(e, exp.Union | exp.Except | exp.Intersect):
+            if e.args.get("order") or e.args.get("limit") or e.args.get("offset"):
+                raise Fallback("ORDER BY/LIMIT on a set operation")
+            left, lnames = self.plan_query(e.this)
+            right, _ = self.plan_query(e.expression)
+            if len(left.cols) != len(right.cols):
+                raise EddyError("42601", "each set operation input must have the same number "
+                                "of columns")
+            distinct = e.args.get("distinct", True)
+            if isinstance(e, exp.Union):
+                node = UnionAll([left, right], list(left.cols))
+                return (SetCount([node], "distinct") if distinct else node), lnames
+            mode = ("except" if isinstance(e, exp.Except) else "intersect") + \
+                ("" if distinct else "_all")
+            return SetCount([left, right], mode), lnames
+        raise Fallback(f"{e.key} in a maintained query")
+
+    def plan_from(self, item) -> tuple[Node, dict]:
+        if isinstance(item, exp.Table) and item.db == REF:
+            obj = self.catalog.get(item.name)
+            if obj is None:
+                raise EddyError("42P01", f"unknown relation {item.name}")
+            cols = [c[0] for c in obj.columns]
+            weighted = obj.kind == "materialized-view" or obj.internal.get("maintained", False)
+            node = Scan(obj.id, obj.qualified, cols, weighted)
+            alias = item.alias_or_name
+            return node, {(alias, c): c for c in cols}
+        if isinstance(item, exp.Subquery) and not item.args.get("lateral"):
+            node, names = self.plan_query(item.this)
+            alias = item.alias_or_name
+            return node, {(alias, n): c for n, c in zip(names, node.cols, strict=False)}
+        raise Fallback(f"{item.key} in FROM")
+
+    def plan_join(self, left: Node, lmap: dict, join: exp.Join) -> tuple[Node, dict]:
+        if join.args.get("using") or isinstance(join.this, exp.Lateral):
+            raise Fallback("USING/LATERAL join")
+        right, rmap = self.plan_from(join.this)
+        n = len(left.cols)
+        names = [f"_c{i}" for i in range(n + len(right.cols))]
+        lpos = {c: i for i, c in enumerate(left.cols)}
+        rpos = {c: n + i for i, c in enumerate(right.cols)}
+        colmap = {k: names[lpos[v]] for k, v in lmap.items()}
+        colmap.update({k: names[rpos[v]] for k, v in rmap.items()})
+        on = join.args.get("on")
+        side = (join.side or "").upper()
+        sides = {**{k: "__l" for k in lmap}, **{k: "__r" for k in rmap}}
+        both = {**lmap, **rmap}
+        if on is not None and _has_subquery(on):
+            raise Fallback("subquery in ON")
+        if side not in ("LEFT", "RIGHT", "FULL"):
+            on_sql = None
+            if on is not None:
+                schema = {"__l": self.types(left), "__r": self.types(right)}
+                on_sql = self.render(self.rebind(on, both, sides), schema)
+            return Join(left, right, on_sql, names), colmap
+        # outer join: recompute per equi-join key
+        lkeys, rkeys = [], []
+        for c in conjuncts(on):
+            if isinstance(c, exp.EQ):
+                a, b = c.this, c.expression
+                sa = {sides.get((x.table, x.name)) for x in a.find_all(exp.Column)}
+                sb = {sides.get((x.table, x.name)) for x in b.find_all(exp.Column)}
+                if sa == {"__r"} and sb == {"__l"}:
+                    a, b, sa, sb = b, a, sb, sa
+                if sa == {"__l"} and sb == {"__r"}:
+                    lkeys.append(a)
+                    rkeys.append(b)
+        in_sides = {**{k: "__in0" for k in lmap}, **{k: "__in1" for k in rmap}}
+        lk = [self.render(self.rebind(k, lmap)) for k in lkeys]
+        rk = [self.render(self.rebind(k, rmap)) for k in rkeys]
+        body_l = [self.render(self.rebind(k, both, in_sides)) for k in lkeys]
+        body_r = [self.render(self.rebind(k, both, in_sides)) for k in rkeys]
+        if side == "LEFT":
+            kexprs = body_l
+        elif side == "RIGHT":
+            kexprs = body_r
+        else:
+            kexprs = [f"coalesce({a}, {b})" for a, b in zip(body_l, body_r, strict=False)]
+        items = [f"{k} AS _k{i}" for i, k in enumerate(kexprs)]
+        items += [f"__in0.{q(c)} AS {q(names[lpos[c]])}" for c in left.cols]
+        items += [f"__in1.{q(c)} AS {q(names[rpos[c]])}" for c in right.cols]
+        on_sql = self.render(self.rebind(on, both, in_sides)) if on is not None else "TRUE"
+        body = (f"SELECT {', '.join(items)} FROM __in0 {side} JOIN __in1 ON {on_sql}")
+        node = KeyedRecompute([left, right], [lk, rk] if lk else [], body, names,
+                              f"{side.lower()} join")
+        return node, colmap
+
+    def plan_select(self, sel: exp.Select) -> tuple[Node, list[str]]:
+        if sel.args.get("with"):
+            raise Fallback("nested WITH")
+        from_ = sel.args.get("from_")
+        if from_ is None:
+            raise Fallback("SELECT without FROM")
+        node, colmap = self.plan_from(from_.this)
+        for join in sel.args.get("joins") or []:
+            node, colmap = self.plan_join(node, colmap, join)
+        names = list(sel.named_selects)
+        if len(names) != len(sel.expressions):
+            raise Fallback("unnamed select items")
+        # WHERE: plain conjuncts filter; mz_now() comparisons become a temporal filter
+        plain, temporal = [], []
+        for c in conjuncts(sel.args.get("where").this if sel.args.get("where") else None):
+            if _has_subquery(c):
+                raise Fallback("subquery in WHERE")
+            (temporal if has_mz_now(c) else plain).append(c)
+        if plain:
+            schema = {"__in": self.types(node)}
+            where = " AND ".join(f"({self.render(self.rebind(c, colmap), schema)})" for c in plain)
+            node = Map(node, [f"__in.{q(c)}" for c in node.cols], list(node.cols), where)
+        if temporal:
+            node = self.temporal(node, [self.rebind(c, colmap) for c in temporal])
+        for e in sel.expressions:
+            if _has_subquery(e) or has_mz_now(e):
+                raise Fallback("subquery or mz_now() in the select list")
+        aggs = [a for e in sel.expressions for a in e.find_all(exp.AggFunc)
+                if not a.find_ancestor(exp.Window)]
+        having = sel.args.get("having")
+        if having is not None:
+            aggs += list(having.this.find_all(exp.AggFunc))
+        windows = [w for e in sel.expressions for w in e.find_all(exp.Window)]
+        group = list(sel.args["group"].expressions) if sel.args.get("group") else []
+        distinct = sel.args.get("distinct")
+        distinct_on = distinct.args.get("on") if distinct else None
+        limited = bool(sel.args.get("limit") or sel.args.get("offset"))
+        if not (aggs or group or windows or distinct or limited or having):
+            schema = {"__in": self.types(node)}
+            exprs = [self.render(self.rebind(e.unalias(), colmap), schema)
+                     for e in sel.expressions]
+            return Map(node, exprs, [f"_c{i}" for i in range(len(exprs))], None), names
+        if (aggs or group) and not (windows or distinct_on or limited) and all(
+                _linear(a) for a in aggs) and not (having and has_mz_now(having.this)):
+            return self.linear_agg(sel, node, colmap, group, aggs, names)
+        return self.keyed(sel, node, colmap, group, windows, distinct_on, limited, names)
+
+    def linear_agg(self, sel, node, colmap, group, aggs, names):
+        schema = {"__in": self.types(node)}
+        gsql = [self.render(self.rebind(g, colmap), schema) for g in group]
+        uniq: list[exp.Expression] = []
+        for a in aggs:
+            if a not in uniq:
+                uniq.append(a)
+        specs, types = [], []
+        for a in uniq:
+            kind = "count_star" if isinstance(a, exp.Count) and isinstance(
+                a.this, exp.Star) else a.key
+            arg = None if kind == "count_star" else self.render(self.rebind(a.this, colmap),
+                                                                schema)
+            specs.append((kind, arg))
+            agg_sql = self.render(self.rebind(a, colmap), schema)
+            typ = self.conn.execute(
+                f"DESCRIBE SELECT {agg_sql} FROM ({node.spec()}) AS __in").fetchall()[0][1]
+            types.append(typ)
+        gnames = [f"_g{i}" for i in range(len(group))]
+        anames = [f"_a{i}" for i in range(len(uniq))]
+        agg = LinearAgg(node, gsql, specs, types, gnames + anames)
+
+        def post(e):
+            def fn(n):
+                for g, name in zip(group, gnames, strict=False):
+                    if n == g:
+                        return exp.column(name, table="__in", quoted=True)
+                for a, name in zip(uniq, anames, strict=False):
+                    if n == a:
+                        return exp.column(name, table="__in", quoted=True)
+                if isinstance(n, exp.Column):
+                    raise EddyError("42803", f"column {n.sql('postgres')} must appear in the "
+                                    "GROUP BY clause or be used in an aggregate function")
+                return n
+            return e.copy().transform(fn)
+        having = sel.args.get("having")
+        where = self.render(post(having.this)) if having is not None else None
+        exprs = [self.render(post(e.unalias())) for e in sel.expressions]
+        out = Map(agg, exprs, [f"_c{i}" for i in range(len(exprs))], where)
+        if sel.args.get("distinct"):
+            return SetCount([out], "distinct"), names
+        return out, names
+
+    def keyed(self, sel, node, colmap, group, windows, distinct_on, limited, names):
+        keys: list[exp.Expression] = []
+        what = "aggregate"
+        if windows:
+            what = "window functions"
+            parts = [tuple(w.args.get("partition_by") or []) for w in windows]
+            if len(set(parts)) == 1 and parts[0] and not limited and (
+                    not group or all(p in group for p in parts[0])):
+                keys = list(parts[0])
+        elif group and not limited:
+            keys = group
+        elif distinct_on is not None and not limited:
+            what = "DISTINCT ON"
+            keys = list(distinct_on.expressions)
+        elif limited:
+            what = "ORDER BY ... LIMIT"
+        else:
+            what = "DISTINCT"
+        body = sel.copy()
+        body.set("where", None)
+        body.set("joins", None)
+        body.set("from_", exp.From(this=exp.to_table("__in0")))
+        if not (limited or distinct_on is not None):
+            body.set("order", None)
+        kitems = [exp.alias_(k.copy(), f"_k{i}", quoted=True) for i, k in enumerate(keys)]
+        body.set("expressions", kitems + [
+            exp.alias_(e.unalias().copy(), f"_c{i}", quoted=True)
+            for i, e in enumerate(sel.expressions)])
+        schema0 = self.types(node)
+        body = self.rebind_body(body, colmap)
+        body_sql = self.render(body, {"__in0": schema0})
+        ksql = [self.render(self.rebind(k, colmap), {"__in": schema0}) for k in keys]
+        out = KeyedRecompute([node], [ksql] if keys else [], body_sql,
+                             [f"_c{i}" for i in range(len(names))], what)
+        return out, names
+
+    def rebind_body(self, body: exp.Select, colmap: dict) -> exp.Select:
+        def fn(n):
+            if isinstance(n, exp.Column) and not isinstance(n.this, exp.Star) and n.table:
+                key = (n.table, n.name)
+                if key not in colmap:
+                    raise Fallback(f"column reference {n.sql('postgres')}")
+                return exp.column(colmap[key], table="__in0", quoted=True)
+            return n
+        return body.transform(fn)
+
+    def temporal(self, node: Node, conds: list[exp.Expression]) -> Node:
+        schema = {"__in": self.types(node)}
+        froms, untils = [], []
+        for c in conds:
+            if type(c) not in _FLIP or (is_mz_now(c.this) == is_mz_now(c.expression)):
+                raise EddyError("0A000", "mz_now() must be compared directly to an expression "
+                                "(mz_now() <op> expr) in a temporal filter; this form not supported")
+            if not is_mz_now(c.this):
+                c = _FLIP[type(c)](this=c.expression, expression=c.this)
+            if has_mz_now(c.expression):
+                raise EddyError("0A000", "mz_now() on both sides of a comparison not supported")
+            translated = dialect.to_duckdb(c, schema=schema)
+            bound = dialect.render(translated.expression)
+            if isinstance(c, exp.EQ):
+                froms.append(f"ceil({bound})")
+                untils.append(f"floor({bound}) + 1")
+                continue
+            which, how = _CMP[type(c)]
+            sql = f"ceil({bound})" if how == "ceil" else f"floor({bound}) + 1"
+            (froms if which == "from" else untils).append(sql)
+        return TemporalFilter(node, froms, untils)
+
+
+def _linear(a: exp.Expression) -> bool:
+    if not isinstance(a, exp.Count | exp.Sum | exp.Avg):
+        return False
+    if isinstance(a.this, exp.Distinct) or a.args.get("filter"):
+        return False
+    return not a.find_ancestor(exp.Filter)
+
+
+def assign_keys(root: Node, prefix: str) -> list[str]:
+    """Deterministic state-table names for every stateful node; returns them."""
+    names = []
+    for i, node in enumerate(root.walk()):
+        node.key = f"{prefix}_n{i}"
+        names += node.state_tables()
+    return names

@@ -1,0 +1,129 @@
+"""Name resolution: logical names (database.schema.object, search_path) bind to object ids;
+bound queries expand into physical DuckDB relations (reads) or planner scans (dataflows)."""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+
+from eddy.catalog.objects import Catalog, CatalogObject
+from eddy.errors import EddyError
+from eddy.sql.planner import REF
+from eddy.storage.state import SCHEMA
+
+SYSTEM_SCHEMAS = ("mz_catalog", "mz_internal", "pg_catalog", "information_schema",
+                  "mz_introspection")
+
+
+def parse(sql: str) -> exp.Expression:
+    try:
+        return sqlglot.parse_one(sql, read="postgres")
+    except sqlglot.errors.ParseError as e:
+        raise EddyError("42601", f"syntax error: {str(e).splitlines()[0]}") from None
+
+
+def cte_names(ast: exp.Expression) -> set[str]:
+    return {cte.alias_or_name for cte in ast.find_all(exp.CTE)}
+
+
+class Binder:
+    """Resolves names against the catalog for one session's database and search_path."""
+
+    def __init__(self, catalog: Catalog, database: str, search_path: list[str],
+                 system: dict[str, str] | None = None):
+        self.catalog, self.database, self.search_path = catalog, database, search_path
+        self.system = system or {}
+
+    def lookup(self, parts: list[str], kinds=None) -> CatalogObject | None:
+        if len(parts) == 3:
+            return self.catalog.find(parts[0], parts[1], parts[2], kinds)
+        if len(parts) == 2:
+            return self.catalog.find(self.database, parts[0], parts[1], kinds)
+        for schema in self.search_path:
+            obj = self.catalog.find(self.database, schema, parts[0], kinds)
+            if obj is not None:
+                return obj
+        return None
+
+    def require(self, parts: list[str], kinds=None) -> CatalogObject:
+        obj = self.lookup(parts, kinds)
+        if obj is None:
+            raise EddyError("42P01", f"unknown catalog item '{'.'.join(parts)}'")
+        return obj
+
+    def bind(self, ast: exp.Expression) -> tuple[exp.Expression, list[str]]:
+        """Replace relation names by `__ref.<id>` (keeping the alias); returns deps."""
+        ctes = cte_names(ast)
+        deps: list[str] = []
+
+        def fn(node):
+            if not isinstance(node, exp.Table) or not isinstance(node.this, exp.Identifier):
+                return node
+            parts = [p for p in (node.catalog, node.db, node.name) if p]
+            if len(parts) == 1 and parts[0] in ctes:
+                return node
+            if node.db == REF:
+                deps.append(node.name)
+                return node
+            if node.db in SYSTEM_SCHEMAS:
+                return node
+            obj = self.lookup(parts, ("table", "view", "materialized-view", "source"))
+            if obj is None:
+                if len(parts) == 1 and parts[0] in self.system:
+                    return exp.Table(this=exp.to_identifier(parts[0], quoted=True),
+                                     db=exp.to_identifier(self.system[parts[0]], quoted=True),
+                                     alias=node.args.get("alias") or exp.TableAlias(
+                                         this=exp.to_identifier(parts[0])))
+                raise EddyError("42P01", f"unknown catalog item '{'.'.join(parts)}'")
+            if obj.id not in deps:
+                deps.append(obj.id)
+            alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name))
+            return exp.Table(this=exp.to_identifier(obj.id), db=exp.to_identifier(REF),
+                             alias=alias)
+        return ast.transform(fn), deps
+
+
+def expand(ast: exp.Expression, catalog: Catalog, mode: str) -> exp.Expression:
+    """Bound query -> views inlined; in 'read' mode relations become physical tables."""
+    def fn(node):
+        if not (isinstance(node, exp.Table) and node.db == REF):
+            return node
+        obj = catalog.get(node.name)
+        if obj is None:
+            raise EddyError("42P01", f"unknown catalog item '{node.name}'")
+        alias = node.args.get("alias")
+        if obj.kind == "view" and not (obj.internal.get("maintained") and mode == "read") and \
+                not (obj.internal.get("maintained") and mode == "plan"):
+            inner = expand(parse(obj.internal["query"]), catalog, mode)
+            return exp.Subquery(this=inner, alias=alias)
+        if mode == "plan":
+            return node
+        name = obj.id + "_r" if obj.kind in ("materialized-view", "view") else obj.id
+        return exp.Table(this=exp.to_identifier(name, quoted=True),
+                         db=exp.to_identifier(SCHEMA, quoted=True), alias=alias)
+    return ast.transform(fn)
+
+
+def inline_ctes(ast: exp.Expression) -> exp.Expression:
+    """WITH ... AS (...) references become subqueries (non-recursive CTEs only)."""
+    for with_ in list(ast.find_all(exp.With)):
+        if with_.args.get("recursive"):
+            raise EddyError("0A000", "WITH RECURSIVE not supported")
+        parent = with_.parent
+        bodies: dict[str, exp.Expression] = {}
+        for cte in with_.expressions:
+            body = _replace_refs(cte.this.copy(), bodies)
+            bodies[cte.alias_or_name] = body
+        parent.set("with", None)
+        _replace_refs(parent, bodies, in_place=True)
+    return ast
+
+
+def _replace_refs(node: exp.Expression, bodies: dict, in_place: bool = False):
+    def fn(n):
+        if isinstance(n, exp.Table) and not n.db and n.name in bodies:
+            alias = n.args.get("alias") or exp.TableAlias(this=exp.to_identifier(n.name))
+            return exp.Subquery(this=bodies[n.name].copy(), alias=alias)
+        return n
+    out = node.transform(fn, copy=not in_place)
+    return out

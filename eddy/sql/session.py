@@ -1,0 +1,284 @@
+"""Session: executes statements for one client (simple-query semantics, one Result each)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Sequence
+
+import duckdb
+from sqlglot import exp
+
+from eddy.engine import Column, Result, Write, as_eddy_error
+from eddy.errors import EddyError
+from eddy.sql import ddl, dialect, show, types, writes
+from eddy.sql.preparser import Statement, classify, split_statements
+from eddy.sql.resolve import Binder, expand, parse
+
+DEFAULT_VARS = {
+    "application_name": "", "client_encoding": "UTF8", "client_min_messages": "notice",
+    "cluster": "quickstart", "database": "materialize", "datestyle": "ISO, MDY",
+    "extra_float_digits": "3", "integer_datetimes": "on", "intervalstyle": "postgres",
+    "is_superuser": "off", "max_identifier_length": "255", "mz_version": "v0.130.0",
+    "search_path": "public", "server_version": "9.5.0", "server_version_num": "90500",
+    "standard_conforming_strings": "on", "statement_timeout": "0", "timezone": "UTC",
+    "transaction_isolation": "strict serializable", "transaction_read_only": "off",
+    "sql_safe_updates": "off", "emit_timestamp_notice": "off", "emit_trace_id_notice": "off",
+}
+
+
+class Session:
+    """One client's state: variables, search_path, transaction, and a reader cursor."""
+
+    def __init__(self, engine, user: str = "materialize", database: str = "materialize"):
+        self.engine = engine
+        self.user = user
+        self.vars = dict(DEFAULT_VARS, database=database)
+        self.cursor = engine.state.cursor()
+        self.txn: str | None = None          # None | "pending" | "read" | "write"
+        self.txn_writes: list = []
+        self.notices: list[str] = []
+
+    # -- public API ----------------------------------------------------------------------
+    @property
+    def database(self) -> str:
+        return self.vars["database"]
+
+    @property
+    def search_path(self) -> list[str]:
+        return [p.strip().strip('"') for p in self.vars["search_path"].split(",") if p.strip()]
+
+    def binder(self) -> Binder:
+        return Binder(self.engine.catalog, self.database, self.search_path,
+                      self.engine.system_relations)
+
+    def execute(self, sql: str, params: Sequence | None = None) -> list[Result]:
+        results = []
+        for text in split_statements(sql):
+            results.append(self.execute_one(classify(text), params))
+        return results
+
+    def describe(self, sql: str) -> tuple[list[int], list[Column] | None]:
+        """Parameter type OIDs (0 = unspecified) and result columns; no side effects."""
+        st = classify(sql)
+        nparams = sql.count("$")
+        if st.kind != "sql":
+            if st.kind in ("show", "show_create"):
+                return [], self.execute_one(st, None).columns
+            return [], None
+        ast = parse(st.text)
+        if not isinstance(ast, exp.Query | exp.Values):
+            return [0] * len(list(ast.find_all(exp.Parameter, exp.Placeholder))), None
+        n = len({p.sql() for p in ast.find_all(exp.Parameter, exp.Placeholder)}) or (
+            nparams if "$" in sql else 0)
+        sql_text = self._read_sql(ast)
+        try:
+            rel = self.cursor.execute(f"DESCRIBE {sql_text}", [None] * n) if n else \
+                self.cursor.execute(f"DESCRIBE {sql_text}")
+            rows = rel.fetchall()
+        except duckdb.Error as e:
+            raise as_eddy_error(e) from None
+        cols = [Column(r[0], types.oid(types.from_duckdb(r[1])), types.from_duckdb(r[1]))
+                for r in rows]
+        return [0] * n, cols
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.cursor.close()
+
+    # -- dispatch ------------------------------------------------------------------------
+    def execute_one(self, st: Statement, params) -> Result:
+        try:
+            return self._dispatch(st, params)
+        except EddyError:
+            raise
+        except duckdb.Error as e:
+            raise as_eddy_error(e) from None
+
+    def _dispatch(self, st: Statement, params) -> Result:
+        kind = st.kind
+        if kind == "begin":
+            if self.txn is None:
+                self.txn = "pending"
+            return Result("BEGIN")
+        if kind == "commit":
+            return self._end_txn(commit=True)
+        if kind == "rollback":
+            return self._end_txn(commit=False)
+        if kind in ("set", "reset"):
+            return self._set(st)
+        if kind == "show":
+            return show.show(self, st.parts["rest"])
+        if kind == "show_create":
+            return show.show_create(self, st.parts)
+        if kind == "explain":
+            return show.explain(self, st.parts["rest"])
+        if kind == "subscribe":
+            from eddy.sql.subscribe import subscribe
+            return subscribe(self, st)
+        if kind in ("discard", "deallocate"):
+            return Result(kind.upper() + (" ALL" if kind == "discard" else ""))
+        if kind in ("declare", "fetch", "close", "prepare", "execute"):
+            raise EddyError("0A000", f"{kind.upper()} not supported by the engine session")
+        if kind == "sql":
+            return self._sql(st, params)
+        self._no_ddl_in_txn()
+        return self.engine.ddl(lambda txn: self._ddl(txn, st))
+
+    def _no_ddl_in_txn(self) -> None:
+        if self.txn is not None:
+            raise EddyError("25001", "DDL statements cannot run inside a transaction block")
+
+    def _sql(self, st: Statement, params) -> Result:
+        ast = parse(st.text)
+        if isinstance(ast, exp.Query | exp.Values):
+            return self.query(ast, params)
+        if isinstance(ast, exp.Insert | exp.Update | exp.Delete):
+            return self.write(ast, params)
+        if isinstance(ast, exp.Create):
+            kind = (ast.args.get("kind") or "").upper()
+            if kind == "TABLE":
+                self._no_ddl_in_txn()
+                self.binder()
+                target = self.target(self._table_parts(ast.this.this if isinstance(
+                    ast.this, exp.Schema) else ast.this))
+                return self.engine.ddl(
+                    lambda txn: Result(ddl.create_table(txn, target, ast, st.text)))
+            raise EddyError("0A000", f"CREATE {kind} not supported")
+        raise EddyError("0A000", f"{ast.key.upper()} statement not supported")
+
+    # -- names ---------------------------------------------------------------------------
+    @staticmethod
+    def _table_parts(t: exp.Table) -> list[str]:
+        return [p for p in (t.catalog, t.db, t.name) if p]
+
+    def target(self, parts: list[str]) -> tuple[str, str, str]:
+        """(database, schema, name) for a new object's possibly qualified name."""
+        catalog = self.engine.catalog
+        if len(parts) == 3:
+            database, schema, name = parts
+        elif len(parts) == 2:
+            database, (schema, name) = self.database, parts
+        else:
+            database, schema, name = self.database, (self.search_path or ["public"])[0], parts[0]
+        if catalog.find(None, None, database, ("database",)) is None:
+            raise EddyError("3D000", f"unknown database '{database}'")
+        if catalog.find(database, None, schema, ("schema",)) is None:
+            raise EddyError("3F000", f"unknown schema '{schema}'")
+        return database, schema, name
+
+    # -- queries -------------------------------------------------------------------------
+    def _read_sql(self, ast: exp.Expression) -> str:
+        binder = self.binder()
+        bound, deps = binder.bind(ast)
+        for dep in deps:
+            df = self.engine.dataflows.get(dep)
+            if df is not None and df.error is not None:
+                raise df.error
+        return dialect.render(dialect.to_duckdb(expand(bound, binder.catalog, "read")))
+
+    def query(self, ast: exp.Expression, params) -> Result:
+        if self.txn == "write":
+            raise EddyError("25000", "transaction in write-only mode")
+        if self.txn == "pending":
+            self.txn = "read"
+            self.cursor.execute("BEGIN")
+            self.cursor.execute(f"SET VARIABLE mz_now = {int(self.engine.last_ts)}")
+        sql = self._read_sql(ast)
+        if self.txn != "read":
+            self.cursor.execute(f"SET VARIABLE mz_now = {int(self.engine.last_ts)}")
+        rel = self.cursor.execute(sql, list(params) if params else [])
+        return self.result_from_cursor(rel)
+
+    def result_from_cursor(self, rel) -> Result:
+        desc = rel.description or []
+        names = [d[0] for d in desc]
+        type_names = [types.from_duckdb(d[1]) for d in desc]
+        rows = rel.fetchall()
+        json_cols = [i for i, t in enumerate(type_names) if t == "jsonb"]
+        if json_cols and rows:
+            rows = [tuple(json.loads(v) if i in json_cols and isinstance(v, str) else v
+                          for i, v in enumerate(r)) for r in rows]
+        cols = [Column(n, types.oid(t), t) for n, t in zip(names, type_names, strict=False)]
+        return Result(f"SELECT {len(rows)}", cols, rows)
+
+    # -- writes --------------------------------------------------------------------------
+    def write(self, ast, params) -> Result:
+        if self.txn == "read":
+            raise EddyError("25006", "transaction in read-only mode")
+        binder = self.binder()
+        plan = {exp.Insert: writes.plan_insert, exp.Update: writes.plan_update,
+                exp.Delete: writes.plan_delete}[type(ast)]
+        fn, box, tag = plan(binder, ast, list(params) if params else [])
+        if self.txn in ("pending", "write"):
+            self.txn = "write"
+            self.txn_writes.append(fn)
+            return Result(tag.format("?") if False else tag.format(0))
+        self.engine.submit(Write(fn))
+        return Result(tag.format(box["count"]))
+
+    def _end_txn(self, commit: bool) -> Result:
+        mode, fns = self.txn, self.txn_writes
+        self.txn, self.txn_writes = None, []
+        if mode == "read":
+            self.cursor.execute("COMMIT")
+        if mode == "write" and commit and fns:
+            self.engine.submit(Write(lambda rt: [d for f in fns for d in f(rt)]))
+        return Result("COMMIT" if commit else "ROLLBACK")
+
+    def _set(self, st: Statement) -> Result:
+        rest = st.parts["rest"]
+        if st.kind == "reset":
+            name = rest.strip().lower()
+            if name == "all":
+                self.vars = dict(DEFAULT_VARS, database=self.vars["database"])
+            else:
+                self.vars[name] = DEFAULT_VARS.get(name, "")
+            return Result("RESET")
+        low = rest.lower()
+        for prefix in ("session ", "local "):
+            if low.startswith(prefix):
+                rest, low = rest[len(prefix):], low[len(prefix):]
+        if low.startswith("transaction") or low.startswith("session characteristics"):
+            return Result("SET")
+        if low.startswith("time zone"):
+            name, value = "timezone", rest[len("time zone"):].strip()
+        elif low.startswith("names"):
+            name, value = "client_encoding", rest[len("names"):].strip()
+        else:
+            sep = "=" if "=" in rest.split(" to ")[0].split(" TO ")[0] else None
+            if sep:
+                name, value = rest.split("=", 1)
+            else:
+                parts = rest.split(None, 2)
+                if len(parts) < 3 or parts[1].lower() != "to":
+                    raise EddyError("42601", "syntax error in SET")
+                name, value = parts[0], parts[2]
+        name = name.strip().lower().strip('"')
+        value = value.strip()
+        if value.lower() == "default":
+            value = DEFAULT_VARS.get(name, "")
+        else:
+            items = [v.strip() for v in value.split(",")]
+            value = ", ".join(v[1:-1].replace("''", "'") if v.startswith("'") else v
+                              for v in items)
+        if name == "database" and self.engine.catalog.find(None, None, value,
+                                                          ("database",)) is None:
+            self.notices.append(f"database \"{value}\" does not exist")
+        self.vars[name] = value
+        return Result("SET")
+
+    # -- DDL -----------------------------------------------------------------------------
+    def _ddl(self, txn, st: Statement) -> Result:
+        from eddy.sql import ddl_misc
+        binder = Binder(txn.catalog, self.database, self.search_path,
+                        self.engine.system_relations)
+        kind = st.kind
+        if kind == "create_view":
+            target = self.target(st.parts["name"])
+            return Result(ddl.create_view(txn, binder, target, st))
+        if kind == "create_index":
+            return Result(ddl.create_index(txn, binder, st))
+        result = ddl_misc.run(self, txn, binder, st)
+        self.notices.extend(txn.notices)
+        return result

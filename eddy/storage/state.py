@@ -1,0 +1,85 @@
+"""The state database: one DuckDB file holding tables, view state, catalog and offsets."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import duckdb
+
+from eddy.catalog.objects import CatalogObject
+
+SCHEMA = "_eddy"
+FILE_NAME = "eddy.duckdb"
+
+
+def q(name: str) -> str:
+    """Quote an SQL identifier."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def phys(name: str) -> str:
+    """Qualified physical name of a state table in the engine schema."""
+    return f"{q(SCHEMA)}.{q(name)}"
+
+
+class StateDB:
+    """Owns the DuckDB connection; catalog, offsets and metadata live in the engine schema."""
+
+    def __init__(self, data_dir: str | Path | None):
+        self.path = None
+        if data_dir is not None:
+            Path(data_dir).mkdir(parents=True, exist_ok=True)
+            self.path = str(Path(data_dir) / FILE_NAME)
+        self.conn = duckdb.connect(self.path or ":memory:")
+        self.conn.execute("SET GLOBAL TimeZone = 'UTC'")
+        self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q(SCHEMA)}")
+        for ddl in (
+            f"CREATE TABLE IF NOT EXISTS {phys('catalog')} (id VARCHAR PRIMARY KEY, body VARCHAR)",
+            f"CREATE TABLE IF NOT EXISTS {phys('offsets')} (id VARCHAR PRIMARY KEY, body VARCHAR)",
+            f"CREATE TABLE IF NOT EXISTS {phys('meta')} (key VARCHAR PRIMARY KEY, value VARCHAR)",
+        ):
+            self.conn.execute(ddl)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A reader connection: sees the last committed tick."""
+        cur = self.conn.cursor()
+        cur.execute("SET TimeZone = 'UTC'")
+        return cur
+
+    # -- catalog -----------------------------------------------------------------------------
+    def load_catalog(self) -> list[CatalogObject]:
+        rows = self.conn.execute(f"SELECT body FROM {phys('catalog')}").fetchall()
+        return [CatalogObject.from_json(r[0]) for r in rows]
+
+    def save_object(self, obj: CatalogObject) -> None:
+        self.conn.execute(f"DELETE FROM {phys('catalog')} WHERE id = ?", [obj.id])
+        self.conn.execute(f"INSERT INTO {phys('catalog')} VALUES (?, ?)", [obj.id, obj.to_json()])
+
+    def delete_object(self, object_id: str) -> None:
+        self.conn.execute(f"DELETE FROM {phys('catalog')} WHERE id = ?", [object_id])
+
+    # -- metadata and offsets ----------------------------------------------------------------
+    def get_meta(self, key: str, default=None):
+        row = self.conn.execute(f"SELECT value FROM {phys('meta')} WHERE key = ?", [key]).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_meta(self, key: str, value) -> None:
+        self.conn.execute(f"DELETE FROM {phys('meta')} WHERE key = ?", [key])
+        self.conn.execute(f"INSERT INTO {phys('meta')} VALUES (?, ?)", [key, json.dumps(value)])
+
+    def get_offsets(self, object_id: str) -> dict:
+        row = self.conn.execute(
+            f"SELECT body FROM {phys('offsets')} WHERE id = ?", [object_id]).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def set_offsets(self, object_id: str, offsets: dict) -> None:
+        self.conn.execute(f"DELETE FROM {phys('offsets')} WHERE id = ?", [object_id])
+        self.conn.execute(f"INSERT INTO {phys('offsets')} VALUES (?, ?)",
+                          [object_id, json.dumps(offsets)])
+
+    def close(self) -> None:
+        with contextlib.suppress(duckdb.Error):
+            self.conn.execute("CHECKPOINT")
+        self.conn.close()
