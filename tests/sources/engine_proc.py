@@ -9,6 +9,7 @@ check: open it, wait until source SOURCE has committed EXPECTED offsets (summed 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,8 @@ def _jsonable(v):
 
 def main() -> None:
     mode, data_dir, statements = sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("eddy.librdkafka").setLevel(logging.WARNING)
     data_dir.mkdir(parents=True, exist_ok=True)
     engine = Engine(data_dir, tick_interval=0.1)
     engine.register_connector(KafkaConnector())
