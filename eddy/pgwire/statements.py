@@ -111,14 +111,17 @@ class LocalStatements:
         head = words[0] if words else ""
         text = strip_comments(sql).rstrip().rstrip(";").rstrip()
         if head in ("COMMIT", "END", "ROLLBACK", "ABORT"):
-            tag = "ROLLBACK" if head in ("ROLLBACK", "ABORT") or conn.txn == "E" else "COMMIT"
+            # The engine ends its transaction (a failed one always rolls back).
+            commit = head in ("COMMIT", "END") and conn.txn != "E"
             conn.txn = "I"
             await self.close_transaction_cursors()
-            return Outcome(Cursor(tag, None))
+            await self.conn.call(self.conn.session.execute, "COMMIT" if commit else "ROLLBACK")
+            return Outcome(Cursor("COMMIT" if commit else "ROLLBACK", None))
         if conn.txn == "E":
             raise EddyError("25P02", "current transaction is aborted, commands ignored until "
                                      "end of transaction block")
         if head == "BEGIN" or (head == "START" and words[1:2] == ["TRANSACTION"]):
+            await self.conn.call(self.conn.session.execute, text)
             conn.txn = "T"
             return Outcome(Cursor("BEGIN", None))
         if head == "DECLARE":

@@ -86,6 +86,10 @@ class FakeSession:
                 self.engine.subscribers.add(sub)
                 out.append(Result("SUBSCRIBE", sub.columns, [], sub))
                 continue
+            head = stmt.split()[0].upper()
+            if head in ("BEGIN", "START", "COMMIT", "ROLLBACK"):    # no transactions here
+                out.append(Result("BEGIN" if head in ("BEGIN", "START") else head))
+                continue
             if stmt.upper().startswith("SLEEP"):
                 time.sleep(float(stmt.split()[1]))
                 out.append(Result("SLEEP"))
