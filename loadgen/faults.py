@@ -76,16 +76,17 @@ def apply_faults(config: FaultConfig, seed: int,
                 yield heapq.heappop(held)[2]
             x = random_()
             mark = None
+            sent_at = t
             if x < bad:
                 value, how = corrupt(rnd, topic, value)
                 mark = f"malformed: {how}"
                 yield topic, key, value, mark
             elif x < bad + late:
-                release = t + 1 + int(random_() * max_late)
+                release = sent_at = t + 1 + int(random_() * max_late)
                 heapq.heappush(held, (release, next(seq), (topic, key, value, "late")))
             else:
                 yield topic, key, value, None
             if dup and random_() < dup:
-                release = t + int(random_() * 2000)
+                release = sent_at + int(random_() * 2000)  # a re-send follows the original
                 again = (topic, key, value, mark or "duplicate")
                 heapq.heappush(held, (release, next(seq), again))

@@ -80,6 +80,7 @@ def make_simulator(opts: RunOptions) -> Simulator:
     return Simulator(SimConfig(
         seed=opts.seed, users=opts.users, rate=sim_rate, scenario=opts.scenario,
         start_ms=start_ms, span_s=(planned / sim_rate) if planned else 600.0,
+        cycle=not planned,
         funnel=Funnel().update(opts.funnel)))
 
 

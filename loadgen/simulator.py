@@ -75,6 +75,7 @@ class SimConfig:
     scenario: str = "steady"
     start_ms: int = 0              # epoch ms of simulated time 0
     span_s: float = 600.0          # the scenario's phases are laid over this simulated span
+    cycle: bool = False            # repeat the phases every span (unbounded runs)
     warmup_s: float = 120.0
     funnel: Funnel = field(default_factory=Funnel)
 
@@ -94,7 +95,7 @@ class User:
 class Simulator:
     """Generates the event stream; iterate `batches()` for lists of events in time order."""
 
-    EVENTS_PER_SESSION = 10.5      # measured mean, incl. app logs; sets the arrival rate
+    EVENTS_PER_SESSION = 10.0      # measured mean, incl. app logs; sets the arrival rate
 
     def __init__(self, config: SimConfig) -> None:
         self.cfg = config
@@ -116,7 +117,7 @@ class Simulator:
         self.users = [self._make_user(i, rnd, weights) for i in range(config.users)]
         self._free = list(range(config.users))
         self._pos = list(range(config.users))
-        self.products = [(f"p{i:05d}", round(rnd.lognormvariate(3.4, 0.8) + 1, 2))
+        self.products = [(f"p{i:05d}", round(rnd.lognormvariate(2.9, 0.7) + 1, 2))
                          for i in range(2000)]
         self._popular = [int(2000 * rnd.random() ** 2.5) for _ in range(20000)]
         self._sale = list(range(20))
@@ -131,7 +132,7 @@ class Simulator:
         self._spawn(self._poisson(t0, r * 0.001, self._device_change), t0)
         self._spawn(self._poisson(t0, r * 0.0002, self._attack, "ato"), t0)
         self._spawn(self._poisson(t0, r * 0.02, self._outage_errors, "outage"), t0)
-        self._spawn(self._poisson(t0, len(SERVICES) * 0.5, self._heartbeat), t0)
+        self._spawn(self._poisson(t0, r * 0.005, self._heartbeat), t0)
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -142,7 +143,7 @@ class Simulator:
             ip=f"{rnd.randint(11, 223)}.{rnd.randint(0, 255)}.{rnd.randint(0, 255)}.{rnd.randint(1, 254)}",
             agent=rnd.choice(USER_AGENTS),
             devices=[f"d{rnd.getrandbits(48):012x}" for _ in range(rnd.choice((1, 1, 2, 2, 3)))],
-            spend=round(rnd.lognormvariate(3.2, 0.7), 2),
+            spend=round(rnd.lognormvariate(3.0, 0.6), 2),
             merchants=tuple(f"m{rnd.randrange(500):04d}" for _ in range(4)),
         )
 
@@ -171,8 +172,9 @@ class Simulator:
         sec = t // 1000
         if sec != self._phase_sec:
             self._phase_sec = sec
-            self._phase = (STEADY if t < 0 else
-                           self.scenario.at((t % self._span_ms) / self._span_ms))
+            if self.cfg.cycle:
+                t %= self._span_ms
+            self._phase = STEADY if t < 0 else self.scenario.at(t / self._span_ms)
         return self._phase
 
     def _ts(self, t: int) -> str:
@@ -283,7 +285,7 @@ class Simulator:
             level, message = "ERROR", (
                 f"java.net.SocketTimeoutException: {service}-db read timed out ({message})")
         elif rnd.random() < 0.01:
-            level = "WARN" if rnd.random() < 0.9 else "ERROR"
+            level = "WARN" if rnd.random() < 0.98 else "ERROR"
             message = f"slow upstream call took {rnd.randint(900, 5000)}ms ({message})"
         trace = f'"{self._hex()}"' if rnd.random() < 0.8 else "null"
         self._buf.append((t, "app_logs", service, (
@@ -321,12 +323,14 @@ class Simulator:
         if self._take_user(int(u.uid[1:])) is not None:
             self._spawn(self._session(u, t), t)
 
-    def _login(self, u: User, t: int, device: str) -> Iterator[int]:
+    def _login(self, u: User, t: int, device: str):
+        """Logs in (after a failed attempt, sometimes); returns the time it succeeded."""
         if self.rnd.random() < self.f.login_fail:
             self.login(t, u, device, u.ip, u.country, False)
             t += 2000 + self.rnd.randrange(12000)
             yield t
         self.login(t, u, device, u.ip, u.country, True)
+        return t
 
     def _session(self, u: User, t: int) -> Iterator[int]:
         """One visit: landing page, browsing, carts, maybe checkout; then maybe a revisit."""
@@ -337,7 +341,7 @@ class Simulator:
             if rnd.random() < f.new_device:
                 device = f"d{self._hex(48)}"
                 u.devices.append(device)
-            yield from self._login(u, t, device)
+            t = yield from self._login(u, t, device)
             logged_in = True
             t += self._think()
             yield t
@@ -359,10 +363,11 @@ class Simulator:
             ph = self.phase(t)
             if cart and rnd.random() < f.checkout * ph.checkout:
                 if not logged_in:
-                    yield from self._login(u, t, device)
+                    t = yield from self._login(u, t, device)
                     logged_in = True
                     t += self._think()
                     yield t
+                    ph = self.phase(t)
                 self.click(t, u, "/checkout", None, f'"{SITE}/cart"')
                 if ph.outage == "checkout":
                     for i in range(rnd.randint(2, 5)):
@@ -383,8 +388,9 @@ class Simulator:
             if product is not None and rnd.random() < f.add_to_cart * ph.add_to_cart:
                 qty = 1 if rnd.random() < 0.8 else rnd.randint(2, 4)
                 price = product[1]
-                line = cart.setdefault(product[0], [0, price])
-                line[0] += qty
+                if t >= 0:  # (in the warm-up, nothing is emitted: no purchase without a cart)
+                    line = cart.setdefault(product[0], [0, price])
+                    line[0] += qty
                 self.cart(t, u, "add_to_cart", product[0], qty, price)
                 if self.rnd.random() < 0.35:
                     self.log(t + 4, "cart", "INFO", f"cart add {product[0]} qty={qty}")
@@ -450,6 +456,8 @@ class Simulator:
     def _takeover(self, u: User, t: int) -> Iterator[int]:
         """Account takeover: new-device login or device change, then payments >= 100.00."""
         rnd = self.rnd
+        if t < 0:
+            return
         device = f"d{self._hex(48)}"
         country = rnd.choice(ATTACKER_COUNTRIES)
         ip = f"{rnd.randint(11, 223)}.{rnd.randint(0, 255)}.{rnd.randint(0, 255)}.{rnd.randint(1, 254)}"
@@ -465,8 +473,8 @@ class Simulator:
             if self.rnd.random() < 0.8:
                 self.log(t + 5, "auth", "WARN", f"account change {kind} user={u.uid}")
         end = t + 9 * 60_000
-        t += 15_000 + rnd.randrange(150_000)
-        for _ in range(rnd.randint(1, 4)):
+        t += 10_000 + rnd.randrange(80_000)
+        for _ in range(rnd.randint(2, 5)):
             if t > end:
                 break
             yield t
