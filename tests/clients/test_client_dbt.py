@@ -23,11 +23,11 @@ def dbt(eddy, tmp_path_factory):
     work = tmp_path_factory.mktemp("dbt")
     schema = "dbt_" + uuid.uuid4().hex[:8]
     env = {**os.environ, "EDDY_TEST_PORT": str(eddy.port), "EDDY_TEST_SCHEMA": schema,
-           "DBT_PROFILES_DIR": str(PROJECT), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+           "DBT_PROFILES_DIR": str(PROJECT), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+           "DBT_TARGET_PATH": str(work / "target"), "DBT_LOG_PATH": str(work / "logs")}
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        r = subprocess.run([DBT, *args, "--project-dir", str(PROJECT),
-                            "--target-path", str(work / "target"), "--log-path", str(work / "logs")],
+        r = subprocess.run([DBT, *args, "--project-dir", str(PROJECT)],
                            capture_output=True, text=True, env=env, timeout=300)
         assert r.returncode == 0, f"dbt {' '.join(args)} failed:\n{r.stdout[-6000:]}\n{r.stderr}"
         return r
