@@ -275,7 +275,7 @@ class Connection:
             elif isinstance(msg, Sync):
                 self._skip_to_sync = False
                 if self.txn == "I":
-                    self.portals.clear()
+                    await self._drop_portals()
                 self.send(ReadyForQuery(status=_TXN[self.txn]).to_wire())
                 await self.flush()
             elif isinstance(msg, Flush):
@@ -293,6 +293,14 @@ class Connection:
                     self._mark_failed()
                 await self.maybe_flush()
 
+    async def _drop_portals(self, name: str | None = None) -> None:
+        """Forget one portal (or all); a portal's open subscription is closed."""
+        names = list(self.portals) if name is None else [name]
+        for key in names:
+            portal = self.portals.pop(key, None)
+            if portal is not None and portal.cursor is not None:
+                await self.local.discard(portal.cursor)
+
     def _mark_failed(self) -> None:
         if self.txn == "T":
             self.txn = "E"
@@ -305,12 +313,13 @@ class Connection:
         if not statements:
             self.send(EmptyQueryResponse().to_wire())
         for stmt in statements:
+            cursor = None
             try:
                 outcome = await self.local.run(stmt, None)
+                cursor = outcome.cursor
                 if outcome.copy is not None:
                     await self._copy_out(outcome)
                     continue
-                cursor = outcome.cursor
                 if cursor.columns is not None:
                     formats = [0] * len(cursor.columns)
                     self.send(m.row_description(cursor.columns, formats))
@@ -323,9 +332,12 @@ class Connection:
                 self.send_error(e)
                 self._mark_failed()
                 break
+            finally:
+                if cursor is not None:       # a statement's own stream ends with it
+                    await self.local.discard(cursor)
             await self.maybe_flush()
         if self.txn == "I":
-            self.portals.clear()
+            await self._drop_portals()
         self.send(ReadyForQuery(status=_TXN[self.txn]).to_wire())
         await self.flush()
 
@@ -364,7 +376,6 @@ class Connection:
                 break
         self.send(CopyDone().to_wire())
         self.send(CommandComplete(tag=f"COPY {count}").to_wire())
-        await self.local.discard(cursor)
 
     # ------------------------------------------------------------------ extended query
 
@@ -389,7 +400,7 @@ class Connection:
             if msg.kind == "S":
                 self.statements.pop(msg.name, None)
             else:
-                self.portals.pop(msg.name, None)
+                await self._drop_portals(msg.name)
             self.send(CloseComplete().to_wire())
         else:
             raise m.ProtocolViolation(f"unexpected message {type(msg).__name__}")

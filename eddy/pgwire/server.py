@@ -26,7 +26,7 @@ class PgServer:
 
     def __init__(self, engine, host: str = "127.0.0.1", port: int = 6875, *,
                  password: str | None = None, auth_method: str = "scram-sha-256",
-                 max_message: int = DEFAULT_MAX_MESSAGE, workers: int = 64):
+                 max_message: int = DEFAULT_MAX_MESSAGE, workers: int = 128):
         self.engine = engine
         self.host = host
         self.port = port

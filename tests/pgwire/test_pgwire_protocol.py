@@ -164,6 +164,7 @@ def test_stream_subscribe_sees_insert_within_a_second_and_cancel(pg):
         assert got[0][1:] == (1, 42)
         assert seen_at[1] - seen_at[0] < 1.0
         assert conn.execute("select 7").fetchone() == (7,)
+        assert not pg.engine.subscribers       # leaving the stream closed the subscription
 
 
 def test_copy_to_stdout_of_query_and_subscribe(pg):
@@ -181,6 +182,7 @@ def test_copy_to_stdout_of_query_and_subscribe(pg):
                 if len(lines) >= 2:
                     conn.cancel_safe()
         assert sorted(line.split("\t", 2)[2] for line in lines) == ["1\ttab\\there", "2\t\\N"]
+        assert not pg.engine.subscribers
     with psycopg.connect(pg.dsn(), autocommit=True) as conn:
         assert conn.execute("select 1").fetchone() == (1,)
 
