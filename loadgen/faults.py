@@ -1,7 +1,7 @@
 """Delivery faults layered on the simulated stream: late events, duplicates, malformed events.
 
-- late: a fraction of events is held back and sent up to `max_lateness_ms` of simulated time
-  later than its `event_time` (so it arrives out of order);
+- late: a fraction of events is held back and sent 10%..100% of `max_lateness_ms` of simulated
+  time after its `event_time` (so it arrives out of order);
 - duplicate: a fraction is sent twice (the same message, same `event_id`) shortly apart;
 - malformed: a fraction is corrupted (truncated JSON, a required field missing, a field of the
   wrong type). Each message carries a mark so `--out` can say which ones are deliberate.
@@ -82,7 +82,7 @@ def apply_faults(config: FaultConfig, seed: int,
                 mark = f"malformed: {how}"
                 yield topic, key, value, mark
             elif x < bad + late:
-                release = sent_at = t + 1 + int(random_() * max_late)
+                release = sent_at = t + int(max_late * (0.1 + 0.9 * random_()))
                 heapq.heappush(held, (release, next(seq), (topic, key, value, "late")))
             else:
                 yield topic, key, value, None

@@ -28,6 +28,7 @@ def producer_config(bootstrap: str, delivery_timeout_s: float, **extra) -> dict:
         "reconnect.backoff.ms": 100,
         "reconnect.backoff.max.ms": 1000,
         "retry.backoff.ms": 100,
+        "log_level": 2,  # connection errors reach error_cb and are reported once, not logged
     }
     conf.update(extra)
     return conf
@@ -47,6 +48,7 @@ class KafkaSink:
         self.failed: Counter[str] = Counter()
         self.sent: Counter[str] = Counter()
         self.last_error: str | None = None
+        self.broker_error: str | None = None
         conf = producer_config(bootstrap, delivery_timeout_s,
                                **{"delivery.report.only.error": True})
         conf["error_cb"] = self._on_error
@@ -54,7 +56,7 @@ class KafkaSink:
         self._producer = Producer(conf)
 
     def _on_error(self, err: KafkaError) -> None:
-        self.last_error = err.str()
+        self.broker_error = err.str()
 
     def _on_delivery(self, err: KafkaError | None, msg) -> None:
         if err is not None:
@@ -80,8 +82,9 @@ class KafkaSink:
             raise DeliveryError(self.describe_failure())
 
     def describe_failure(self) -> str:
+        why = "; ".join(e for e in (self.last_error, self.broker_error) if e)
         return (f"Kafka at {self.bootstrap} did not acknowledge messages within "
-                f"{self.timeout:g} s (last error: {self.last_error or 'none reported'})")
+                f"{self.timeout:g} s ({why or 'no error reported'})")
 
     def pending(self) -> int:
         return len(self._producer)

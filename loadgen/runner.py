@@ -108,7 +108,10 @@ def _progress(console: Console, total: int | None, enabled: bool) -> Progress:
 
 def run(opts: RunOptions, console: Console | None = None) -> int:
     """Run the simulation; returns the process exit code (0 ok, 1 events not delivered)."""
-    console = console or Console(stderr=True)
+    if console is None:
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            console.width = 120
     planned = opts.planned()
     sink = _sink(opts)
     stream = messages(opts)
@@ -182,7 +185,7 @@ def run(opts: RunOptions, console: Console | None = None) -> int:
         unsent = sent - delivered - rejected
         if error is not None or unsent > 0:
             console.print(f"[bold red]error:[/] {error or 'some events were not delivered'}; "
-                          f"{unsent:,} of {sent:,} events were not delivered")
+                          f"{unsent:,} of {sent:,} events were not delivered", soft_wrap=True)
             return 1
     return 0
 
