@@ -2,57 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import subprocess
-import sys
-import time
 import uuid
 
-import psycopg
 import pytest
-
-
-class EddyProcess:
-    def __init__(self, data_dir, extra_args=(), env=None):
-        self.data_dir = data_dir
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "eddy.cli", "--log-level", "WARNING", "serve", "--port", "0",
-             "--data-dir", str(data_dir), *extra_args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, **(env or {})})
-        deadline = time.monotonic() + 60
-        self.output: list[str] = []
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.output.append(line)
-            if m := re.search(r"eddy listening on 127\.0\.0\.1:(\d+)", line):
-                self.port = int(m.group(1))
-                return
-        self.proc.kill()
-        raise RuntimeError("eddy serve did not start:\n" + "".join(self.output))
-
-    def dsn(self, **extra) -> str:
-        parts = {"host": "127.0.0.1", "port": self.port, "user": "materialize",
-                 "dbname": "materialize", **extra}
-        return " ".join(f"{k}={v}" for k, v in parts.items())
-
-    def connect(self, **kwargs) -> psycopg.Connection:
-        return psycopg.connect(self.dsn(), autocommit=kwargs.pop("autocommit", True), **kwargs)
-
-    def stop(self) -> int:
-        """SIGTERM (graceful shutdown); returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+from eddyproc import EddyProcess
 
 
 @pytest.fixture(scope="session")
