@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from stack import engine, kafka, procs
+from stack import engine, kafka, procs, shared
 from stack.errors import StackError
 from stack.settings import HOST, Settings
 from stack.topics import CONTRACT_TOPICS, create_topics
@@ -31,7 +31,9 @@ def up(s: Settings | None = None, with_engine: bool = True, say=print) -> Status
     if with_engine and engine.available() and engine.running_pid(s) is None:
         # Check the engine's port before starting anything, so a clash leaves nothing half up.
         procs.require_free(HOST, s.eddy_port, "the eddy engine", "STACK_EDDY_PORT")
-    pid = kafka.start(s, quiet=False)
+    with shared.locked(s):
+        pid = kafka.start(s, quiet=False)
+        shared.pin(s, True)
     say(f"Kafka {'already running' if was_running else 'started'} on {s.bootstrap} (pid {pid}).")
     created = create_topics(s.bootstrap, CONTRACT_TOPICS, partitions=s.partitions)
     if created:
@@ -52,8 +54,10 @@ def down(s: Settings | None = None, say=print) -> None:
     s = s or Settings.from_env()
     if engine.stop(s):
         say("eddy engine stopped.")
-    if kafka.stop(s):
-        say("Kafka stopped.")
+    with shared.locked(s):
+        shared.pin(s, False)
+        if kafka.stop(s):
+            say("Kafka stopped.")
     leftovers = [n for n, p in (("kafka", kafka.running_pid(s)), ("eddy", engine.running_pid(s))) if p]
     if leftovers:
         raise StackError(f"Could not stop: {', '.join(leftovers)}.")

@@ -24,9 +24,12 @@ def stack_settings() -> stack.Settings:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap(stack_settings) -> str:
-    """"127.0.0.1:9092" with Kafka answering. Starts it if needed; stops it at session end
-    only if this session started it and no other test session still uses it."""
+    """"127.0.0.1:9092" with Kafka answering and the contract topics created. Starts Kafka if
+    needed; stops it at session end only if this session started it and no other test session
+    still uses it."""
     started = shared.acquire(stack_settings)
+    stack.create_topics(stack_settings.bootstrap, stack.CONTRACT_TOPICS,
+                        partitions=stack_settings.partitions)
     yield stack_settings.bootstrap
     shared.release(stack_settings, started)
 

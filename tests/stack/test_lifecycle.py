@@ -10,6 +10,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from helpers import our_processes, private_env, stack_cli
 
 import stack
+from stack import kafka, shared
 
 pytestmark = pytest.mark.integration
 
@@ -99,3 +100,26 @@ def test_up_then_down_leaves_no_process(private):
     assert our_processes(state_dir) == []
     assert not (state_dir / "run" / "kafka.pid").exists()
     assert not (state_dir / "run" / "eddy.pid").exists()
+
+
+def test_shared_broker_outlives_the_starter_while_another_session_uses_it(private):
+    """conftest's kafka_bootstrap: the session that started Kafka stops it only when no other
+    live session holds a lease on it."""
+    env, state_dir = private
+    assert stack_cli(env, "down").returncode == 0
+    s = stack.Settings(state_dir=state_dir, kafka_port=int(env["STACK_KAFKA_PORT"]),
+                       controller_port=int(env["STACK_CONTROLLER_PORT"]),
+                       eddy_port=int(env["STACK_EDDY_PORT"]))
+    assert shared.acquire(s) is True
+    other = subprocess.Popen(["sleep", "60"])  # stands in for a second live test session
+    try:
+        (state_dir / "run" / "users" / str(other.pid)).touch()
+        assert shared.acquire(s) is False  # already running: a second acquire does not start it
+        shared.release(s, started=True)
+        assert len(_brokers(state_dir)) == 1 and kafka.answers(s)
+    finally:
+        other.kill()
+        other.wait()
+    assert shared.acquire(s) is False
+    shared.release(s, started=True)  # the other session is gone: the starter stops Kafka
+    assert _brokers(state_dir) == []
