@@ -1,0 +1,135 @@
+"""Ingestion benchmark: messages/s from Kafka into a filter view, beside the raw
+consume+decode rate of the same topic in the same run.
+
+    .venv/bin/python bench/ingest_bench.py [--messages 300000] [--data-dir DIR | --memory]
+
+Uses the local broker of `stack/` (started if needed, with a lease like the tests). Prints:
+produce rate; raw consume only; raw consume + decode (the source's decoder, same batches);
+engine: source -> `CREATE MATERIALIZED VIEW ... WHERE` committed (offsets of the last message
+committed in a tick); and the ratio engine / raw consume+decode (target >= 0.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition  # noqa: E402
+
+import stack  # noqa: E402
+from eddy.sources.ddl import parse_source  # noqa: E402
+from eddy.sources.decode import JsonChecker, RawBatch, decode  # noqa: E402
+from stack import shared  # noqa: E402
+
+PARTITIONS = 3
+
+
+def produce(bootstrap: str, topic: str, n: int) -> float:
+    rng = random.Random(1)
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.size": 1 << 20,
+                  "compression.type": "lz4", "acks": "all", "enable.idempotence": True})
+    t0 = time.perf_counter()
+    for i in range(n):
+        user = f"user-{rng.randrange(5000)}"
+        event = {"event_id": str(uuid.UUID(int=rng.getrandbits(128))), "user_id": user,
+                 "event_time": "2026-11-20T10:11:12.345Z",
+                 "event_type": "page_view" if rng.random() < 0.7 else "product_view",
+                 "page_url": f"/p/{rng.randrange(300)}", "product_id": None, "referrer": None,
+                 "user_agent": "Mozilla/5.0", "country": rng.choice(["DE", "US", "FR", "JP"])}
+        while True:
+            try:
+                p.produce(topic, key=user.encode(), value=json.dumps(event).encode())
+                break
+            except BufferError:
+                p.poll(0.05)
+        if i % 5000 == 0:
+            p.poll(0)
+    assert p.flush(120) == 0
+    return n / (time.perf_counter() - t0)
+
+
+def raw_rate(bootstrap: str, topic: str, n: int, do_decode: bool) -> float:
+    spec = parse_source(f"CONNECTION kc (TOPIC '{topic}') FORMAT JSON")
+    checker = JsonChecker()
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
+                  "enable.auto.commit": False, "fetch.wait.max.ms": 100})
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
+    seen = 0
+    t0 = time.perf_counter()
+    while seen < n:
+        msgs = [m for m in c.consume(num_messages=10_000, timeout=1.0) if m.error() is None]
+        if do_decode and msgs:
+            d = decode(spec, RawBatch.from_messages(topic, msgs), checker)
+            assert d.dead.num_rows == 0
+        seen += len(msgs)
+    rate = n / (time.perf_counter() - t0)
+    c.close()
+    return rate
+
+
+def engine_rate(bootstrap: str, topic: str, n: int, data_dir: Path | None) -> tuple[float, int]:
+    from eddy.engine import Engine
+    from eddy.sources.kafka import KafkaConnector
+
+    engine = Engine(data_dir, tick_interval=0.1)
+    engine.register_connector(KafkaConnector())
+    engine.start()
+    try:
+        s = engine.session()
+        s.execute(f"CREATE CONNECTION kc TO KAFKA (BROKER '{bootstrap}')")
+        s.execute("CREATE MATERIALIZED VIEW IF NOT EXISTS dummy AS SELECT 1 AS one")
+        t0 = time.perf_counter()
+        s.execute(f"CREATE SOURCE clicks FROM KAFKA CONNECTION kc (TOPIC '{topic}') FORMAT JSON")
+        s.execute("CREATE MATERIALIZED VIEW page_views AS SELECT data->>'user_id' AS user_id, "
+                  "data->>'page_url' AS page_url FROM clicks WHERE data->>'event_type' = 'page_view'")
+        sid = next(o.id for o in engine.catalog if o.kind == "source" and o.name == "clicks")
+        while sum(int(v) for v in engine.committed_offsets(sid).values()) < n:
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - t0
+        rows = s.execute("SELECT count(*) FROM page_views")[0].rows[0][0]
+        s.close()
+        return n / elapsed, rows
+    finally:
+        engine.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--messages", type=int, default=300_000)
+    ap.add_argument("--data-dir", type=Path, default=None, help="state directory (default: a temp dir)")
+    ap.add_argument("--memory", action="store_true", help="in-memory engine state")
+    args = ap.parse_args()
+    settings = stack.Settings.from_env()
+    started = shared.acquire(settings)
+    topic = f"bench-clicks-{uuid.uuid4().hex[:8]}"
+    tmp = tempfile.TemporaryDirectory(prefix="eddy-bench-")
+    try:
+        stack.create_topics(settings.bootstrap, [topic], partitions=PARTITIONS)
+        n = args.messages
+        print(f"topic {topic}: {n} JSON click events over {PARTITIONS} partitions")
+        print(f"  produce                      {produce(settings.bootstrap, topic, n):>10,.0f} msg/s")
+        print(f"  raw consume                  {raw_rate(settings.bootstrap, topic, n, False):>10,.0f} msg/s")
+        raw = raw_rate(settings.bootstrap, topic, n, True)
+        print(f"  raw consume + decode         {raw:>10,.0f} msg/s")
+        data_dir = None if args.memory else (args.data_dir or Path(tmp.name) / "eddy")
+        rate, rows = engine_rate(settings.bootstrap, topic, n, data_dir)
+        where = "in memory" if data_dir is None else "DuckDB file"
+        print(f"  engine: source -> filter view {rate:>9,.0f} msg/s ({where}; {rows} rows in the view)")
+        print(f"  ratio engine / raw decode    {rate / raw:>10.2f}  (target >= 0.50)")
+    finally:
+        stack.delete_topics(settings.bootstrap, [topic])
+        tmp.cleanup()
+        shared.release(settings, started)
+
+
+if __name__ == "__main__":
+    main()
