@@ -1,0 +1,39 @@
+"""Rate control, measured on what Kafka received (message CreateTime, set at produce time)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+from test_loadgen_api import consume, topic_prefix  # noqa: F401 - fixture
+
+from loadgen.model import validate_message
+
+
+def run_and_measure(kafka_bootstrap: str, prefix: str, rate: int, duration: int):
+    result = subprocess.run(
+        [sys.executable, "-m", "loadgen", "run", "--rate", str(rate), "--duration",
+         str(duration), "--seed", "5", "--bootstrap", kafka_bootstrap, "--topic-prefix", prefix,
+         "--no-progress"], capture_output=True, text=True, timeout=duration + 120)
+    assert result.returncode == 0, result.stderr
+    got = consume(kafka_bootstrap, prefix, rate * duration)
+    assert len(got) == rate * duration
+    assert all(validate_message(t, v) is None for t, _, v, _ in got)
+    t0 = min(ts for *_, ts in got)
+    per_second = Counter((ts - t0) // 1000 for *_, ts in got)
+    return [per_second[s] for s in range(duration)]
+
+
+@pytest.mark.integration
+def test_rate_within_5_percent_per_second(kafka_bootstrap, topic_prefix):  # noqa: F811
+    counts = run_and_measure(kafka_bootstrap, topic_prefix, 5000, 5)
+    assert all(abs(n - 5000) <= 250 for n in counts[1:]), counts
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_rate_5000_for_20_seconds(kafka_bootstrap, topic_prefix):  # noqa: F811
+    counts = run_and_measure(kafka_bootstrap, topic_prefix, 5000, 20)
+    assert all(abs(n - 5000) <= 250 for n in counts[1:]), counts
