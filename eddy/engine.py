@@ -283,7 +283,9 @@ class Engine:
             due = any((t := df.root.next_event()) is not None and t <= ts
                       for df in self.dataflows.values() if df.error is None)
             if not writes and not ingests and not due:
-                self.last_ts = ts
+                if ts != self.last_ts:
+                    self.last_ts = ts
+                    self._publish(ts, {})
                 return ts
             if self._run(ts, writes, ingests):
                 return ts
@@ -382,9 +384,10 @@ def _add_delta(rt: TickContext, object_id: str, delta: pa.Table) -> None:
         rt.deltas[object_id] = delta
 
 
-def _id_num(object_id: str) -> int:
+def _id_num(object_id: str) -> tuple[int, int]:
+    """Dependency order: user objects by id, then transient (subscription) dataflows."""
     digits = "".join(ch for ch in object_id if ch.isdigit())
-    return int(digits) if digits else 0
+    return (0 if object_id.startswith("u") else 1, int(digits) if digits else 0)
 
 
 def as_eddy_error(e: Exception) -> EddyError:

@@ -95,6 +95,10 @@ class Map(Node):
         super().__init__([child], names)
         self.exprs, self.where = exprs, where
 
+    def select_sql(self, rel: str) -> str:
+        """The map applied to a relation (SQL text)."""
+        return self._select(rel)
+
     def _select(self, rel: str) -> str:
         items = ", ".join(f"{e} AS {q(n)}" for e, n in zip(self.exprs, self.cols, strict=False))
         where = f" WHERE {self.where}" if self.where else ""

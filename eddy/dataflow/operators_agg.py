@@ -3,7 +3,9 @@ except, intersect), each keeping per-key accumulators that deltas add to."""
 
 from __future__ import annotations
 
-from eddy.dataflow.operators import Node
+import pyarrow.compute as pc
+
+from eddy.dataflow.operators import Map, Node
 from eddy.dataflow.runtime import W, cols_sql, nullsafe
 from eddy.storage.state import phys, q
 
@@ -29,12 +31,20 @@ class LinearAgg(Node):
     def state_tables(self):
         return [self.key]
 
-    def _acc_select(self, rel: str) -> str:
+    def _acc_select(self, rel: str, unit: bool = False) -> str:
+        """Per-group accumulators of a relation; `unit`: every weight is +1 (faster)."""
         items = [f"{g} AS {q(n)}" for g, n in zip(self.groups, self.gcols, strict=False)]
         items.append(f"coalesce(sum(__in.{W}), 0)::BIGINT AS __cnt")
         for i, (_kind, arg) in enumerate(self.aggs):
-            if arg is None:
+            if unit and arg is not None:
+                sum_ = "NULL::BIGINT" if _kind == "count" else f"sum({arg})"
+                items += [f"{sum_} AS _s{i}", f"count({arg})::BIGINT AS _n{i}"]
+            elif arg is None:
                 items += [f"NULL::BIGINT AS _s{i}", f"0::BIGINT AS _n{i}"]
+            elif _kind == "count":
+                items += [f"NULL::BIGINT AS _s{i}",
+                          f"coalesce(sum(CASE WHEN ({arg}) IS NULL THEN 0 ELSE __in.{W} END), 0)"
+                          f"::BIGINT AS _n{i}"]
             else:
                 items += [f"sum(({arg}) * __in.{W}) AS _s{i}",
                           f"coalesce(sum(CASE WHEN ({arg}) IS NULL THEN 0 ELSE __in.{W} END), 0)"
@@ -72,10 +82,21 @@ class LinearAgg(Node):
         return f"{self._finish('s', '')} ({acc}) s WHERE {self._keep('s')}"
 
     def step(self, rt):
-        delta = self.children[0].step(rt)
-        if delta is None:
-            return None
-        dn = rt.reg(rt.table(self._acc_select(f"SELECT * FROM {rt.reg(delta)}")))
+        child = self.children[0]
+        if isinstance(child, Map):
+            # fused: the map's filter/projection runs inside the accumulation query
+            delta = child.children[0].step(rt)
+            if delta is None:
+                return None
+            child.count(delta, None)
+            rel = child.select_sql(f"SELECT * FROM {rt.reg(delta)}")
+        else:
+            delta = child.step(rt)
+            if delta is None:
+                return None
+            rel = f"SELECT * FROM {rt.reg(delta)}"
+        unit = pc.all(pc.equal(delta.column(W), 1)).as_py()
+        dn = rt.reg(rt.table(self._acc_select(rel, unit)))
         old = rt.table(f"SELECT s.* FROM {self.table} s SEMI JOIN {dn} d "
                        f"ON {nullsafe('s', 'd', self.gcols)}")
         on = rt.reg(old)

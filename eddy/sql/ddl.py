@@ -14,7 +14,7 @@ from eddy.dataflow.operators_keyed import FullRecompute
 from eddy.dataflow.runtime import TickContext
 from eddy.errors import EddyError
 from eddy.sql import dialect, types
-from eddy.sql.planner import REF, Fallback, Planner, assign_keys, has_mz_now
+from eddy.sql.planner import REF, Fallback, Planner, assign_keys, has_mz_now, unnest
 from eddy.sql.resolve import expand, inline_ctes, parse
 from eddy.storage.state import phys, q
 
@@ -130,7 +130,7 @@ def build_dataflow(engine, catalog: Catalog, obj: CatalogObject, fresh: bool,
                                 quote_identifiers=False)
         except Exception as e:  # noqa: BLE001 - the read path reports real errors
             raise Fallback(f"cannot qualify: {e}") from None
-        root, _ = Planner(conn, catalog).plan_query(qualified)
+        root, _ = Planner(conn, catalog).plan_query(unnest(qualified))
         if len(root.cols) != len(names):
             raise Fallback("column count")
     except Fallback as f:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 
 from eddy.dataflow.runtime import W, nullsafe
@@ -20,7 +21,7 @@ def _append(rt, obj, rows: pa.Table) -> pa.Table | None:
         return None
     typed = _typed(rt, obj, rt.reg(rows))
     rt.run(f"INSERT INTO {phys(obj.id)} SELECT * FROM {rt.reg(typed)}")
-    return typed.append_column(W, pa.array([1] * typed.num_rows, pa.int64()))
+    return typed.append_column(W, pa.array(np.ones(typed.num_rows, dtype=np.int64)))
 
 
 def _upsert(rt, obj, rows: pa.Table, key: list[str]) -> pa.Table | None:
@@ -40,7 +41,7 @@ def _upsert(rt, obj, rows: pa.Table, key: list[str]) -> pa.Table | None:
     new = _typed(rt, obj, f"(SELECT * FROM {latest} WHERE NOT coalesce(__tombstone, false))")
     if new.num_rows:
         rt.run(f"INSERT INTO {phys(obj.id)} SELECT * FROM {rt.reg(new)}")
-    new = new.append_column(W, pa.array([1] * new.num_rows, pa.int64()))
+    new = new.append_column(W, pa.array(np.ones(new.num_rows, dtype=np.int64)))
     parts = [t for t in (old, new) if t.num_rows]
     if not parts:
         return None

@@ -210,11 +210,14 @@ class Planner:
         distinct = sel.args.get("distinct")
         distinct_on = distinct.args.get("on") if distinct else None
         limited = bool(sel.args.get("limit") or sel.args.get("offset"))
-        if not (aggs or group or windows or distinct or limited or having):
+        plain_distinct = distinct is not None and distinct_on is None
+        if not (aggs or group or windows or limited or having) and (
+                distinct is None or plain_distinct):
             schema = {"__in": self.types(node)}
             exprs = [self.render(self.rebind(e.unalias(), colmap), schema)
                      for e in sel.expressions]
-            return Map(node, exprs, [f"_c{i}" for i in range(len(exprs))], None), names
+            out = Map(node, exprs, [f"_c{i}" for i in range(len(exprs))], None)
+            return (SetCount([out], "distinct") if plain_distinct else out), names
         if (aggs or group) and not (windows or distinct_on or limited) and all(
                 _linear(a) for a in aggs) and not (having and has_mz_now(having.this)):
             return self.linear_agg(sel, node, colmap, group, aggs, names)
@@ -264,8 +267,12 @@ class Planner:
         return out, names
 
     def keyed(self, sel, node, colmap, group, windows, distinct_on, limited, names):
+        sel = _resolve_output_aliases(sel)
+        distinct = sel.args.get("distinct")
+        distinct_on = distinct.args.get("on") if distinct else None
         keys: list[exp.Expression] = []
-        what = "aggregate"
+        what = "aggregate" if group or any(
+            e.find(exp.AggFunc) for e in sel.expressions) else "DISTINCT"
         if windows:
             what = "window functions"
             parts = [tuple(w.args.get("partition_by") or []) for w in windows]
@@ -279,8 +286,6 @@ class Planner:
             keys = list(distinct_on.expressions)
         elif limited:
             what = "ORDER BY ... LIMIT"
-        else:
-            what = "DISTINCT"
         body = sel.copy()
         body.set("where", None)
         body.set("joins", None)
@@ -330,6 +335,56 @@ class Planner:
             sql = f"ceil({bound})" if how == "ceil" else f"floor({bound}) + 1"
             (froms if which == "from" else untils).append(sql)
         return TemporalFilter(node, froms, untils)
+
+
+def _resolve_output_aliases(sel: exp.Select) -> exp.Select:
+    """ORDER BY / DISTINCT ON items naming an output column become that expression."""
+    sel = sel.copy()
+    outputs = {e.alias_or_name: e.unalias() for e in sel.expressions}
+
+    def fn(n):
+        if isinstance(n, exp.Column) and not n.table and n.name in outputs:
+            return outputs[n.name].copy()
+        return n
+    order = sel.args.get("order")
+    if order is not None:
+        sel.set("order", order.transform(fn))
+    distinct = sel.args.get("distinct")
+    if distinct is not None and distinct.args.get("on") is not None:
+        distinct.set("on", distinct.args["on"].transform(fn))
+    return sel
+
+
+def _safe_to_unnest(ast: exp.Expression) -> bool:
+    """sqlglot's unnest_subqueries keeps semantics for IN/EXISTS and for scalar subqueries
+    that are one aggregate row (else a multi-row scalar subquery must error, not multiply)."""
+    for sub in ast.find_all(exp.Subquery):
+        parent = sub.parent
+        if isinstance(parent, exp.From | exp.Join) or sub.args.get("alias") is not None:
+            continue
+        if isinstance(parent, exp.In | exp.Exists):
+            if isinstance(parent.parent, exp.Not):
+                return False
+            continue
+        inner = sub.this
+        if not isinstance(inner, exp.Select) or inner.args.get("group") or \
+                inner.args.get("limit") or len(inner.expressions) != 1 or \
+                not inner.expressions[0].find(exp.AggFunc):
+            return False
+    return all(not isinstance(ex.parent, exp.Not) for ex in ast.find_all(exp.Exists))
+
+
+def unnest(ast: exp.Expression) -> exp.Expression:
+    """Decorrelate subqueries into joins where that is known to keep the semantics."""
+    if not any(isinstance(n, exp.Subquery | exp.Exists) for n in ast.walk()):
+        return ast
+    if not _safe_to_unnest(ast):
+        return ast
+    from sqlglot.optimizer.unnest_subqueries import unnest_subqueries
+    try:
+        return unnest_subqueries(ast.copy())
+    except Exception:  # noqa: BLE001 - keep the original; the planner falls back
+        return ast
 
 
 def _linear(a: exp.Expression) -> bool:

@@ -132,7 +132,7 @@ def explain(session, rest: str) -> Result:
                 lines.append(f"  ERROR: {df.error}")
         return _rows(["Optimized Plan"], [("\n".join(lines),)])
     from eddy.sql import ddl
-    from eddy.sql.planner import Fallback, Planner
+    from eddy.sql.planner import Fallback, Planner, assign_keys, unnest
     from eddy.sql.resolve import expand, inline_ctes, parse
     ast = parse(text)
     if not isinstance(ast, exp.Query):
@@ -143,7 +143,8 @@ def explain(session, rest: str) -> Result:
     try:
         qualified = qualify(plan_ast, schema=ddl._schema_types(engine.catalog),
                             dialect="postgres", quote_identifiers=False)
-        root, _ = Planner(engine.state.cursor(), engine.catalog).plan_query(qualified)
+        root, _ = Planner(engine.state.cursor(), engine.catalog).plan_query(unnest(qualified))
+        assign_keys(root, "explain")
         lines = root.explain()
     except Fallback as f:
         lines = [f"Recompute and diff (NOT incremental: {f})"]

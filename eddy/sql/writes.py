@@ -3,6 +3,7 @@ changes the table and returns the Z-set delta it made."""
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 from sqlglot import exp
 
@@ -31,7 +32,7 @@ def _render(binder, ast: exp.Expression) -> str:
 
 
 def _ones(n: int) -> pa.Array:
-    return pa.array([1] * n, pa.int64())
+    return pa.array(np.ones(n, dtype=np.int64))
 
 
 def _counter():
@@ -108,7 +109,7 @@ def plan_delete(binder, ast: exp.Delete, params):
         if not old.num_rows:
             return []
         rt.run(f"DELETE FROM {phys(obj.id)} WHERE rowid IN (SELECT __rid FROM {rt.reg(old)})")
-        delta = old.select(names).append_column(W, pa.array([-1] * old.num_rows, pa.int64()))
+        delta = old.select(names).append_column(W, pa.array(-np.ones(old.num_rows, dtype=np.int64)))
         return [(obj.id, delta)]
     return fn, box, "DELETE {}"
 
@@ -149,7 +150,7 @@ def plan_update(binder, ast: exp.Update, params):
         rt.run(f"INSERT INTO {phys(obj.id)} SELECT * FROM {rt.reg(new)}")
         n = rows.num_rows
         delta = pa.concat_tables([
-            old.append_column(W, pa.array([-1] * n, pa.int64())),
+            old.append_column(W, pa.array(-np.ones(n, dtype=np.int64))),
             new.append_column(W, _ones(n))], promote_options="permissive")
         return [(obj.id, delta)]
     return fn, box, "UPDATE {}"
