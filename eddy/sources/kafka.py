@@ -14,6 +14,7 @@ carries its origin in headers: `eddy.topic`, `eddy.partition`, `eddy.offset`, `e
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -37,6 +38,8 @@ librdkafka_log = logging.getLogger("eddy.librdkafka")
 
 BATCH_MESSAGES = 10_000
 POLL_TIMEOUT = 0.2
+MAX_INFLIGHT = 500_000  # messages handed to the engine but not committed by a tick yet
+RETRY_SECONDS = 1.0
 PROBE_INTERVAL = 1.0  # seconds between broker probes while stalled
 HISTORY = 100
 _DOWN = {KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE,
@@ -104,7 +107,8 @@ class KafkaSourceDriver:
         self._positions: dict[int, int] = {}  # partition -> next offset handed to the engine
         self._partitions: list[int] = []
         self._high: dict[int, int] = {}
-        self._pending: deque = deque()  # (offsets, rows, dead) of batches not yet committed
+        self._pending: deque = deque()  # (offsets, rows, dead, messages) of uncommitted batches
+        self._inflight = 0  # messages handed to the engine and not yet committed
         self.stats = dict.fromkeys(("messages_received", "bytes_received", "updates_staged",
                                     "updates_committed", "dead_letters", "dead_letters_committed",
                                     "batches"), 0)
@@ -145,11 +149,7 @@ class KafkaSourceDriver:
         engine), "offset_committed" (next offset in the last committed tick), "lag"
         (offset_known - offset_committed, or None)}.
         """
-        committed = self._committed()
-        while self._pending and all(committed.get(p, 0) >= o for p, o in self._pending[0][0].items()):
-            _, rows, dead = self._pending.popleft()
-            self.stats["updates_committed"] += rows
-            self.stats["dead_letters_committed"] += dead
+        committed = self._fold_committed()
         parts = []
         for p in sorted(set(self._partitions) | set(self._positions) | set(committed)):
             high = self._high.get(p)
@@ -172,6 +172,16 @@ class KafkaSourceDriver:
             "partitions": parts,
         }
 
+    def _fold_committed(self) -> dict[int, int]:
+        """Count the batches the engine has committed since the last call."""
+        committed = self._committed()
+        while self._pending and all(committed.get(p, 0) >= o for p, o in self._pending[0][0].items()):
+            _, rows, dead, messages = self._pending.popleft()
+            self.stats["updates_committed"] += rows
+            self.stats["dead_letters_committed"] += dead
+            self._inflight -= messages
+        return committed
+
     def _snapshot_done(self, parts: list[dict]) -> bool:
         target = getattr(self, "_snapshot_target", None)
         if not target:
@@ -189,23 +199,30 @@ class KafkaSourceDriver:
     # -- the consumer loop ----------------------------------------------------------------
     def _run(self) -> None:
         checker = JsonChecker()
-        try:
-            self._consumer = self._make_consumer()
-            if self.spec.dead_letter_topic:
-                self._dlq = Producer({**client_config(self.connection, self.ctx),
-                                      "enable.idempotence": True, "linger.ms": 20})
-            self._positions = self._committed()
-            while not self._stop.is_set():
+        self._positions = self._committed()
+        while not self._stop.is_set():
+            try:
+                if self._consumer is None:
+                    self._consumer = self._make_consumer()
+                    self._partitions = []  # (re)assign from the positions handed to the engine
+                if self.spec.dead_letter_topic and self._dlq is None:
+                    self._dlq = Producer({**client_config(self.connection, self.ctx),
+                                          "enable.idempotence": True, "linger.ms": 20})
                 if not self._step(checker):
                     self._stop.wait(POLL_TIMEOUT)
-        except Exception as e:  # a bug or a fatal client error: show it, do not die silently
-            log.exception("kafka source %s failed", self.source_id)
-            self._status.set("stalled", f"{type(e).__name__}: {e}")
-        finally:
-            if self._dlq is not None:
-                self._dlq.flush(10)
-            if self._consumer is not None:
-                self._consumer.close()
+            except Exception as e:  # a bug or a fatal client error: show it, retry afresh
+                log.exception("kafka source %s failed; retrying", self.source_id)
+                self._status.set("stalled", f"{type(e).__name__}: {e}")
+                if self._consumer is not None:
+                    with contextlib.suppress(Exception):
+                        self._consumer.close()
+                    self._consumer = None
+                self._stop.wait(RETRY_SECONDS)
+        if self._dlq is not None:
+            self._dlq.flush(10)
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
 
     def _make_consumer(self) -> Consumer:
         prefix = self.spec.group_id_prefix or "eddy-"
@@ -236,6 +253,9 @@ class KafkaSourceDriver:
             self._last_probe = self._last_refresh = now
             if not self._refresh_partitions():
                 return False
+        if self._inflight > MAX_INFLIGHT and self._fold_committed() is not None \
+                and self._inflight > MAX_INFLIGHT:
+            return False  # backpressure: the engine has not committed what it was given yet
         msgs = self._consumer.consume(num_messages=BATCH_MESSAGES, timeout=POLL_TIMEOUT)
         good = []
         for m in msgs:
@@ -313,10 +333,12 @@ class KafkaSourceDriver:
 
     def _ingest(self, batch: RawBatch, checker: JsonChecker) -> None:
         decoded: Decoded = decode(self.spec, batch, checker)
-        self._positions.update((p, o + 1) for p, o in zip(batch.partitions, batch.offsets, strict=True))
-        offsets = {str(p): o for p, o in sorted(self._positions.items())}
+        positions = dict(self._positions)
+        positions.update((p, o + 1) for p, o in zip(batch.partitions, batch.offsets, strict=True))
+        offsets = {str(p): o for p, o in sorted(positions.items())}
         extra = {"dead_letters": decoded.dead} if decoded.dead.num_rows else None
         self.ctx.engine.ingest(self.source_id, decoded.rows, offsets, extra)
+        self._positions = positions  # only once the engine has the batch
         n_dead = decoded.dead.num_rows
         st = self.stats
         st["messages_received"] += len(batch)
@@ -325,9 +347,8 @@ class KafkaSourceDriver:
         st["updates_staged"] += decoded.rows.num_rows
         st["dead_letters"] += n_dead
         st["batches"] += 1
-        self._pending.append((dict(self._positions), decoded.rows.num_rows, n_dead))
-        if len(self._pending) > 10_000:
-            self.status()  # fold committed batches
+        self._pending.append((dict(self._positions), decoded.rows.num_rows, n_dead, len(batch)))
+        self._inflight += len(batch)
         self._refresh_watermarks()  # cached: the high watermark of the last fetch response
         if n_dead and self._dlq is not None:
             self._republish(batch, decoded)
