@@ -41,7 +41,8 @@ def up(s: Settings | None = None, with_engine: bool = True, say=print) -> Status
     if with_engine:
         if engine.available():
             was = engine.running_pid(s) is not None
-            epid = engine.start(s)
+            with shared.locked(s):
+                epid = engine.start(s)
             say(f"eddy engine {'already running' if was else 'started'} on {HOST}:{s.eddy_port} (pid {epid}).")
         else:
             say(ENGINE_MISSING)
