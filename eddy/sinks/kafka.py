@@ -64,6 +64,7 @@ class KafkaSinkDriver:
         self.ctx = ctx
         self.spec = spec
         self.connection = connection
+        self._config = client_config(connection, ctx)  # secrets resolved now: errors at CREATE
         self.sink_id = ctx.sink_id
         self.from_id = ctx.from_id
         self.columns = columns
@@ -140,7 +141,7 @@ class KafkaSinkDriver:
             producer.flush(10)
 
     def _producer(self) -> Producer:
-        config = client_config(self.connection, self.ctx)
+        config = self._config
         self._ensure_topics(config)
         p = Producer({**config, "transactional.id": self.transactional_id,
                       "enable.idempotence": True, "linger.ms": 5,
@@ -169,7 +170,7 @@ class KafkaSinkDriver:
         """Bring the topic to the relation's state at a snapshot; return the number of
         on_commit callbacks that snapshot includes."""
         self.state = SinkState(self.spec.envelope)
-        for key, value in read_topic(self.connection, self.ctx, self.spec.topic):
+        for key, value in read_topic(self._config, self.spec.topic):
             self.state.apply(key, value)
         seen, ts, snapshot = self._snapshot()
         msgs = diff(self.state, self.encoder.rows(snapshot), self.encoder.key_of)
@@ -236,9 +237,10 @@ def _fatal(e: Exception) -> bool:
     return err is None or err.fatal() or not err.retriable()
 
 
-def read_topic(connection: dict, ctx, topic: str, timeout: float = 60.0):
-    """Every committed message of `topic` as (key, value), partition by partition order."""
-    consumer = Consumer({**client_config(connection, ctx), "group.id": f"eddy-read-{uuid.uuid4().hex}",
+def read_topic(config: dict, topic: str, timeout: float = 60.0):
+    """Every committed message of `topic` as (key, value) in partition order; `config` are
+    librdkafka settings (`client_config`)."""
+    consumer = Consumer({**config, "group.id": f"eddy-read-{uuid.uuid4().hex}",
                          "enable.auto.commit": False, "isolation.level": "read_committed",
                          "enable.partition.eof": True})
     try:

@@ -51,12 +51,20 @@ def client_config(options: dict, ctx=None) -> dict:
     through `ctx.secret(name)` when the engine offers it."""
     config = dict(options.get("config", {}))
     for key, secret in options.get("secrets", {}).items():
-        resolve = getattr(ctx, "secret", None)
-        if resolve is None:
-            raise EddyError("0A000", f"SECRET {secret} in a Kafka connection not supported by this engine")
-        config[key] = resolve(secret)
+        config[key] = _secret(ctx, secret)
     config["logger"] = librdkafka_log
     return config
+
+
+def _secret(ctx, name: str) -> str:
+    """A SECRET's value: `ctx.secret(name)` if the context offers it, else the engine catalog."""
+    if callable(getattr(ctx, "secret", None)):
+        return ctx.secret(name)
+    short = name.split(".")[-1]
+    for obj in getattr(getattr(ctx, "engine", None), "catalog", []):
+        if obj.kind == "secret" and short == obj.name and "value" in obj.internal:
+            return obj.internal["value"]
+    raise EddyError("42704", f'unknown secret "{name}"')
 
 
 def kafka_connection(ctx, name: str) -> dict:
@@ -95,6 +103,7 @@ class KafkaSourceDriver:
         self.ctx = ctx
         self.spec = spec
         self.connection = connection
+        self._config = client_config(connection, ctx)  # secrets resolved now: errors at CREATE
         self.columns = spec.columns
         self.upsert_key = spec.upsert_key
         self.subsources = {"dead_letters": list(DEAD_LETTER_COLUMNS)}
@@ -206,7 +215,7 @@ class KafkaSourceDriver:
                     self._consumer = self._make_consumer()
                     self._partitions = []  # (re)assign from the positions handed to the engine
                 if self.spec.dead_letter_topic and self._dlq is None:
-                    self._dlq = Producer({**client_config(self.connection, self.ctx),
+                    self._dlq = Producer({**self._config,
                                           "enable.idempotence": True, "linger.ms": 20})
                 if not self._step(checker):
                     self._stop.wait(POLL_TIMEOUT)
@@ -227,7 +236,7 @@ class KafkaSourceDriver:
     def _make_consumer(self) -> Consumer:
         prefix = self.spec.group_id_prefix or "eddy-"
         return Consumer({
-            **client_config(self.connection, self.ctx),
+            **self._config,
             "group.id": f"{prefix}{self.source_id}",  # required by the client; never committed to
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,

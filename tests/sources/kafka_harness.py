@@ -107,7 +107,7 @@ def driver_of(engine, name: str):
 def topic_state(bootstrap: str, topic: str, envelope: str) -> list[dict]:
     """What a read_committed consumer holds after replaying a sink topic."""
     state = SinkState(envelope)
-    for key, value in read_topic({"config": {"bootstrap.servers": bootstrap}}, None, topic):
+    for key, value in read_topic({"bootstrap.servers": bootstrap}, topic):
         state.apply(key, value)
     return state.rows()
 

@@ -154,3 +154,22 @@ def test_start_offset_and_restart_resumes_after_committed_offsets(kafka_bootstra
         wait_until(lambda: query(engine, "SELECT count(*) FROM src")[0][0] == 7, what="7 rows")
         st = driver_of(engine, "src").status()
         assert {p["partition"]: p["offset_committed"] for p in st["partitions"]} == {0: 6, 1: 5}
+
+
+def test_connection_secrets_are_resolved_and_unknown_ones_rejected(kafka_bootstrap, kafka_topic):
+    from eddy.errors import EddyError
+
+    with kafka_engine() as engine:
+        s = engine.session()
+        s.execute("CREATE SECRET kpass AS 'not-used-on-plaintext'")
+        s.execute(f"CREATE CONNECTION kc TO KAFKA (BROKER '{kafka_bootstrap}', "
+                  "SASL USERNAME = 'eddy', SASL PASSWORD = SECRET kpass)")
+        s.execute(f"CREATE SOURCE src FROM KAFKA CONNECTION kc (TOPIC '{kafka_topic}') FORMAT TEXT")
+        produce(kafka_bootstrap, kafka_topic, [(None, b"hello")])
+        wait_until(lambda: query(engine, "SELECT text FROM src") == [("hello",)], what="row")
+        s.execute(f"CREATE CONNECTION kc2 TO KAFKA (BROKER '{kafka_bootstrap}', "
+                  "SASL PASSWORD = SECRET nope)")
+        with pytest.raises(EddyError) as e:
+            s.execute(f"CREATE SOURCE src2 FROM KAFKA CONNECTION kc2 (TOPIC '{kafka_topic}')")
+        assert "nope" in e.value.message
+        s.close()
