@@ -53,12 +53,16 @@ def up(s: Settings | None = None, with_engine: bool = True, say=print) -> Status
 def down(s: Settings | None = None, say=print) -> None:
     """Stop the engine, then Kafka: SIGTERM, a grace period, then SIGKILL."""
     s = s or Settings.from_env()
-    if engine.stop(s):
+    stopped = engine.stop(s)
+    if stopped:
         say("eddy engine stopped.")
     with shared.locked(s):
         shared.pin(s, False)
         if kafka.stop(s):
+            stopped = True
             say("Kafka stopped.")
+    if not stopped:
+        say("Nothing was running.")
     leftovers = [n for n, p in (("kafka", kafka.running_pid(s)), ("eddy", engine.running_pid(s))) if p]
     if leftovers:
         raise StackError(f"Could not stop: {', '.join(leftovers)}.")
