@@ -7,7 +7,7 @@ from eddy.dataflow.operators import Node
 from eddy.dataflow.runtime import W, cols_sql
 from eddy.storage.state import phys
 
-MIN, MAX = -(2 ** 63), 2 ** 63 - 1
+MIN, MAX = -(2 ** 62), 2 ** 62  # sentinels: never / always valid
 
 
 class TemporalFilter(Node):
@@ -31,8 +31,8 @@ class TemporalFilter(Node):
         return [self.key]
 
     def _bounded(self, rel: str) -> str:
-        f = [f"coalesce(({e})::BIGINT, {MAX})" for e in self.froms] or [str(MIN)]
-        u = [f"coalesce(({e})::BIGINT, {MIN})" for e in self.untils] or [str(MAX)]
+        f = [f"coalesce(({e})::BIGINT, {MAX})" for e in self.froms] or [f"({MIN})"]
+        u = [f"coalesce(({e})::BIGINT, {MIN})" for e in self.untils] or [f"({MAX})"]
         fe = f"greatest({', '.join(f)})" if len(f) > 1 else f[0]
         ue = f"least({', '.join(u)})" if len(u) > 1 else u[0]
         return (f"SELECT {cols_sql(self.cols, '__in')}, __in.{W}, {fe}::BIGINT AS __from, "

@@ -13,9 +13,9 @@ from eddy.dataflow.dataflow import Dataflow
 from eddy.dataflow.operators_keyed import FullRecompute
 from eddy.dataflow.runtime import TickContext
 from eddy.errors import EddyError
-from eddy.sql import dialect, types
+from eddy.sql import types
 from eddy.sql.planner import REF, Fallback, Planner, assign_keys, has_mz_now, unnest
-from eddy.sql.resolve import expand, inline_ctes, parse
+from eddy.sql.resolve import expand, inline_ctes, parse, sqlglot_type, to_read_sql
 from eddy.storage.state import phys, q
 
 
@@ -98,10 +98,7 @@ def _schema_types(catalog: Catalog) -> dict:
     return {REF: out}
 
 
-def _sqlglot_type(name: str) -> str:
-    if name in ("mz_timestamp", "record") or name.endswith("[]"):
-        return "text" if name != "mz_timestamp" else "numeric"
-    return name
+_sqlglot_type = sqlglot_type
 
 
 def base_inputs(ast: exp.Expression) -> list[str]:
@@ -114,7 +111,7 @@ def base_inputs(ast: exp.Expression) -> list[str]:
 
 
 def read_sql(bound: exp.Expression, catalog: Catalog) -> str:
-    return dialect.render(dialect.to_duckdb(expand(bound.copy(), catalog, "read")))
+    return to_read_sql(bound, catalog)
 
 
 def build_dataflow(engine, catalog: Catalog, obj: CatalogObject, fresh: bool,

@@ -64,8 +64,21 @@ class Planner:
         rows = self.conn.execute(f"DESCRIBE SELECT * FROM ({node.spec()})").fetchall()
         return {r[0]: from_duckdb(r[1]) for r in rows}
 
+    @staticmethod
+    def translate(e: exp.Expression, schema: dict | None = None) -> exp.Expression:
+        """DuckDB form of an expression; typed by evaluating it as a projection over the
+        schema's relations (type-dependent rules need a scope)."""
+        if isinstance(e, exp.Query) or not schema:
+            return dialect.to_duckdb(e, schema=schema)
+        tables = list(schema)
+        sel = exp.select(e.copy()).from_(exp.to_table(tables[0]))
+        for t in tables[1:]:
+            sel = sel.join(exp.to_table(t), join_type="cross")
+        out = dialect.to_duckdb(sel, schema=schema)
+        return out.expressions[0].unalias()
+
     def render(self, e: exp.Expression, schema: dict | None = None) -> str:
-        return dialect.render(dialect.to_duckdb(e, schema=schema))
+        return dialect.render(self.translate(e, schema))
 
     @staticmethod
     def rebind(e: exp.Expression, colmap: dict, table: str | dict = "__in") -> exp.Expression:
@@ -325,7 +338,7 @@ class Planner:
                 c = _FLIP[type(c)](this=c.expression, expression=c.this)
             if has_mz_now(c.expression):
                 raise EddyError("0A000", "mz_now() on both sides of a comparison not supported")
-            translated = dialect.to_duckdb(c, schema=schema)
+            translated = self.translate(c, schema)
             bound = dialect.render(translated.expression)
             if isinstance(c, exp.EQ):
                 froms.append(f"ceil({bound})")

@@ -83,6 +83,43 @@ class Binder:
         return ast.transform(fn), deps
 
 
+def sqlglot_type(name: str) -> str:
+    """A catalog type name sqlglot can parse (postgres dialect)."""
+    if name == "mz_timestamp":
+        return "numeric"
+    if name == "record" or name.endswith("[]"):
+        return "text"
+    return name
+
+
+def read_schema(catalog: Catalog) -> dict:
+    """Column types of the physical relations, for type-dependent dialect rules."""
+    cached = getattr(catalog, "_read_schema", None)
+    if cached is not None:
+        return cached
+    tables = {}
+    for o in catalog:
+        if o.is_relation:
+            cols = {c[0]: sqlglot_type(c[1]) for c in o.columns}
+            tables[o.id] = cols
+            tables[o.id + "_r"] = cols
+    schema = {SCHEMA: tables}
+    catalog._read_schema = schema
+    return schema
+
+
+def to_read_sql(bound: exp.Expression, catalog: Catalog) -> str:
+    """DuckDB SQL of a bound query over the physical relations."""
+    from eddy.sql import dialect
+    expanded = expand(bound.copy(), catalog, "read")
+    try:
+        return dialect.render(dialect.to_duckdb(expanded, schema=read_schema(catalog)))
+    except EddyError:
+        raise
+    except Exception:  # noqa: BLE001 - typing is best effort
+        return dialect.render(dialect.to_duckdb(expanded))
+
+
 def expand(ast: exp.Expression, catalog: Catalog, mode: str) -> exp.Expression:
     """Bound query -> views inlined; in 'read' mode relations become physical tables."""
     def fn(node):

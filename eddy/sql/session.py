@@ -11,9 +11,9 @@ from sqlglot import exp
 
 from eddy.engine import Column, Result, Write, as_eddy_error
 from eddy.errors import EddyError
-from eddy.sql import ddl, dialect, show, types, writes
+from eddy.sql import ddl, show, types, writes
 from eddy.sql.preparser import Statement, classify, split_statements
-from eddy.sql.resolve import Binder, expand, parse
+from eddy.sql.resolve import Binder, parse, to_read_sql
 
 DEFAULT_VARS = {
     "application_name": "", "client_encoding": "UTF8", "client_min_messages": "notice",
@@ -175,7 +175,7 @@ class Session:
             df = self.engine.dataflows.get(dep)
             if df is not None and df.error is not None:
                 raise df.error
-        return dialect.render(dialect.to_duckdb(expand(bound, binder.catalog, "read")))
+        return to_read_sql(bound, binder.catalog)
 
     def query(self, ast: exp.Expression, params) -> Result:
         if self.txn == "write":

@@ -9,8 +9,8 @@ from sqlglot import exp
 
 from eddy.dataflow.runtime import W
 from eddy.errors import EddyError
-from eddy.sql import dialect, types
-from eddy.sql.resolve import expand
+from eddy.sql import types
+from eddy.sql.resolve import to_read_sql
 from eddy.storage.state import phys, q
 
 
@@ -28,7 +28,7 @@ def _target(binder, table: exp.Expression):
 
 def _render(binder, ast: exp.Expression) -> str:
     bound, _ = binder.bind(ast)
-    return dialect.render(dialect.to_duckdb(expand(bound, binder.catalog, "read")))
+    return to_read_sql(bound, binder.catalog)
 
 
 def _ones(n: int) -> pa.Array:
