@@ -5,6 +5,8 @@ Extension point: PARTS below. Each part is a command run from the repository roo
 one-shot (run to completion in order, e.g. `dbt run`) or long-running (kept up until Ctrl-C,
 e.g. the load generator and the dashboard). A part whose `present` check fails is listed as
 "not available yet" and skipped. Output of long-running parts goes to .stack/logs/<name>.log.
+Every part gets EDDY_HOST, EDDY_PORT and KAFKA_BOOTSTRAP_SERVERS in its environment.
+Ports: STACK_API_PORT (mock API, 8088), STACK_APP_PORT (dashboard, 8501); STACK_LOADGEN_RATE.
 """
 
 from __future__ import annotations
