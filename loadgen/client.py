@@ -128,5 +128,6 @@ class ApiSink:
     def close(self, abort: bool = False) -> None:
         self._pool.shutdown(wait=True, cancel_futures=abort)
 
-    def delivered(self) -> Counter[str]:
+    def delivered(self, _handed: Counter[str] | None = None) -> Counter[str]:
+        """Per topic, the messages the API accepted (Kafka acknowledged them)."""
         return Counter(self.sent)

@@ -11,6 +11,8 @@ from collections import Counter
 
 from confluent_kafka import KafkaError, Producer
 
+from loadgen.model import TOPICS
+
 
 def producer_config(bootstrap: str, delivery_timeout_s: float, **extra) -> dict:
     conf = {
@@ -46,7 +48,7 @@ class KafkaSink:
         self.prefix = topic_prefix
         self.timeout = delivery_timeout_s
         self.failed: Counter[str] = Counter()
-        self.sent: Counter[str] = Counter()
+        self._names = {topic: topic_prefix + topic for topic in TOPICS}
         self.last_error: str | None = None
         self.broker_error: str | None = None
         conf = producer_config(bootstrap, delivery_timeout_s,
@@ -66,17 +68,20 @@ class KafkaSink:
 
     def send(self, messages: list[tuple[str, str, str, str | None]]) -> None:
         """Queue `messages` ((topic, key, value, mark)); blocks while the local queue is full."""
-        produce, prefix, sent = self._producer.produce, self.prefix, self.sent
+        produce, names = self._producer.produce, self._names
         for topic, key, value, _ in messages:
-            while True:
-                try:
-                    produce(prefix + topic, value, key)
-                    break
-                except BufferError:
+            try:
+                produce(names[topic], value, key)
+            except BufferError:
+                while True:
                     self._producer.poll(0.05)
                     if self.failed:
                         raise DeliveryError(self.describe_failure()) from None
-            sent[topic] += 1
+                    try:
+                        produce(names[topic], value, key)
+                        break
+                    except BufferError:
+                        pass
         self._producer.poll(0)
         if self.failed:
             raise DeliveryError(self.describe_failure())
@@ -102,5 +107,6 @@ class KafkaSink:
             self._producer.purge()
             self._producer.flush(5)
 
-    def delivered(self) -> Counter[str]:
-        return self.sent - self.failed
+    def delivered(self, handed: Counter[str]) -> Counter[str]:
+        """Per topic, the messages of `handed` (all that were sent) that Kafka acknowledged."""
+        return handed - self.failed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import operator
 import sys
 import time
 from collections import Counter
@@ -126,9 +127,12 @@ def run(opts: RunOptions, console: Console | None = None) -> int:
     else:
         chunk = opts.batch_size if opts.via == "api" else 2000
     # the simulator warms up on its first batch: do that before the clock starts
-    first = list(itertools.islice(stream, chunk))
-    stream = itertools.chain(first, stream)
+    primed = list(itertools.islice(stream, chunk))
+    stream = itertools.chain(primed, stream)
     handed: Counter[str] = Counter()
+    first = operator.itemgetter(0)
+    f = opts.faults
+    faulty = bool(f.late_fraction or f.duplicate_fraction or f.malformed_fraction)
     marks: Counter[tuple[str, str]] = Counter()
     sent = 0
     error: str | None = None
@@ -151,10 +155,11 @@ def run(opts: RunOptions, console: Console | None = None) -> int:
                 batch = list(itertools.islice(stream, n))
                 if out is not None:
                     out.write("".join(map(out_line, batch)))
-                for topic, _, _, mark in batch:
-                    handed[topic] += 1
-                    if mark is not None:
-                        marks[topic, mark.split(":")[0]] += 1
+                handed.update(map(first, batch))
+                if faulty:
+                    for topic, _, _, mark in batch:
+                        if mark is not None:
+                            marks[topic, mark.split(":")[0]] += 1
                 sent += n
                 if sink is not None:
                     sink.send(batch)
@@ -183,7 +188,7 @@ def run(opts: RunOptions, console: Console | None = None) -> int:
     if interrupted:
         console.print("interrupted")
     if sink is not None:
-        delivered = sum(sink.delivered().values())
+        delivered = sum(sink.delivered(handed).values())
         rejected = sum(getattr(sink, "rejected", Counter()).values())
         unsent = sent - delivered - rejected
         if error is not None or unsent > 0:
@@ -203,7 +208,7 @@ def _summary(console: Console, opts: RunOptions, sink, handed: Counter[str],
     cols += ["late", "duplicate", "malformed"]
     for col in cols:
         table.add_column(col, justify="left" if col == "topic" else "right")
-    delivered = sink.delivered() if sink is not None else Counter()
+    delivered = sink.delivered(handed) if sink is not None else Counter()
     rejected = getattr(sink, "rejected", Counter())
     for topic in [*TOPICS, "total"]:
         def count(c: Counter, t: str = topic) -> int:

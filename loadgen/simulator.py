@@ -107,6 +107,7 @@ class Simulator:
         self._heap: list = []
         self._seq = itertools.count()
         self._ts_sec = -1
+        self._start_ms = config.start_ms
         self._ts_prefix = ""
         h = f"{rnd.getrandbits(80):020x}"
         self._id_prefix = f"{h[:8]}-{h[8:12]}-4{h[12:15]}-{_VARIANT[int(h[15], 16) & 3]}{h[16:19]}-"
@@ -117,8 +118,8 @@ class Simulator:
         self.users = [self._make_user(i, rnd, weights) for i in range(config.users)]
         self._free = list(range(config.users))
         self._pos = list(range(config.users))
-        self.products = [(f"p{i:05d}", round(rnd.lognormvariate(2.9, 0.7) + 1, 2))
-                         for i in range(2000)]
+        self.products = [(f"p{i:05d}", round(rnd.lognormvariate(2.9, 0.7) + 1, 2),
+                          f"/product/p{i:05d}") for i in range(2000)]
         self._popular = [int(2000 * rnd.random() ** 2.5) for _ in range(20000)]
         self._sale = list(range(20))
         self.merchants = [f"m{i:04d}" for i in range(500)]
@@ -127,7 +128,9 @@ class Simulator:
         r = config.rate
         self.session_rate = r * 0.8 / self.EVENTS_PER_SESSION / 1000  # sessions per ms
         t0 = -int(config.warmup_s * 1000)
+        self._returning: list[tuple[int, int]] = []
         self._spawn(self._arrivals(t0), t0)
+        self._spawn(self._revisits(t0), t0)
         self._spawn(self._poisson(t0, r * 0.05, self._payment), t0)
         self._spawn(self._poisson(t0, r * 0.001, self._device_change), t0)
         self._spawn(self._poisson(t0, r * 0.0002, self._attack, "ato"), t0)
@@ -177,16 +180,17 @@ class Simulator:
             self._phase = STEADY if t < 0 else self.scenario.at(t / self._span_ms)
         return self._phase
 
-    def _ts(self, t: int) -> str:
-        sec, ms = divmod(self.cfg.start_ms + t, 1000)
+    def _head(self, t: int) -> str:
+        """The start of an event's JSON: `{"event_id":...,"event_time":...` (no comma).
+
+        The event_id is a UUID (version 4 layout) made of a random per-run prefix and a counter.
+        """
+        sec, ms = divmod(self._start_ms + t, 1000)
         if sec != self._ts_sec:
             self._ts_sec = sec
             self._ts_prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-        return self._ts_prefix + _MS[ms]
-
-    def _uuid(self) -> str:
-        """A UUID (version 4 layout): a random per-run prefix and a 48-bit counter."""
-        return f"{self._id_prefix}{next(self._ids):012x}"
+        return (f'{{"event_id":"{self._id_prefix}{next(self._ids):012x}",'
+                f'"event_time":"{self._ts_prefix}{_MS[ms]}"')
 
     def _hex(self, bits: int = 64) -> str:
         return f"{self.rnd.getrandbits(bits):0{bits // 4}x}"
@@ -222,7 +226,7 @@ class Simulator:
             return
         kind, pid = ("product_view", f'"{product}"') if product else ("page_view", "null")
         self._buf.append((t, "clicks", u.uid, (
-            f'{{"event_id":"{self._uuid()}","event_time":"{self._ts(t)}","user_id":"{u.uid}",'
+            f'{self._head(t)},"user_id":"{u.uid}",'
             f'"event_type":"{kind}","page_url":"{url}","product_id":{pid},'
             f'"referrer":{referrer},"user_agent":"{u.agent}","country":"{u.country}"}}')))
 
@@ -230,7 +234,7 @@ class Simulator:
         if t < 0:
             return
         self._buf.append((t, "cart_events", u.uid, (
-            f'{{"event_id":"{self._uuid()}","event_time":"{self._ts(t)}","user_id":"{u.uid}",'
+            f'{self._head(t)},"user_id":"{u.uid}",'
             f'"event_type":"{kind}","product_id":"{product}","quantity":{qty},'
             f'"unit_price":{price:.2f}}}')))
 
@@ -238,7 +242,7 @@ class Simulator:
         if t < 0:
             return
         self._buf.append((t, "purchases", u.uid, (
-            f'{{"event_id":"{self._uuid()}","event_time":"{self._ts(t)}","user_id":"{u.uid}",'
+            f'{self._head(t)},"user_id":"{u.uid}",'
             f'"order_id":"o-{self._hex()}","amount":{amount:.2f},"currency":"{u.currency}",'
             f'"item_count":{items}}}')))
 
@@ -246,7 +250,7 @@ class Simulator:
         if t < 0:
             return
         self._buf.append((t, "logins", u.uid, (
-            f'{{"event_id":"{self._uuid()}","event_time":"{self._ts(t)}","user_id":"{u.uid}",'
+            f'{self._head(t)},"user_id":"{u.uid}",'
             f'"device_id":"{device}","ip":"{ip}","country":"{country}",'
             f'"success":{"true" if ok else "false"}}}')))
         if ok:
@@ -261,7 +265,7 @@ class Simulator:
             return
         dev = f'"{device}"' if device else "null"
         self._buf.append((t, "device_changes", u.uid, (
-            f'{{"event_id":"{self._uuid()}","event_time":"{self._ts(t)}","user_id":"{u.uid}",'
+            f'{self._head(t)},"user_id":"{u.uid}",'
             f'"change_type":"{kind}","device_id":{dev}}}')))
 
     def transaction(self, t: int, u: User, amount: float, merchant: str, country: str,
@@ -269,7 +273,7 @@ class Simulator:
         if t < 0:
             return
         self._buf.append((t, "transactions", u.uid, (
-            f'{{"event_id":"{self._uuid()}","event_time":"{self._ts(t)}",'
+            f'{self._head(t)},'
             f'"transaction_id":"tx-{self._hex()}","user_id":"{u.uid}","amount":{amount:.2f},'
             f'"currency":"{currency or u.currency}","merchant_id":"{merchant}",'
             f'"country":"{country}","device_id":"{device}"}}')))
@@ -278,18 +282,19 @@ class Simulator:
 
     def log(self, t: int, service: str, level: str, message: str) -> None:
         """An app log line (a failing service logs errors instead)."""
-        rnd = self.rnd
         if t < 0:
             return
+        rnd = self.rnd
+        x = rnd.random()
         if self.phase(t).outage == service:
             level, message = "ERROR", (
                 f"java.net.SocketTimeoutException: {service}-db read timed out ({message})")
-        elif rnd.random() < 0.01:
+        elif x < 0.01:
             level = "WARN" if rnd.random() < 0.98 else "ERROR"
             message = f"slow upstream call took {rnd.randint(900, 5000)}ms ({message})"
-        trace = f'"{self._hex()}"' if rnd.random() < 0.8 else "null"
+        trace = f'"{rnd.getrandbits(64):016x}"' if x < 0.8 else "null"
         self._buf.append((t, "app_logs", service, (
-            f'{{"event_id":"{self._uuid()}","event_time":"{self._ts(t)}","service":"{service}",'
+            f'{self._head(t)},"service":"{service}",'
             f'"level":"{level}","message":"{message}","trace_id":{trace}}}')))
 
     # -- actors -----------------------------------------------------------------------------
@@ -318,10 +323,17 @@ class Simulator:
             if user is not None:
                 self._spawn(self._session(user, t), t)
 
-    def _revisit(self, u: User, t: int) -> Iterator[int]:
-        yield t
-        if self._take_user(int(u.uid[1:])) is not None:
-            self._spawn(self._session(u, t), t)
+    def _revisits(self, t: int) -> Iterator[int]:
+        """Starts the sessions of users coming back (kept apart: they wait for hours)."""
+        due = self._returning
+        while True:
+            t += 1000
+            yield t
+            while due and due[0][0] <= t:
+                back, idx = heapq.heappop(due)
+                user = self._take_user(idx)
+                if user is not None:
+                    self._spawn(self._session(user, back), back)
 
     def _login(self, u: User, t: int, device: str):
         """Logs in (after a failed attempt, sometimes); returns the time it succeeded."""
@@ -335,98 +347,99 @@ class Simulator:
     def _session(self, u: User, t: int) -> Iterator[int]:
         """One visit: landing page, browsing, carts, maybe checkout; then maybe a revisit."""
         rnd, f = self.rnd, self.f
-        device = u.devices[0] if rnd.random() < 0.7 else rnd.choice(u.devices)
+        random, thinks, click, log = rnd.random, self._thinks, self.click, self.log
+        device = u.devices[0] if random() < 0.7 else rnd.choice(u.devices)
         logged_in = False
-        if rnd.random() < f.login:
-            if rnd.random() < f.new_device:
+        if random() < f.login:
+            if random() < f.new_device:
                 device = f"d{self._hex(48)}"
                 u.devices.append(device)
             t = yield from self._login(u, t, device)
             logged_in = True
-            t += self._think()
+            t += thinks[int(random() * 4096)]
             yield t
-        referrer = REFERRERS[int(rnd.random() * len(REFERRERS))]
+        referrer = REFERRERS[int(random() * len(REFERRERS))]
         product = None
-        if rnd.random() < 0.3:
+        if random() < 0.3:
             product = self._pick_product(t)
-            url = f"/product/{product[0]}"
-            self.click(t, u, url, product[0], referrer)
+            url = product[2]
+            click(t, u, url, product[0], referrer)
         else:
-            url = "/" if rnd.random() < 0.6 else f"/category/{rnd.choice(CATEGORIES)}"
-            self.click(t, u, url, None, referrer)
-        if self.rnd.random() < 0.35:
-            self.log(t + 2, "web", "INFO", f"GET {url} 200")
+            url = "/" if random() < 0.6 else f"/category/{CATEGORIES[int(random() * 8)]}"
+            click(t, u, url, None, referrer)
+        if random() < 0.35:
+            log(t + 2, "web", "INFO", f"GET {url} 200")
         cart: dict[str, list] = {}
         while True:
-            t += self._think()
+            t += thinks[int(random() * 4096)]
             yield t
             ph = self.phase(t)
-            if cart and rnd.random() < f.checkout * ph.checkout:
+            if cart and random() < f.checkout * ph.checkout:
                 if not logged_in:
                     t = yield from self._login(u, t, device)
                     logged_in = True
-                    t += self._think()
+                    t += thinks[int(random() * 4096)]
                     yield t
                     ph = self.phase(t)
-                self.click(t, u, "/checkout", None, f'"{SITE}/cart"')
+                click(t, u, "/checkout", None, f'"{SITE}/cart"')
                 if ph.outage == "checkout":
                     for i in range(rnd.randint(2, 5)):
-                        self.log(t + 5 + i * 40, "checkout", "ERROR", "POST /checkout 500")
-                    if rnd.random() < 0.5:
+                        log(t + 5 + i * 40, "checkout", "ERROR", "POST /checkout 500")
+                    if random() < 0.5:
                         break  # gives up; the cart is abandoned
                     continue
                 amount = round(sum(q * p for q, p in cart.values()), 2)
                 items = sum(q for q, _ in cart.values())
                 self.purchase(t + 150, u, amount, items)
-                if self.rnd.random() < 0.9:
-                    self.log(t + 160, "checkout", "INFO", f"order placed items={items}")
+                if random() < 0.9:
+                    log(t + 160, "checkout", "INFO", f"order placed items={items}")
                 self.transaction(t + 400, u, amount, "m-shop", u.country, device)
                 cart.clear()
-                if rnd.random() < 0.7:
+                if random() < 0.7:
                     break
                 continue
-            if product is not None and rnd.random() < f.add_to_cart * ph.add_to_cart:
-                qty = 1 if rnd.random() < 0.8 else rnd.randint(2, 4)
+            if product is not None and random() < f.add_to_cart * ph.add_to_cart:
+                qty = 1 if random() < 0.8 else rnd.randint(2, 4)
                 price = product[1]
                 if t >= 0:  # (in the warm-up, nothing is emitted: no purchase without a cart)
                     line = cart.setdefault(product[0], [0, price])
                     line[0] += qty
                 self.cart(t, u, "add_to_cart", product[0], qty, price)
-                if self.rnd.random() < 0.35:
-                    self.log(t + 4, "cart", "INFO", f"cart add {product[0]} qty={qty}")
+                if random() < 0.35:
+                    log(t + 4, "cart", "INFO", f"cart add {product[0]} qty={qty}")
                 product = None
                 continue
-            if cart and rnd.random() < f.remove_from_cart:
+            if cart and random() < f.remove_from_cart:
                 pid = next(iter(cart))
                 qty, price = cart.pop(pid)
                 self.cart(t, u, "remove_from_cart", pid, qty, price)
                 continue
-            if rnd.random() < f.exit:
+            if random() < f.exit:
                 break
             referrer = f'"{SITE}{url}"'
-            if rnd.random() < f.product_view:
+            if random() < f.product_view:
                 product = self._pick_product(t)
-                url = f"/product/{product[0]}"
-                self.click(t, u, url, product[0], referrer)
-                if self.rnd.random() < 0.1:
-                    self.log(t + 2, "search", "DEBUG", f"recommendations for {product[0]}")
+                url = product[2]
+                click(t, u, url, product[0], referrer)
+                if random() < 0.1:
+                    log(t + 2, "search", "DEBUG", f"recommendations for {product[0]}")
             else:
                 product = None
-                url = (f"/category/{rnd.choice(CATEGORIES)}" if rnd.random() < 0.7
-                       else f"/search?q={rnd.choice(CATEGORIES)}")
-                self.click(t, u, url, None, referrer)
-            if self.rnd.random() < 0.35:
-                self.log(t + 2, "web", "INFO", f"GET {url} 200")
+                url = (f"/category/{CATEGORIES[int(random() * 8)]}" if random() < 0.7
+                       else f"/search?q={CATEGORIES[int(random() * 8)]}")
+                click(t, u, url, None, referrer)
+            if random() < 0.35:
+                log(t + 2, "web", "INFO", f"GET {url} 200")
         self._release(u)
-        if rnd.random() < f.revisit:
+        if random() < f.revisit:
             back = t + 60_000 * rnd.randint(31, 240)
-            self._spawn(self._revisit(u, back), back)
+            heapq.heappush(self._returning, (back, int(u.uid[1:])))
 
-    def _pick_product(self, t: int) -> tuple[str, float]:
+    def _pick_product(self, t: int) -> tuple[str, float, str]:
         rnd = self.rnd
         if self.phase(t).sale and rnd.random() < 0.6:
-            pid, price = self.products[self._sale[int(rnd.random() * len(self._sale))]]
-            return pid, round(price * 0.7, 2)
+            pid, price, url = self.products[self._sale[int(rnd.random() * len(self._sale))]]
+            return pid, round(price * 0.7, 2), url
         return self.products[self._popular[int(rnd.random() * len(self._popular))]]
 
     def _random_user(self) -> User:
