@@ -14,7 +14,15 @@ from eddy.dataflow.operators_keyed import FullRecompute
 from eddy.dataflow.runtime import TickContext
 from eddy.errors import EddyError
 from eddy.sql import types
-from eddy.sql.planner import REF, Fallback, Planner, assign_keys, has_mz_now, unnest
+from eddy.sql.planner import (
+    REF,
+    Fallback,
+    Planner,
+    assign_keys,
+    check_temporal,
+    has_mz_now,
+    unnest,
+)
 from eddy.sql.resolve import expand, inline_ctes, parse, sqlglot_type, to_read_sql
 from eddy.storage.state import phys, q
 
@@ -121,6 +129,8 @@ def build_dataflow(engine, catalog: Catalog, obj: CatalogObject, fresh: bool,
     bound = parse(obj.internal["query"])
     names = [c[0] for c in obj.columns]
     plan_ast = inline_ctes(expand(bound.copy(), catalog, "plan"))
+    if fresh:
+        check_temporal(plan_ast)
     try:
         try:
             qualified = qualify(plan_ast, schema=_schema_types(catalog), dialect="postgres",

@@ -32,6 +32,22 @@ def has_mz_now(node) -> bool:
     return any(is_mz_now(n) for n in node.walk())
 
 
+def check_temporal(ast: exp.Expression) -> None:
+    """Materialize's rule: in a maintained query, mz_now() may appear only in comparisons
+    that are top-level conjuncts of WHERE or HAVING."""
+    for node in ast.walk():
+        if not is_mz_now(node):
+            continue
+        cmp = node.parent
+        ok = type(cmp) in _FLIP
+        up = cmp.parent if ok else None
+        while ok and isinstance(up, exp.And | exp.Paren):
+            up = up.parent
+        if not ok or not isinstance(up, exp.Where | exp.Having):
+            raise EddyError("0A000", "mz_now() outside a temporal filter (a comparison in "
+                            "WHERE or HAVING) in a maintained view not supported")
+
+
 def conjuncts(node) -> list[exp.Expression]:
     if node is None:
         return []
