@@ -173,3 +173,19 @@ def test_connection_secrets_are_resolved_and_unknown_ones_rejected(kafka_bootstr
             s.execute(f"CREATE SOURCE src2 FROM KAFKA CONNECTION kc2 (TOPIC '{kafka_topic}')")
         assert "nope" in e.value.message
         s.close()
+
+
+def test_start_timestamp_skips_older_messages(kafka_bootstrap, kafka_topic):
+    from kafka_harness import producer
+
+    p = producer(kafka_bootstrap)
+    for i, ts in enumerate([1_000_000, 2_000_000, 3_000_000, 4_000_000]):
+        p.produce(kafka_topic, value=f"m{i}".encode(), partition=i % 2, timestamp=ts)
+    assert p.flush(30) == 0
+    with kafka_engine() as engine:
+        _setup(engine, kafka_bootstrap, kafka_topic, "FORMAT TEXT INCLUDE TIMESTAMP",
+               options=", START TIMESTAMP 2500000")
+        wait_until(lambda: driver_of(engine, "src").status()["status"] == "running", what="running")
+        rows = wait_until(lambda: len(r := query(engine, "SELECT text FROM src ORDER BY 1")) == 2 and r,
+                          what="two newer rows")
+        assert rows == [("m2",), ("m3",)]
