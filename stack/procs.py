@@ -49,21 +49,38 @@ def cmdline(pid: int) -> list[str]:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
-def read_pid(pid_file: Path, markers: Sequence[str]) -> int | None:
-    """The pid in `pid_file` if that process is alive and its command line holds every marker.
+def _matches(pid: int, markers: Sequence[str]) -> bool:
+    """`pid` is alive, not us, and every marker is one whole argument of its command line."""
+    args = cmdline(pid)
+    return pid != os.getpid() and alive(pid) and all(m in args for m in markers)
 
-    A stale pid file (process gone, or the pid reused by something else) is removed.
+
+def find(markers: Sequence[str]) -> int | None:
+    """A live process whose command line holds every marker, found by scanning /proc."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _matches(int(entry.name), markers):
+            return int(entry.name)
+    return None
+
+
+def read_pid(pid_file: Path, markers: Sequence[str]) -> int | None:
+    """The live process that `pid_file` names, checked by its command line arguments.
+
+    A stale pid file (process gone, or the pid reused by something else) is removed; a lost
+    one (our process runs, but the file is gone) is found again in /proc and rewritten.
     """
     try:
         pid = int(pid_file.read_text().strip())
     except (OSError, ValueError):
-        return None
-    args = " ".join(cmdline(pid))
-    if alive(pid) and all(m in args for m in markers):
+        pid = None
+    if pid is not None and _matches(pid, markers):
         return pid
     with contextlib.suppress(OSError):
         pid_file.unlink()
-    return None
+    found = find(markers)
+    if found is not None:
+        write_pid(pid_file, found)
+    return found
 
 
 def write_pid(pid_file: Path, pid: int) -> None:

@@ -43,6 +43,12 @@ def test_up_twice_runs_one_broker(private):
     assert _brokers(state_dir) == [pid]
     assert int((state_dir / "run" / "kafka.pid").read_text()) == pid
 
+    (state_dir / "run" / "kafka.pid").unlink()  # a lost pid file: the broker is found again
+    third = stack_cli(env, "up", "--kafka-only")
+    assert third.returncode == 0, third.stderr
+    assert _brokers(state_dir) == [pid]
+    assert int((state_dir / "run" / "kafka.pid").read_text()) == pid
+
 
 def test_up_creates_contract_topics_seen_by_kcat(private):
     env, _ = private
