@@ -57,15 +57,22 @@ def corrupt(rnd: random.Random, topic: str, value: str) -> tuple[str, str]:
 
 
 def apply_faults(config: FaultConfig, seed: int,
-                 batches: Iterable[list[tuple[int, str, str, str]]]) -> Iterator[Message]:
-    """The messages to send, in sending order, for the simulated `batches`."""
-    rnd = random.Random(f"faults:{seed}")
+                 batches: Iterable[list[tuple[int, str, str, str]]]) -> Iterator[list[Message]]:
+    """The messages to send, in sending order and in lists, for the simulated `batches`."""
     late, dup, bad = config.late_fraction, config.duplicate_fraction, config.malformed_fraction
     if not (late or dup or bad):
         for batch in batches:
-            for _, topic, key, value in batch:
-                yield topic, key, value, None
+            yield [(topic, key, value, None) for _, topic, key, value in batch]
         return
+    stream = _with_faults(config, seed, batches)
+    while chunk := list(itertools.islice(stream, 512)):
+        yield chunk
+
+
+def _with_faults(config: FaultConfig, seed: int,
+                 batches: Iterable[list[tuple[int, str, str, str]]]) -> Iterator[Message]:
+    rnd = random.Random(f"faults:{seed}")
+    late, dup, bad = config.late_fraction, config.duplicate_fraction, config.malformed_fraction
     held: list = []  # heap of (release_t, seq, message)
     seq = itertools.count()
     max_late = max(1, config.max_lateness_ms)

@@ -85,9 +85,41 @@ def make_simulator(opts: RunOptions) -> Simulator:
         funnel=Funnel().update(opts.funnel)))
 
 
-def messages(opts: RunOptions) -> Iterator[Message]:
-    """The deterministic message stream of `opts` (endless; the run cuts it)."""
+def message_batches(opts: RunOptions) -> Iterator[list[Message]]:
+    """The deterministic message stream of `opts`, in lists (endless; the run cuts it)."""
     return apply_faults(opts.faults, opts.seed, make_simulator(opts).batches())
+
+
+def messages(opts: RunOptions) -> Iterator[Message]:
+    """The deterministic message stream of `opts`, one by one."""
+    return itertools.chain.from_iterable(message_batches(opts))
+
+
+class _Chunker:
+    """Cuts a stream of lists into lists of the sizes asked for."""
+
+    def __init__(self, batches: Iterator[list[Message]]):
+        self._batches = batches
+        self._rest: list[Message] = []
+        self._pos = 0
+
+    def prime(self) -> None:
+        if self._pos >= len(self._rest):
+            self._rest, self._pos = next(self._batches), 0
+
+    def take(self, n: int) -> list[Message]:
+        rest, pos = self._rest, self._pos
+        if len(rest) - pos >= n:
+            self._pos = pos + n
+            return rest[pos:pos + n]
+        out = rest[pos:]
+        while True:
+            more = next(self._batches)
+            need = n - len(out)
+            if len(more) >= need:
+                self._rest, self._pos = more, need
+                return out + more[:need]
+            out += more
 
 
 def _sink(opts: RunOptions):
@@ -115,7 +147,7 @@ def run(opts: RunOptions, console: Console | None = None) -> int:
             console.width = 120
     planned = opts.planned()
     sink = _sink(opts)
-    stream = messages(opts)
+    stream = _Chunker(message_batches(opts))
     out: IO[str] | None = None
     if opts.out == "-":
         out = sys.stdout
@@ -126,9 +158,7 @@ def run(opts: RunOptions, console: Console | None = None) -> int:
         chunk = min(step, opts.batch_size if opts.via == "api" else 5000)
     else:
         chunk = opts.batch_size if opts.via == "api" else 2000
-    # the simulator warms up on its first batch: do that before the clock starts
-    primed = list(itertools.islice(stream, chunk))
-    stream = itertools.chain(primed, stream)
+    stream.prime()  # the simulator warms up on its first batch: before the clock starts
     handed: Counter[str] = Counter()
     first = operator.itemgetter(0)
     f = opts.faults
@@ -152,7 +182,7 @@ def run(opts: RunOptions, console: Console | None = None) -> int:
                         time.sleep(delay)
                 elif opts.duration is not None and now - started >= opts.duration:
                     break
-                batch = list(itertools.islice(stream, n))
+                batch = stream.take(n)
                 if out is not None:
                     out.write("".join(map(out_line, batch)))
                 handed.update(map(first, batch))

@@ -157,18 +157,17 @@ class Simulator:
 
     def batches(self, size: int = 512) -> Iterator[list[Event]]:
         """Endless stream of event lists (each about `size` long) in simulated-time order."""
-        heap, seq = self._heap, self._seq
-        pop, push = heapq.heappop, heapq.heappush
+        heap, seq, buf = self._heap, self._seq, self._buf
+        pop, replace = heapq.heappop, heapq.heapreplace
         while True:
-            t, _, actor = pop(heap)
+            actor = heap[0][2]
             try:
-                nt = next(actor)
+                replace(heap, (next(actor), next(seq), actor))
             except StopIteration:
-                pass
-            else:
-                push(heap, (nt, next(seq), actor))
-            if len(self._buf) >= size:
-                out, self._buf = self._buf, []
+                pop(heap)
+            if len(buf) >= size:
+                out = buf.copy()
+                buf.clear()
                 yield out
 
     def phase(self, t: int) -> Phase:
