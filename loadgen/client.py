@@ -38,7 +38,7 @@ def collect_body(messages: list[Message]) -> bytes:
 class ApiSink:
     """Posts batches concurrently; counts accepted, rejected (4xx per event) and failed."""
 
-    def __init__(self, url: str, delivery_timeout_s: float = 30.0, workers: int = 4):
+    def __init__(self, url: str, delivery_timeout_s: float = 30.0, workers: int = 8):
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"expected an http:// URL for the API, got {url!r}")
