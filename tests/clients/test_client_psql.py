@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import shutil
 import signal
 import subprocess
@@ -50,21 +51,30 @@ def test_queries_and_describe_commands(eddy, schema):
     assert schema in r.stdout and "public" in r.stdout
 
 
+def _readline(proc: subprocess.Popen, timeout: float = 10) -> str:
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    if not ready:
+        proc.kill()
+        pytest.fail("no COPY output from psql")
+    return proc.stdout.readline()
+
+
 def test_copy_of_a_subscribe_streams_until_cancelled(eddy, schema):
     r = psql(eddy, "-c", f"CREATE TABLE {schema}.ev (v int)",
              "-c", f"INSERT INTO {schema}.ev VALUES (7)")
     assert r.returncode == 0, r.stderr
+    # psql block-buffers COPY output into a pipe: stdbuf makes it line-buffered
     proc = subprocess.Popen(
-        ["psql", "-X", "-h", "127.0.0.1", "-p", str(eddy.port), "-U", "materialize",
-         "-c", f"COPY (SUBSCRIBE {schema}.ev) TO STDOUT"],
+        ["stdbuf", "-oL", "psql", "-X", "-h", "127.0.0.1", "-p", str(eddy.port),
+         "-U", "materialize", "-c", f"COPY (SUBSCRIBE {schema}.ev) TO STDOUT"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    first = proc.stdout.readline()
+    first = _readline(proc)
     ts, diff, value = first.rstrip("\n").split("\t")
     assert (diff, value) == ("1", "7") and int(ts) > 0
     subprocess.run(["psql", "-X", "-h", "127.0.0.1", "-p", str(eddy.port), "-U", "materialize",
                     "-c", f"INSERT INTO {schema}.ev VALUES (8)"], check=True, capture_output=True)
     t0 = time.monotonic()
-    second = proc.stdout.readline()
+    second = _readline(proc)
     assert second.rstrip("\n").split("\t")[1:] == ["1", "8"]
     assert time.monotonic() - t0 < 2
     proc.send_signal(signal.SIGINT)          # psql sends a CancelRequest
