@@ -26,7 +26,7 @@ import pyarrow.json as pj
 from eddy.sources.ddl import DEAD_LETTER_COLUMNS, SourceSpec
 
 ARROW_TYPES = {
-    "jsonb": pa.string(),
+    "jsonb": pa.json_(),  # Arrow's JSON extension type: DuckDB reads it as JSON, no re-parse
     "text": pa.string(),
     "bytea": pa.binary(),
     "integer": pa.int32(),
@@ -273,7 +273,7 @@ def _decode_column(fmt: str, arr: pa.Array, raw: list, null: np.ndarray, errors:
         sub = strings if len(check) == len(strings) else strings.take(pa.array(check))
         for j, e in checker.errors(sub, objects_only).items():
             errors.setdefault(int(check[j]), e)
-    return strings.cast(pa.string())
+    return pa.ExtensionArray.from_storage(pa.json_(), strings.cast(pa.string()))
 
 
 def _metadata(what: str, batch: RawBatch, typ: pa.DataType) -> pa.Array:
@@ -286,8 +286,11 @@ def _metadata(what: str, batch: RawBatch, typ: pa.DataType) -> pa.Array:
 
 def _last_per_key(rows: pa.Table, key: str) -> pa.Table:
     """Keep the last row per key in batch order (the engine may keep only one per key)."""
-    idx = rows.append_column("__i", pa.array(np.arange(rows.num_rows)))
-    last = idx.group_by(key, use_threads=False).aggregate([("__i", "max")]).column("__i_max")
+    col = rows.column(key)
+    if isinstance(col.type, pa.BaseExtensionType):
+        col = pa.chunked_array([c.storage for c in col.chunks], col.type.storage_type)
+    idx = pa.table({"k": col, "__i": pa.array(np.arange(rows.num_rows))})
+    last = idx.group_by("k", use_threads=False).aggregate([("__i", "max")]).column("__i_max")
     if len(last) == rows.num_rows:
         return rows
     return rows.take(pa.array(np.sort(last.to_numpy())))

@@ -111,3 +111,11 @@ def test_a_large_clean_batch_has_no_dead_letters(checker):
     d = decode(spec, batch(docs), checker)
     assert d.rows.num_rows == 19_999
     assert d.dead.column("offset").to_pylist() == [100 + 12_345]
+
+
+def test_json_columns_use_the_arrow_json_type_and_json_keys_upsert(checker):
+    spec = parse_source("CONNECTION kc (TOPIC 't') FORMAT JSON ENVELOPE UPSERT")
+    d = decode(spec, batch([b'{"v":1}', b'{"v":2}', None], keys=[b'"a"', b'"a"', b'{"id":2}']), checker)
+    assert d.rows.schema.field("data").type == pa.json_()
+    assert d.rows.to_pylist() == [{"key": '"a"', "data": '{"v":2}', "__tombstone": False},
+                                  {"key": '{"id":2}', "data": None, "__tombstone": True}]
