@@ -9,7 +9,6 @@ from pygwire.constants import ConnectionPhase, MessageDirection
 from pygwire.messages import (
     STANDARD_REGISTRY,
     STARTUP_REGISTRY,
-    DataRow,
     ErrorResponse,
     FieldDescription,
     NoticeResponse,
@@ -106,16 +105,45 @@ def column_formats(result_formats: list[int], ncols: int) -> list[int]:
     return list(result_formats)
 
 
+def _text_encoder(oid: int):
+    if oid in (20, 21, 23, 26):
+        return lambda v: str(v).encode() if type(v) is int else types.encode_text(v, oid)
+    if oid in (25, 1043, 19, 1042):
+        return lambda v: v.encode() if type(v) is str else types.encode_text(v, oid)
+    return lambda v: types.encode_text(v, oid)
+
+
+_BINARY_INT = {20: struct.Struct("!q").pack, 21: struct.Struct("!h").pack,
+               23: struct.Struct("!i").pack, 701: struct.Struct("!d").pack}
+
+
+def _encoder(oid: int, fmt: int):
+    if not fmt:
+        return _text_encoder(oid)
+    if oid in _BINARY_INT:
+        return _BINARY_INT[oid]
+    return lambda v: types.encode_binary(v, oid)
+
+
+_NULL = b"\xff\xff\xff\xff"
+
+
 def data_rows(rows, oids: list[int], formats: list[int]) -> bytes:
     """DataRow messages for `rows` in the given per-column formats."""
+    encoders = [_encoder(oid, fmt) for oid, fmt in zip(oids, formats, strict=True)]
+    head = b"D\x00\x00\x00\x00" + len(encoders).to_bytes(2, "big")
     out = bytearray()
-    pairs = list(zip(oids, formats, strict=True))
     for row in rows:
-        values = [
-            types.encode_binary(v, oid) if fmt else types.encode_text(v, oid)
-            for v, (oid, fmt) in zip(row, pairs, strict=False)
-        ]
-        out += DataRow(columns=values).to_wire()
+        start = len(out)
+        out += head
+        for v, enc in zip(row, encoders, strict=False):
+            if v is None:
+                out += _NULL
+            else:
+                b = enc(v)
+                out += len(b).to_bytes(4, "big")
+                out += b
+        struct.pack_into("!I", out, start + 1, len(out) - start - 1)
     return bytes(out)
 
 
