@@ -62,10 +62,10 @@ class RunOptions:
 
 def out_line(message: Message) -> str:
     """One line of --out: the message as sent, with deliberate faults marked."""
-    topic, key, value, mark = message
-    head = f'{{"topic":"{topic}","key":{json.dumps(key)}'
+    topic, key, value, mark = message  # topics and keys are plain ASCII names
     if mark is None:
-        return f'{head},"value":{value}}}\n'
+        return f'{{"topic":"{topic}","key":"{key}","value":{value}}}\n'
+    head = f'{{"topic":"{topic}","key":"{key}"'
     if mark.startswith("malformed: "):
         how = mark[len("malformed: "):]
         if how == "invalid JSON":

@@ -78,7 +78,7 @@ def test_back_pressure_and_kafka_down():
         status, headers, body = request(port, "POST", "/collect", good_items(5))
         assert status == 503 and headers.get("Retry-After") == "1", body
         assert b"busy" in body
-        assert time.monotonic() - started < 2.5  # refused at once, not after the timeout
+        assert waiting.is_alive()  # refused at once, while the first batch still waits
         status, _, body = request(port, "POST", "/collect", good_items(11))
         assert status == 413, body
         status, _, body = request(port, "GET", "/health")
