@@ -106,3 +106,20 @@ def test_psycopg2_simple_protocol(eddy, schema):
     cur.execute("SELECT 1")
     assert cur.fetchone() == (1,)
     conn.close()
+
+
+def test_subscribe_up_to_completes_over_copy_simple_and_extended_protocols(eddy, schema):
+    with eddy.connect() as conn:
+        conn.execute(f"CREATE TABLE {schema}.u (a int)")
+        conn.execute(f"INSERT INTO {schema}.u VALUES (1), (2)")
+        now = int(conn.execute("SELECT mz_now()").fetchone()[0])
+        with conn.cursor().copy(f"COPY (SUBSCRIBE {schema}.u UP TO {now + 300}) TO STDOUT") as cp:
+            lines = b"".join(bytes(chunk) for chunk in cp).decode().splitlines()
+        assert sorted(line.split("\t", 1)[1] for line in lines) == ["1\t1", "1\t2"]
+        rows = conn.execute(f"SUBSCRIBE {schema}.u UP TO {now + 300}").fetchall()
+        assert sorted(r[1:] for r in rows) == [(1, 1), (1, 2)]
+        cur = conn.cursor()
+        streamed = list(cur.stream(f"SUBSCRIBE {schema}.u WITH (PROGRESS) UP TO {now + 300}"))
+        assert [d.name for d in cur.description] == ["mz_timestamp", "mz_progressed", "mz_diff",
+                                                     "a"]
+        assert sorted(r[2:] for r in streamed if not r[1]) == [(1, 1), (1, 2)]
