@@ -78,7 +78,7 @@ class Engine:
         self.subscriptions: set = set()
         self.tick_stats: dict[str, tuple[int, int]] = {}
         self.system_relations: dict[str, str] = {}
-        self._lock = threading.RLock()        # ticks and DDL
+        self.lock = threading.RLock()        # ticks and DDL
         self._plock = threading.Lock()        # pending writes and ingests
         self._writes: list[Write] = []
         self._ingests: dict[str, list[IngestBatch]] = {}
@@ -86,7 +86,7 @@ class Engine:
         self._handles = itertools.count(1)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._closed = False
+        self.closed = False
         self._bootstrap()
 
     # -- startup -------------------------------------------------------------------------
@@ -94,7 +94,7 @@ class Engine:
         from eddy.sql import ddl
         if not len(self.catalog):
             self.ddl(ddl.bootstrap)
-        with self._lock:
+        with self.lock:
             for obj in self.catalog:
                 if obj.kind in ("materialized-view", "view") and (
                         obj.kind == "materialized-view" or obj.internal.get("maintained")):
@@ -122,9 +122,9 @@ class Engine:
 
     def close(self) -> None:
         """Stop the loop and connectors, checkpoint, release files."""
-        if self._closed:
+        if self.closed:
             return
-        self._closed = True
+        self.closed = True
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
@@ -135,7 +135,7 @@ class Engine:
                 log.exception("stopping a connector failed")
         for sub in list(self.subscriptions):
             sub.close()
-        with self._lock:
+        with self.lock:
             self.state.close()
 
     def session(self, user: str = "materialize", database: str = "materialize"):
@@ -146,8 +146,8 @@ class Engine:
     def ddl(self, fn: Callable) -> object:
         """Run `fn(txn)` as one committed DDL transaction (under the tick lock)."""
         from eddy.sql.ddl import DdlTxn
-        with self._lock:
-            if self._closed:
+        with self.lock:
+            if self.closed:
                 raise EddyError("57P01", "engine is closed")
             txn = DdlTxn(self)
             conn = self.state.conn
@@ -233,7 +233,7 @@ class Engine:
 
     def committed_offsets(self, source_id: str) -> dict:
         """Offsets recorded by the last committed tick."""
-        with self._lock:
+        with self.lock:
             return self.state.get_offsets(source_id)
 
     def on_commit(self, callback: Callable) -> int:
@@ -250,7 +250,7 @@ class Engine:
         """Queue a table write and return once a tick has committed (or rejected) it."""
         with self._plock:
             self._writes.append(write)
-        with self._lock:
+        with self.lock:
             if not write.done.is_set():
                 self._tick(None)
         write.done.wait()
@@ -262,8 +262,8 @@ class Engine:
         """Run one tick now; returns its timestamp (ms)."""
         if now_ms is not None:
             self.manual_clock = True
-        with self._lock:
-            if self._closed:
+        with self.lock:
+            if self.closed:
                 raise EddyError("57P01", "engine is closed")
             return self._tick(now_ms)
 
@@ -366,7 +366,7 @@ class Engine:
     # -- reads ---------------------------------------------------------------------------
     def read_snapshot(self, object_id: str) -> tuple[int, pa.Table]:
         """The current contents of a relation with weights, and the tick they belong to."""
-        with self._lock:
+        with self.lock:
             obj = self.catalog.get(object_id)
             if obj.kind in ("materialized-view",) or object_id in self.dataflows:
                 sql = f"SELECT * FROM {phys(object_id)}"

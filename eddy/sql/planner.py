@@ -233,6 +233,8 @@ class Planner:
                 if not a.find_ancestor(exp.Window)]
         having = sel.args.get("having")
         if having is not None:
+            if has_mz_now(having.this):
+                raise Fallback("mz_now() in HAVING is re-evaluated every tick")
             aggs += list(having.this.find_all(exp.AggFunc))
         windows = [w for e in sel.expressions for w in e.find_all(exp.Window)]
         group = list(sel.args["group"].expressions) if sel.args.get("group") else []
@@ -248,7 +250,7 @@ class Planner:
             out = Map(node, exprs, [f"_c{i}" for i in range(len(exprs))], None)
             return (SetCount([out], "distinct") if plain_distinct else out), names
         if (aggs or group) and not (windows or distinct_on or limited) and all(
-                _linear(a) for a in aggs) and not (having and has_mz_now(having.this)):
+                _linear(a) for a in aggs):
             return self.linear_agg(sel, node, colmap, group, aggs, names)
         return self.keyed(sel, node, colmap, group, windows, distinct_on, limited, names)
 

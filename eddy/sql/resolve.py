@@ -57,7 +57,19 @@ class Binder:
         deps: list[str] = []
 
         def fn(node):
-            if not isinstance(node, exp.Table) or not isinstance(node.this, exp.Identifier):
+            if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func) and \
+                    isinstance(node.this, exp.Identifier | exp.Column) and \
+                    node.this.name in SYSTEM_SCHEMAS:
+                return node.expression   # pg_catalog.version() -> version()
+            if isinstance(node, exp.Table | exp.Unnest) and not isinstance(
+                    node.this, exp.Identifier):
+                # a set-returning function aliased `AS g` names its column g (PostgreSQL)
+                alias = node.args.get("alias")
+                if alias is not None and alias.this is not None and not alias.columns and \
+                        not isinstance(node.this, exp.Subquery):
+                    alias.set("columns", [alias.this.copy()])
+                return node
+            if not isinstance(node, exp.Table):
                 return node
             parts = [p for p in (node.catalog, node.db, node.name) if p]
             if len(parts) == 1 and parts[0] in ctes:

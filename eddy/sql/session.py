@@ -34,7 +34,8 @@ class Session:
         self.engine = engine
         self.user = user
         self.vars = dict(DEFAULT_VARS, database=database)
-        self.cursor = engine.state.cursor()
+        with engine.lock:      # the main connection is not safe to share mid-tick
+            self.cursor = engine.state.cursor()
         self.txn: str | None = None          # None | "pending" | "read" | "write"
         self.txn_writes: list = []
         self.notices: list[str] = []

@@ -143,7 +143,7 @@ def explain(session, rest: str) -> Result:
     try:
         qualified = qualify(plan_ast, schema=ddl._schema_types(engine.catalog),
                             dialect="postgres", quote_identifiers=False)
-        root, _ = Planner(engine.state.cursor(), engine.catalog).plan_query(unnest(qualified))
+        root, _ = Planner(session.cursor, engine.catalog).plan_query(unnest(qualified))
         assign_keys(root, "explain")
         lines = root.explain()
     except Fallback as f:

@@ -126,9 +126,9 @@ class Subscription:
     def _detach(self) -> None:
         self.engine.subscriptions.discard(self)
         if self.transient:
-            with self.engine._lock:
+            with self.engine.lock:
                 df = self.engine.dataflows.pop(self.object_id, None)
-                if df is not None and not self.engine._closed:
+                if df is not None and not self.engine.closed:
                     df.drop(self.engine.state.conn)
 
     def close(self) -> None:
@@ -181,7 +181,7 @@ def subscribe(session, st: Statement) -> Result:
     opts = _parse(st.parts["rest"])
     engine = session.engine
     binder = session.binder()
-    with engine._lock:
+    with engine.lock:
         transient = False
         if opts["name"] is not None:
             obj = binder.require(opts["name"])

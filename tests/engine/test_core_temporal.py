@@ -57,3 +57,19 @@ def test_timestamp_temporal_filter_with_aggregate():
         assert got == want, offset
     assert got == []
     engine.close()
+
+
+def test_temporal_filter_in_having_follows_time():
+    engine = Engine(None, tick_interval=None)
+    s = engine.session()
+    engine.tick(10_000)
+    s.execute("CREATE TABLE ev (k int, t bigint)")
+    query = "SELECT k, max(t) AS last FROM ev GROUP BY k HAVING mz_now() < max(t) + 1000"
+    s.execute(f"CREATE MATERIALIZED VIEW live AS {query}")
+    s.execute("INSERT INTO ev VALUES (1, 9500), (2, 10200), (1, 9000)")
+    for now in (10_000, 10_499, 10_500, 11_199, 11_200, 20_000):
+        engine.tick(now)
+        assert sorted(s.execute("SELECT * FROM live")[0].rows) == \
+            sorted(s.execute(query)[0].rows), now
+    assert s.execute("SELECT * FROM live")[0].rows == []
+    engine.close()
