@@ -123,3 +123,16 @@ def test_subscribe_up_to_completes_over_copy_simple_and_extended_protocols(eddy,
         assert [d.name for d in cur.description] == ["mz_timestamp", "mz_progressed", "mz_diff",
                                                      "a"]
         assert sorted(r[2:] for r in streamed if not r[1]) == [(1, 1), (1, 2)]
+
+
+def test_slow_subscriber_gets_a_clear_error_and_the_engine_keeps_going(eddy, schema):
+    with eddy.connect() as conn, eddy.connect() as writer:
+        conn.execute(f"CREATE TABLE {schema}.flood (a int)")
+        conn.execute("BEGIN")
+        conn.execute(f"DECLARE c CURSOR FOR SUBSCRIBE {schema}.flood")
+        writer.execute(f"INSERT INTO {schema}.flood SELECT generate_series(1, 250000)")
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute("FETCH 10 c WITH (timeout = '5s')")
+        assert info.value.sqlstate == "53400" and "fell too far behind" in str(info.value)
+        conn.execute("ROLLBACK")
+        assert writer.execute(f"SELECT count(*) FROM {schema}.flood").fetchone() == (250000,)
