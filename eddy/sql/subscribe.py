@@ -25,12 +25,12 @@ class Subscription:
 
     def __init__(self, engine, object_id: str, cols: list[tuple[str, str, bool]], *,
                  progress=False, up_to=None, as_of=None, upsert_key=None, transient=False,
-                 max_buffer=MAX_BUFFER):
+                 max_buffer=None):
         self.engine, self.object_id, self.transient = engine, object_id, transient
         self.progress, self.up_to, self.as_of = progress, up_to, as_of
         self.names = [c[0] for c in cols]
         self.upsert_key = upsert_key
-        self.max_buffer = max_buffer
+        self.max_buffer = max_buffer or MAX_BUFFER
         head = [Column("mz_timestamp", 1700, "numeric")]
         if progress:
             head.append(Column("mz_progressed", 16, "boolean"))
