@@ -1,6 +1,6 @@
 """Broker restart: stop and start Kafka while the engine consumes (and a producer keeps going).
 The source reconnects by itself, its status shows the stall and the recovery, and no event is
-lost or doubled.
+lost or doubled; a sink of the view replays to exactly the view afterwards.
 
 This restarts the shared local broker (holding the stack's lock, so no other test session
 starts a second one meanwhile); sessions using Kafka at that moment see a short outage."""
@@ -13,7 +13,7 @@ import time
 from collections import Counter
 
 import pytest
-from kafka_harness import driver_of, kafka_engine, produce, query, wait_until
+from kafka_harness import driver_of, kafka_engine, produce, query, topic_state, wait_until
 
 import stack
 from stack import kafka, shared
@@ -23,6 +23,7 @@ pytestmark = pytest.mark.integration
 
 def test_broker_restart_reconnects_without_loss_or_duplicates(kafka_bootstrap, kafka_topic, stack_settings):
     sent: Counter = Counter()
+    sink_topic = f"{kafka_topic}-out"
     stop = threading.Event()
 
     def feed():
@@ -41,6 +42,8 @@ def test_broker_restart_reconnects_without_loss_or_duplicates(kafka_bootstrap, k
         session.execute(f"CREATE SOURCE src FROM KAFKA CONNECTION kc (TOPIC '{kafka_topic}') FORMAT JSON")
         session.execute("CREATE MATERIALIZED VIEW counts AS SELECT data->>'user_id' AS user_id, "
                         "count(*) AS n FROM src GROUP BY 1")
+        session.execute(f"CREATE SINK counts_out FROM counts INTO KAFKA CONNECTION kc "
+                        f"(TOPIC '{sink_topic}') KEY (user_id) FORMAT JSON ENVELOPE UPSERT")
         session.close()
         src = driver_of(engine, "src")
         producer = threading.Thread(target=feed)
@@ -67,4 +70,10 @@ def test_broker_restart_reconnects_without_loss_or_duplicates(kafka_bootstrap, k
         i = states.index("stalled")
         assert "running" in states[:i] and "running" in states[i:], states
         assert src.status()["error"] is None
+        sink = driver_of(engine, "counts_out")
+        wait_until(lambda: (st := sink.status())["status"] == "running" and st["pending_ticks"] == 0,
+                   timeout=60, what="sink settled")
+        replay = {r["user_id"]: r["n"] for r in topic_state(kafka_bootstrap, sink_topic, "UPSERT")}
+        assert replay == dict(sent), "the sink topic differs from the view"
     assert stack.list_topics(kafka_bootstrap).get(kafka_topic) == 3
+    stack.delete_topics(kafka_bootstrap, [sink_topic])
