@@ -19,11 +19,12 @@ from eddy.catalog.objects import Catalog, CatalogObject
 PHYSICAL_SCHEMAS = {"mz_catalog": "mz_catalog", "mz_internal": "mz_internal",
                     "pg_catalog": "_pg_catalog", "information_schema": "_information_schema"}
 SEARCH_PATH = ("mz_catalog", "pg_catalog")      # where unqualified system names are found
+# System objects take oids below 20000, where Materialize starts numbering user objects.
 SYSTEM_SCHEMAS = [  # (id, oid, name)
-    ("s1", 20001, "mz_catalog"), ("s2", 20002, "pg_catalog"),
-    ("s3", 20003, "mz_internal"), ("s4", 20004, "information_schema")]
-OWNER_ID, OWNER_OID = "u1", 20100
-SYSTEM_ROLE_OID = 20101
+    ("s1", 16600, "mz_catalog"), ("s2", 11, "pg_catalog"),
+    ("s3", 16601, "mz_internal"), ("s4", 13000, "information_schema")]
+OWNER_ID, OWNER_OID = "u1", 16610
+SYSTEM_ROLE_OID = 16611
 
 # Materialize type name -> (oid, pg typname, typlen, category, element oid, array oid)
 TYPE_INFO: dict[str, tuple[int, str, int, str, int, int]] = {
@@ -185,7 +186,7 @@ def _structure(catalog: Catalog):
             schemas[(o.database, o.name)] = (o.id, o.oid)
         elif o.kind == "cluster":
             clusters[o.name] = o.id
-    next_oid = 30000
+    next_oid = 0x70000000      # only for objects the engine does not list itself
     for o in catalog:
         if o.database and o.database not in databases:
             databases[o.database] = (f"u-db-{o.database}", next_oid)
