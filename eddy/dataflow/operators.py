@@ -111,12 +111,24 @@ class Map(Node):
     def spec(self):
         return self._select(self.children[0].spec())
 
-    def step(self, rt):
-        delta = self.children[0].step(rt)
+    def delta_sql(self, rt) -> tuple[str, pa.Table] | tuple[None, None]:
+        """SQL of this tick's delta and the input delta under the chain of maps it fuses."""
+        child = self.children[0]
+        if isinstance(child, Map):
+            inner, leaf = child.delta_sql(rt)
+            return (None, None) if inner is None else (self._select(inner), leaf)
+        delta = child.step(rt)
         if delta is None:
+            return None, None
+        self.count(delta, None)
+        return self._select(f"SELECT * FROM {rt.reg(delta)}"), delta
+
+    def step(self, rt):
+        sql, _leaf = self.delta_sql(rt)
+        if sql is None:
             return None
-        out = rt.arrow(self._select(f"SELECT * FROM {rt.reg(delta)}"))
-        self.count(delta, out)
+        out = rt.arrow(sql)
+        self.count(None, out)
         return out
 
     def describe(self):

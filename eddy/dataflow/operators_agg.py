@@ -84,12 +84,10 @@ class LinearAgg(Node):
     def step(self, rt):
         child = self.children[0]
         if isinstance(child, Map):
-            # fused: the map's filter/projection runs inside the accumulation query
-            delta = child.children[0].step(rt)
-            if delta is None:
+            # fused: the maps' filters/projections run inside the accumulation query
+            rel, delta = child.delta_sql(rt)
+            if rel is None:
                 return None
-            child.count(delta, None)
-            rel = child.select_sql(f"SELECT * FROM {rt.reg(delta)}")
         else:
             delta = child.step(rt)
             if delta is None:
@@ -204,4 +202,5 @@ class SetCount(Node):
 
     def describe(self):
         return f"Set count ({self.mode}, per-row counters, state {self.key})"
+
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.postgres import Postgres
 
 from eddy.catalog.objects import Catalog, CatalogObject
 from eddy.errors import EddyError
@@ -15,9 +16,16 @@ SYSTEM_SCHEMAS = ("mz_catalog", "mz_internal", "pg_catalog", "information_schema
                   "mz_introspection")
 
 
+class EddyPostgres(Postgres):
+    """PostgreSQL as sqlglot reads it, minus lambdas: `f(data -> 'k')` is jsonb, not `x -> y`."""
+
+    class Parser(Postgres.Parser):
+        LAMBDAS: dict = {}
+
+
 def parse(sql: str) -> exp.Expression:
     try:
-        return sqlglot.parse_one(sql, read="postgres")
+        return sqlglot.parse_one(sql, read=EddyPostgres)
     except sqlglot.errors.ParseError as e:
         raise EddyError("42601", f"syntax error: {str(e).splitlines()[0]}") from None
 

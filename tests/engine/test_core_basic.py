@@ -80,3 +80,14 @@ def test_tick_advances_time(session):
     assert engine.tick(1000) == 1000
     assert engine.tick(5000) == 5000
     assert rows(session, "SELECT mz_now()") == [(5000,)]
+
+
+def test_jsonb_arrow_inside_function_arguments(session):
+    """`f(data -> 'k')` is the jsonb operator, not a lambda."""
+    session.execute("CREATE TABLE src (data jsonb)")
+    session.execute("""INSERT INTO src VALUES ('{"id": "a", "n": 2}'), ('{"id": 5}')""")
+    query = ("SELECT data ->> 'id' AS id FROM src "
+             "WHERE coalesce(jsonb_typeof(data -> 'id') = 'string', false)")
+    session.execute(f"CREATE MATERIALIZED VIEW ok AS {query}")
+    assert rows(session, "SELECT * FROM ok") == [("a",)]
+    assert rows(session, query) == [("a",)]
