@@ -95,6 +95,9 @@ def main() -> None:
               help="Override a funnel probability, e.g. --funnel add_to_cart=0.4 (names: "
                    "login, login_fail, new_device, product_view, add_to_cart, "
                    "remove_from_cart, checkout, exit, revisit, think_median_s).")
+@click.option("--workers", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="Processes, each simulating and sending a share of the users at rate/N "
+                   "(for throughput beyond one core; --out is then ordered by worker).")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show a progress bar.")
 def run(**kw) -> None:
@@ -127,7 +130,9 @@ def run(**kw) -> None:
         start_ms=_parse_start(kw["start_time"]), via=None if kw["dry_run"] else kw["via"],
         bootstrap=kw["bootstrap"], api_url=kw["api_url"], topic_prefix=kw["topic_prefix"],
         delivery_timeout=kw["delivery_timeout"], batch_size=kw["batch_size"], out=kw["out"],
-        progress=kw["progress"])
+        progress=kw["progress"], workers=kw["workers"])
+    if opts.workers > 1 and opts.out == "-":
+        raise click.UsageError("--out - (stdout) needs --workers 1")
     sys.exit(run_load(opts))
 
 

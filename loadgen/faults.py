@@ -56,7 +56,7 @@ def corrupt(rnd: random.Random, topic: str, value: str) -> tuple[str, str]:
     return json.dumps(event, separators=(",", ":")), f"wrong type for {name}"
 
 
-def apply_faults(config: FaultConfig, seed: int,
+def apply_faults(config: FaultConfig, seed: int | str,
                  batches: Iterable[list[tuple[int, str, str, str]]]) -> Iterator[list[Message]]:
     """The messages to send, in sending order and in lists, for the simulated `batches`."""
     late, dup, bad = config.late_fraction, config.duplicate_fraction, config.malformed_fraction
@@ -69,7 +69,7 @@ def apply_faults(config: FaultConfig, seed: int,
         yield chunk
 
 
-def _with_faults(config: FaultConfig, seed: int,
+def _with_faults(config: FaultConfig, seed: int | str,
                  batches: Iterable[list[tuple[int, str, str, str]]]) -> Iterator[Message]:
     rnd = random.Random(f"faults:{seed}")
     late, dup, bad = config.late_fraction, config.duplicate_fraction, config.malformed_fraction

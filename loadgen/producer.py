@@ -50,7 +50,7 @@ class KafkaSink:
         self.failed: Counter[str] = Counter()
         self._names = {topic: topic_prefix + topic for topic in TOPICS}
         self.last_error: str | None = None
-        self.broker_error: str | None = None
+        self.broker_errors: dict[str, None] = {}  # distinct, in order of first appearance
         conf = producer_config(bootstrap, delivery_timeout_s,
                                **{"delivery.report.only.error": True})
         conf["error_cb"] = self._on_error
@@ -58,7 +58,8 @@ class KafkaSink:
         self._producer = Producer(conf)
 
     def _on_error(self, err: KafkaError) -> None:
-        self.broker_error = err.str()
+        if len(self.broker_errors) < 3:
+            self.broker_errors[err.str()] = None
 
     def _on_delivery(self, err: KafkaError | None, msg) -> None:
         if err is not None:
@@ -87,7 +88,7 @@ class KafkaSink:
             raise DeliveryError(self.describe_failure())
 
     def describe_failure(self) -> str:
-        why = "; ".join(e for e in (self.last_error, self.broker_error) if e)
+        why = "; ".join([*([self.last_error] if self.last_error else []), *self.broker_errors])
         return (f"Kafka at {self.bootstrap} did not acknowledge messages within "
                 f"{self.timeout:g} s ({why or 'no error reported'})")
 

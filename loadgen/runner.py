@@ -8,7 +8,7 @@ import operator
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -51,6 +51,8 @@ class RunOptions:
     batch_size: int = 500
     out: str | None = None
     progress: bool = True
+    workers: int = 1                   # processes, each simulating a share of the users
+    shard: tuple[int, int] = (0, 1)
 
     def planned(self) -> int | None:
         if self.events is not None:
@@ -81,13 +83,15 @@ def make_simulator(opts: RunOptions) -> Simulator:
     return Simulator(SimConfig(
         seed=opts.seed, users=opts.users, rate=sim_rate, scenario=opts.scenario,
         start_ms=start_ms, span_s=(planned / sim_rate) if planned else 600.0,
-        cycle=not planned,
+        cycle=not planned, shard=opts.shard,
         funnel=Funnel().update(opts.funnel)))
 
 
 def message_batches(opts: RunOptions) -> Iterator[list[Message]]:
     """The deterministic message stream of `opts`, in lists (endless; the run cuts it)."""
-    return apply_faults(opts.faults, opts.seed, make_simulator(opts).batches())
+    shard, shards = opts.shard
+    key = opts.seed if shards == 1 else f"{opts.seed}:{shard}/{shards}"
+    return apply_faults(opts.faults, key, make_simulator(opts).batches())
 
 
 def messages(opts: RunOptions) -> Iterator[Message]:
@@ -139,12 +143,28 @@ def _progress(console: Console, total: int | None, enabled: bool) -> Progress:
                     console=console, disable=not enabled)
 
 
-def run(opts: RunOptions, console: Console | None = None) -> int:
-    """Run the simulation; returns the process exit code (0 ok, 1 events not delivered)."""
-    if console is None:
-        console = Console(stderr=True)
-        if not console.is_terminal:
-            console.width = 120
+@dataclass
+class Outcome:
+    """What a run (or one worker of it) sent, and what became of it."""
+
+    handed: Counter[str] = field(default_factory=Counter)    # sent (or written), per topic
+    marks: Counter[tuple[str, str]] = field(default_factory=Counter)  # (topic, fault kind)
+    delivered: Counter[str] = field(default_factory=Counter)  # acknowledged, per topic
+    rejected: Counter[str] = field(default_factory=Counter)   # refused as malformed by the API
+    sent: int = 0
+    error: str | None = None
+    interrupted: bool = False
+
+    def merge(self, other: Outcome) -> None:
+        for name in ("handed", "marks", "delivered", "rejected"):
+            getattr(self, name).update(getattr(other, name))
+        self.sent += other.sent
+        self.error = self.error or other.error
+        self.interrupted = self.interrupted or other.interrupted
+
+
+def send(opts: RunOptions, on_progress: Callable[[int], None] = lambda sent: None) -> Outcome:
+    """Simulate, pace and send in this process; `on_progress(sent)` about every 0.25 s."""
     planned = opts.planned()
     sink = _sink(opts)
     stream = _Chunker(message_batches(opts))
@@ -159,97 +179,114 @@ def run(opts: RunOptions, console: Console | None = None) -> int:
     else:
         chunk = opts.batch_size if opts.via == "api" else 2000
     stream.prime()  # the simulator warms up on its first batch: before the clock starts
-    handed: Counter[str] = Counter()
+    result = Outcome()
+    handed, marks = result.handed, result.marks
     first = operator.itemgetter(0)
     f = opts.faults
     faulty = bool(f.late_fraction or f.duplicate_fraction or f.malformed_fraction)
-    marks: Counter[tuple[str, str]] = Counter()
     sent = 0
-    error: str | None = None
-    interrupted = False
     started = time.perf_counter()
-    progress = _progress(console, planned, opts.progress)
-    task = progress.add_task("send", total=planned, rate="")
     next_update = started
     try:
-        with progress:
-            while planned is None or sent < planned:
-                n = chunk if planned is None else min(chunk, planned - sent)
-                now = time.perf_counter()
-                if opts.rate:
-                    delay = started + sent / opts.rate - now
-                    if delay > 0:
-                        time.sleep(delay)
-                elif opts.duration is not None and now - started >= opts.duration:
-                    break
-                batch = stream.take(n)
-                if out is not None:
-                    out.write("".join(map(out_line, batch)))
-                handed.update(map(first, batch))
-                if faulty:
-                    for topic, _, _, mark in batch:
-                        if mark is not None:
-                            marks[topic, mark.split(":")[0]] += 1
-                sent += n
-                if sink is not None:
-                    sink.send(batch)
-                if now >= next_update:
-                    elapsed = max(1e-9, now - started)
-                    progress.update(task, completed=sent, rate=f"{sent / elapsed:,.0f} ev/s")
-                    next_update = now + 0.25
-            progress.update(task, completed=sent,
-                            rate=f"{sent / max(1e-9, time.perf_counter() - started):,.0f} ev/s")
+        while planned is None or sent < planned:
+            n = chunk if planned is None else min(chunk, planned - sent)
+            now = time.perf_counter()
+            if opts.rate:
+                delay = started + sent / opts.rate - now
+                if delay > 0:
+                    time.sleep(delay)
+            elif opts.duration is not None and now - started >= opts.duration:
+                break
+            batch = stream.take(n)
+            if out is not None:
+                out.write("".join(map(out_line, batch)))
+            handed.update(map(first, batch))
+            if faulty:
+                for topic, _, _, mark in batch:
+                    if mark is not None:
+                        marks[topic, mark.split(":")[0]] += 1
+            sent += n
+            if sink is not None:
+                sink.send(batch)
+            if now >= next_update:
+                on_progress(sent)
+                next_update = now + 0.25
     except DeliveryError as exc:
-        error = str(exc)
+        result.error = str(exc)
     except KeyboardInterrupt:
-        interrupted = True
+        result.interrupted = True
     finally:
         if out is not None and out is not sys.stdout:
             out.close()
+    result.sent = sent
+    on_progress(sent)
     if sink is not None:
-        if error is None:
-            console.print(f"waiting for {sink.pending():,} messages to be acknowledged..."
-                          if sink.pending() else "", end="")
-        sink.close(abort=error is not None)
-        if error is None and sink.failed:
-            error = sink.describe_failure()
+        sink.close(abort=result.error is not None)
+        if result.error is None and sink.failed:
+            result.error = sink.describe_failure()
+        result.delivered = sink.delivered(handed)
+        result.rejected = Counter(getattr(sink, "rejected", Counter()))
+    return result
+
+
+def run(opts: RunOptions, console: Console | None = None) -> int:
+    """Run the simulation; returns the process exit code (0 ok, 1 events not delivered)."""
+    if console is None:
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            console.width = 120
+    progress = _progress(console, opts.planned(), opts.progress)
+    task = progress.add_task("send", total=opts.planned(), rate="")
+    started = time.perf_counter()
+
+    def on_progress(sent: int) -> None:
+        rate = sent / max(1e-9, time.perf_counter() - started)
+        progress.update(task, completed=sent, rate=f"{rate:,.0f} ev/s")
+
+    with progress:
+        if opts.workers > 1:
+            from loadgen.workers import run_workers
+            outcome = run_workers(opts, on_progress)
+        else:
+            outcome = send(opts, on_progress)
     elapsed = time.perf_counter() - started
-    _summary(console, opts, sink, handed, marks, sent, elapsed)
-    if interrupted:
+    _summary(console, opts, outcome, elapsed)
+    if outcome.interrupted:
         console.print("interrupted")
-    if sink is not None:
-        delivered = sum(sink.delivered(handed).values())
-        rejected = sum(getattr(sink, "rejected", Counter()).values())
-        unsent = sent - delivered - rejected
-        if error is not None or unsent > 0:
-            console.print(f"[bold red]error:[/] {error or 'some events were not delivered'}; "
-                          f"{unsent:,} of {sent:,} events were not delivered", soft_wrap=True)
+    if opts.via is not None:
+        unsent = (outcome.sent - sum(outcome.delivered.values())
+                  - sum(outcome.rejected.values()))
+        if outcome.error is not None or unsent > 0:
+            console.print(f"[bold red]error:[/] {outcome.error or 'events were not delivered'}; "
+                          f"{unsent:,} of {outcome.sent:,} events were not delivered",
+                          soft_wrap=True)
             return 1
     return 0
 
 
-def _summary(console: Console, opts: RunOptions, sink, handed: Counter[str],
-             marks: Counter[tuple[str, str]], sent: int, elapsed: float) -> None:
+def _summary(console: Console, opts: RunOptions, outcome: Outcome, elapsed: float) -> None:
+    sink = opts.via is not None
     table = Table(title=f"loadgen: {opts.scenario}, seed {opts.seed}, via "
                         f"{opts.via or 'dry run'}", title_justify="left")
     cols = ["topic", "sent" if sink else "written"]
-    if sink is not None:
+    if sink:
         cols += ["delivered", "rejected", "not delivered"]
     cols += ["late", "duplicate", "malformed"]
     for col in cols:
         table.add_column(col, justify="left" if col == "topic" else "right")
-    delivered = sink.delivered(handed) if sink is not None else Counter()
-    rejected = getattr(sink, "rejected", Counter())
+    handed, marks = outcome.handed, outcome.marks
     for topic in [*TOPICS, "total"]:
         def count(c: Counter, t: str = topic) -> int:
             return sum(c.values()) if t == "total" else c[t]
         row = [topic, count(handed)]
-        if sink is not None:
-            row += [count(delivered), count(rejected),
-                    count(handed) - count(delivered) - count(rejected)]
+        if sink:
+            row += [count(outcome.delivered), count(outcome.rejected),
+                    count(handed) - count(outcome.delivered) - count(outcome.rejected)]
         for kind in ("late", "duplicate", "malformed"):
             row.append(sum(v for (t, k), v in marks.items()
                            if k == kind and topic in (t, "total")))
         table.add_row(*(f"{v:,}" if isinstance(v, int) else v for v in row))
     console.print(table)
-    console.print(f"{sent:,} events in {elapsed:.2f} s ({sent / max(elapsed, 1e-9):,.0f} events/s)")
+    sent = outcome.sent
+    console.print(f"{sent:,} events in {elapsed:.2f} s ({sent / max(elapsed, 1e-9):,.0f} events/s)"
+                  + (f" by {opts.workers} workers" if opts.workers > 1 else ""))

@@ -76,12 +76,14 @@ class SimConfig:
     start_ms: int = 0              # epoch ms of simulated time 0
     span_s: float = 600.0          # the scenario's phases are laid over this simulated span
     cycle: bool = False            # repeat the phases every span (unbounded runs)
+    shard: tuple[int, int] = (0, 1)  # (i, n): simulate the i-th of n disjoint user groups
     warmup_s: float = 120.0
     funnel: Funnel = field(default_factory=Funnel)
 
 
 @dataclass(slots=True)
 class User:
+    idx: int                       # position in this simulator's population
     uid: str
     country: str
     currency: str
@@ -100,7 +102,9 @@ class Simulator:
     def __init__(self, config: SimConfig) -> None:
         self.cfg = config
         self.f = config.funnel
-        self.rnd = rnd = random.Random(config.seed)
+        shard, shards = config.shard
+        self.rnd = rnd = random.Random(
+            config.seed if shards == 1 else f"{config.seed}:{shard}/{shards}")
         self.scenario = SCENARIOS[config.scenario]
         self._span_ms = max(1000, int(config.span_s * 1000))
         self._buf: list[Event] = []
@@ -111,13 +115,15 @@ class Simulator:
         self._ts_prefix = ""
         h = f"{rnd.getrandbits(80):020x}"
         self._id_prefix = f"{h[:8]}-{h[8:12]}-4{h[12:15]}-{_VARIANT[int(h[15], 16) & 3]}{h[16:19]}-"
-        self._ids = itertools.count()
+        self._ids = itertools.count(shard << 44)  # event ids stay unique across shards
         self._phase_sec: int | None = None
         self._phase = STEADY
         weights = [w for _, _, w in COUNTRIES]
-        self.users = [self._make_user(i, rnd, weights) for i in range(config.users)]
-        self._free = list(range(config.users))
-        self._pos = list(range(config.users))
+        first = config.users * shard // shards
+        count = config.users * (shard + 1) // shards - first
+        self.users = [self._make_user(i, first + i, rnd, weights) for i in range(count)]
+        self._free = list(range(count))
+        self._pos = list(range(count))
         self.products = [(f"p{i:05d}", round(rnd.lognormvariate(2.9, 0.7) + 1, 2),
                           f"/product/p{i:05d}") for i in range(2000)]
         self._popular = [int(2000 * rnd.random() ** 2.5) for _ in range(20000)]
@@ -139,10 +145,10 @@ class Simulator:
 
     # -- setup ------------------------------------------------------------------------------
 
-    def _make_user(self, i: int, rnd: random.Random, weights: list[int]) -> User:
+    def _make_user(self, i: int, number: int, rnd: random.Random, weights: list[int]) -> User:
         country, currency, _ = rnd.choices(COUNTRIES, weights)[0]
         return User(
-            uid=f"u{i:07d}", country=country, currency=currency,
+            idx=i, uid=f"u{number:07d}", country=country, currency=currency,
             ip=f"{rnd.randint(11, 223)}.{rnd.randint(0, 255)}.{rnd.randint(0, 255)}.{rnd.randint(1, 254)}",
             agent=rnd.choice(USER_AGENTS),
             devices=[f"d{rnd.getrandbits(48):012x}" for _ in range(rnd.choice((1, 1, 2, 2, 3)))],
@@ -214,7 +220,7 @@ class Simulator:
         return self.users[u]
 
     def _release(self, u: User) -> None:
-        idx = int(u.uid[1:])
+        idx = u.idx
         self._pos[idx] = len(self._free)
         self._free.append(idx)
 
@@ -432,7 +438,7 @@ class Simulator:
         self._release(u)
         if random() < f.revisit:
             back = t + 60_000 * rnd.randint(31, 240)
-            heapq.heappush(self._returning, (back, int(u.uid[1:])))
+            heapq.heappush(self._returning, (back, u.idx))
 
     def _pick_product(self, t: int) -> tuple[str, float, str]:
         rnd = self.rnd

@@ -105,3 +105,22 @@ def test_usage_errors():
     assert result.returncode == 2 and "--events" in result.stderr
     result = loadgen("run", "--dry-run", "--events", "10", "--funnel", "bogus=1")
     assert result.returncode == 2 and "bogus" in result.stderr
+
+
+def test_workers_share_the_users_and_stay_reproducible(tmp_path):
+    outs = []
+    for name in ("a", "b"):
+        path = tmp_path / f"{name}.jsonl"
+        result = loadgen("run", "--dry-run", "--events", "20001", "--seed", "8", "--workers",
+                         "2", "--start-time", START, "--no-progress", "--out", str(path))
+        assert result.returncode == 0, result.stderr
+        outs.append(path.read_bytes())
+    assert outs[0] == outs[1]
+    lines = [json.loads(x) for x in outs[0].decode().splitlines()]
+    assert len(lines) == 20_001
+    assert len({x["value"]["event_id"] for x in lines}) == 20_001
+    halves = lines[:10_001], lines[10_001:]  # worker 0 first, then worker 1
+    users = [{x["key"] for x in half if x["topic"] != "app_logs"} for half in halves]
+    assert users[0] and users[1] and not users[0] & users[1]
+    assert all(validate_message(x["topic"], json.dumps(x["value"])) is None for x in lines)
+    assert not list(tmp_path.glob("*.part*"))
