@@ -13,11 +13,13 @@ import hashlib
 import re
 
 import pyarrow as pa
+from sqlglot import exp
 
 from eddy.catalog.objects import Catalog, CatalogObject
 
 PHYSICAL_SCHEMAS = {"mz_catalog": "mz_catalog", "mz_internal": "mz_internal",
                     "pg_catalog": "_pg_catalog", "information_schema": "_information_schema"}
+PHYSICAL_SCHEMA_NAMES = tuple(PHYSICAL_SCHEMAS.values())
 SEARCH_PATH = ("mz_catalog", "pg_catalog")      # where unqualified system names are found
 # System objects take oids below 20000, where Materialize starts numbering user objects.
 SYSTEM_SCHEMAS = [  # (id, oid, name)
@@ -112,6 +114,7 @@ RELATIONS: dict[tuple[str, str], list[tuple[str, str]]] = {k: _cols(v) for k, v 
     ("pg_catalog", "pg_attrdef"): "oid:o adrelid:o adnum:s adbin:t",
     ("pg_catalog", "pg_constraint"): "oid:o conname:t connamespace:o contype:t condeferrable:b condeferred:b convalidated:b conrelid:o contypid:o conindid:o confrelid:o conkey:I confkey:I",
     ("pg_catalog", "pg_collation"): "oid:o collname:t collnamespace:o",
+    ("pg_catalog", "pg_opclass"): "oid:o opcmethod:o opcname:t opcnamespace:o opcdefault:b",
     ("pg_catalog", "pg_inherits"): "inhrelid:o inhparent:o inhseqno:n",
     ("pg_catalog", "pg_policy"): "oid:o polname:t polrelid:o polcmd:t polpermissive:b polroles:O polqual:t polwithcheck:t",
     ("pg_catalog", "pg_trigger"): "oid:o tgrelid:o tgname:t tgenabled:t tgisinternal:b",
@@ -213,6 +216,7 @@ def build_rows(catalog: Catalog) -> dict[tuple[str, str], list[tuple]]:
     r = _Rows()
     databases, schemas, clusters = _structure(catalog)
     by_id = {o.id: o for o in catalog}
+    indexed = {o.on_id for o in catalog if o.kind == "index"}
     pg = SYSTEM_SCHEMAS[1][1]
     for name, (db_id, db_oid) in databases.items():
         r.add("mz_catalog", "mz_databases", db_id, db_oid, name, OWNER_ID, [])
@@ -255,11 +259,12 @@ def build_rows(catalog: Catalog) -> dict[tuple[str, str], list[tuple]]:
             continue
         schema_id, schema_oid = schemas.get((o.database, o.schema), (None, None))
         cluster_id = clusters.get(o.cluster) if o.cluster else None
-        _object_rows(r, o, schema_id, schema_oid, cluster_id, by_id)
+        _object_rows(r, o, schema_id, schema_oid, cluster_id, by_id, indexed)
     return r.data
 
 
-def _object_rows(r: _Rows, o: CatalogObject, schema_id, schema_oid, cluster_id, by_id) -> None:
+def _object_rows(r: _Rows, o: CatalogObject, schema_id, schema_oid, cluster_id, by_id,
+                 indexed: set[str]) -> None:
     obj_cluster = cluster_id if o.kind in ("materialized-view", "index", "source", "sink") else None
     r.add("mz_catalog", "mz_objects", o.id, o.oid, schema_id, o.name, o.kind, OWNER_ID,
           obj_cluster, [])
@@ -303,7 +308,7 @@ def _object_rows(r: _Rows, o: CatalogObject, schema_id, schema_oid, cluster_id, 
     elif o.kind == "index":
         _index_rows(r, o, schema_oid, cluster_id, by_id)
     if o.is_relation:
-        _relation_rows(r, o, schema_id, schema_oid, cluster_id)
+        _relation_rows(r, o, schema_id, schema_oid, cluster_id, o.id in indexed)
 
 
 def _index_rows(r: _Rows, o: CatalogObject, schema_oid, cluster_id, by_id) -> None:
@@ -326,13 +331,14 @@ def _index_rows(r: _Rows, o: CatalogObject, schema_oid, cluster_id, by_id) -> No
         r.add("mz_internal", "mz_hydration_statuses", o.id, f"{cluster_id}-r1", True)
 
 
-def _relation_rows(r: _Rows, o: CatalogObject, schema_id, schema_oid, cluster_id) -> None:
+def _relation_rows(r: _Rows, o: CatalogObject, schema_id, schema_oid, cluster_id,
+                   indexed: bool) -> None:
     r.add("mz_catalog", "mz_relations", o.id, o.oid, schema_id, o.name, o.kind, OWNER_ID,
           cluster_id if o.kind in ("materialized-view", "source") else None, [])
     relkind = _RELKIND[o.kind]
     r.add("pg_catalog", "pg_class", o.oid, o.name, schema_oid, 0, 0, OWNER_OID, 0, 0, 0, 0, 0.0, 0,
-          0, False, False, "p", relkind, len(o.columns), 0, False, o.kind == "view", False, False,
-          False, False, True, "d", False, [], [])
+          0, indexed, False, "p", relkind, len(o.columns), 0, False, o.kind == "view", False,
+          False, False, False, True, "d", False, [], [])
     if o.kind == "view":
         r.add("pg_catalog", "pg_rewrite", o.oid + 1_000_000, "_RETURN", o.oid, "1", "O", True)
     if o.kind in ("table", "source"):
@@ -402,6 +408,7 @@ FUNCTIONS: list[tuple[str, list[tuple[str, str]]]] = [
     ("to_regclass", [("t", f"""(SELECT c.oid FROM {_CLASS} c JOIN "_pg_catalog"."pg_namespace" n
         ON n.oid = c.relnamespace WHERE c.relname = split_part(t, '.', -1)
         AND (NOT contains(t, '.') OR n.nspname = split_part(t, '.', -2)) LIMIT 1)""")]),
+    ("regclass_name", [("o", f"(SELECT relname FROM {_CLASS} WHERE oid = o)")]),
     ("has_table_privilege", [("a, b", "true"), ("a, b, c", "true")]),
     ("has_schema_privilege", [("a, b", "true"), ("a, b, c", "true")]),
     ("has_database_privilege", [("a, b", "true"), ("a, b, c", "true")]),
@@ -469,3 +476,84 @@ _DIGESTS = '"mz_internal"."_eddy_system_digests"'
 
 def _digest(value) -> str:
     return hashlib.sha1(repr(value).encode(), usedforsecurity=False).hexdigest()
+
+
+# ----------------------------------------------------------------------------- name binding
+
+
+def unqualified_relations() -> dict[str, str]:
+    """{relation name: physical schema} for names clients write without a schema."""
+    found: dict[str, str] = {}
+    for schema in SEARCH_PATH:
+        for s, name in RELATIONS:
+            if s == schema:
+                found.setdefault(name, PHYSICAL_SCHEMAS[s])
+    return found
+
+
+def _cast_target(to: exp.Expression) -> str | None:
+    if isinstance(to, exp.ObjectIdentifier):
+        return to.name.lower()
+    if isinstance(to, exp.DataType) and isinstance(to.args.get("kind"), exp.Dot):
+        return to.args["kind"].expression.name.lower()
+    return None
+
+
+_PG_SCALAR = {"text": "text", "oid": "bigint", "name": "text", "char": "text", "int2": "smallint",
+              "int4": "integer", "int8": "bigint", "bool": "boolean", "float8": "double"}
+
+
+def _rewrite_node(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Column) and node.args.get("db") is not None and \
+            node.args["db"].name.lower() in PHYSICAL_SCHEMAS:      # pg_catalog.pg_class.oid
+        node.set("db", None)
+        node.set("catalog", None)
+    elif isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func) and \
+            isinstance(node.this, exp.Identifier | exp.Column) and \
+            node.this.name.lower() in PHYSICAL_SCHEMAS:
+        return node.expression                                  # pg_catalog.format_type(...)
+    elif isinstance(node, exp.Operator) and str(node.args.get("operator")).endswith("~"):
+        return exp.RegexpLike(this=node.this, expression=node.expression)   # OPERATOR(pg_catalog.~)
+    elif isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier) and node.db and \
+            (node.db.lower(), node.name.lower()) in RELATIONS:
+        schema = node.db.lower()
+        alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name))
+        return exp.Table(this=exp.to_identifier(node.name.lower(), quoted=True),
+                         db=exp.to_identifier(PHYSICAL_SCHEMAS[schema], quoted=True), alias=alias)
+    return node
+
+
+def _rewrite_cast(node: exp.Cast) -> exp.Expression:
+    target = _cast_target(node.to)
+    if target is not None:
+        literal = (isinstance(node.this, exp.Literal) and node.this.is_string) or \
+            isinstance(node.this, exp.Placeholder | exp.Parameter)      # a name, not an oid
+        if target == "regtype":
+            return exp.Anonymous(this="to_regtype", expressions=[node.this]) if literal else \
+                exp.Anonymous(this="format_type", expressions=[node.this, exp.Null()])
+        if target == "regclass":
+            return exp.Anonymous(this="to_regclass", expressions=[node.this]) if literal else \
+                exp.Anonymous(this="regclass_name", expressions=[node.this])
+        if target in _PG_SCALAR:
+            return exp.Cast(this=node.this, to=exp.DataType.build(_PG_SCALAR[target]))
+    return node
+
+
+def rewrite(ast: exp.Expression) -> exp.Expression:
+    """Bind the system relations of a parsed query (sqlglot, postgres dialect) to their tables.
+
+    For the engine's binder, before it resolves user objects: `pg_catalog.pg_class`,
+    `"materialize".INFORMATION_SCHEMA.columns` and `mz_internal.mz_comments` become the physical
+    tables (alias kept), `pg_catalog.pg_class.oid` column qualifiers lose the schema, and the
+    PostgreSQL casts catalog queries use (`::regclass`, `::regtype`, `::pg_catalog.text`) and
+    `OPERATOR(pg_catalog.~)` become the macros and operators above. Unqualified system names are
+    the binder's: `unqualified_relations()` maps them.
+    """
+    ast = ast.transform(_rewrite_node)
+    for cast in reversed(list(ast.find_all(exp.Cast))):     # innermost first
+        new = _rewrite_cast(cast)
+        if new is not cast:
+            if cast is ast:
+                return new
+            cast.replace(new)
+    return ast

@@ -6,10 +6,10 @@ mapped to the physical tables by `system.physical`, which is what the engine's b
 
 from __future__ import annotations
 
-import re
-
 import duckdb
 import pytest
+import sqlglot
+from sqlglot import exp
 
 from eddy.catalog import system
 from eddy.catalog.objects import Catalog, CatalogObject
@@ -42,16 +42,17 @@ def _objects() -> list[CatalogObject]:
 
 
 def _physical_sql(sql: str) -> str:
-    """Client SQL with system names mapped to physical tables (the engine binder's job)."""
-    def table(m):
-        schema, name = m.group(1), m.group(2)
-        return system.physical(schema, name) or m.group(0)
-    sql = re.sub(r"\b(mz_catalog|mz_internal|pg_catalog|information_schema)\.(\w+)\b(?!\()",
-                 table, sql)
-    sql = re.sub(r"\bpg_catalog\.(\w+)\(", r"\1(", sql)
-    sql = re.sub(r"([\w.]+) !~ ('[^']*')", r"NOT regexp_matches(\1, \2)", sql)
-    return re.sub(r"(?<![.\w\"])(mz_\w+|pg_\w+)\b(?!\s*\()",
-                  lambda m: system.physical(None, m.group(1)) or m.group(0), sql)
+    """Client SQL bound the way the engine does it: `system.rewrite`, then unqualified names."""
+    ast = system.rewrite(sqlglot.parse_one(sql, read="postgres"))
+    mapping = system.unqualified_relations()
+
+    def unqualified(node):
+        if isinstance(node, exp.Table) and not node.db and node.name in mapping:
+            alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name))
+            return exp.Table(this=exp.to_identifier(node.name, quoted=True),
+                             db=exp.to_identifier(mapping[node.name], quoted=True), alias=alias)
+        return node
+    return ast.transform(unqualified).sql(dialect="duckdb")
 
 
 @pytest.fixture
@@ -143,6 +144,16 @@ def test_psql_describe_queries(conn):
     assert conn.execute(_physical_sql(indexes)).fetchall() == [
         ("totals_idx", False,
          "CREATE INDEX totals_idx IN CLUSTER quickstart ON analytics.totals (n)")]
+    lookup = """SELECT c.oid, n.nspname, c.relname FROM pg_catalog.pg_class c
+                LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                WHERE c.relname OPERATOR(pg_catalog.~) '^(totals)$'
+                  AND pg_catalog.pg_table_is_visible(c.oid) ORDER BY 2, 3"""
+    assert conn.execute(_physical_sql(lookup)).fetchall() == [(20206, "analytics", "totals")]
+    relation = """SELECT c.relkind, c.relhasindex, CASE WHEN c.reloftype = 0 THEN ''
+                    ELSE c.reloftype::pg_catalog.regtype::pg_catalog.text END,
+                    'analytics.totals'::regclass, c.oid::pg_catalog.regclass::pg_catalog.text
+                  FROM pg_catalog.pg_class c WHERE c.oid = '20206'"""
+    assert conn.execute(_physical_sql(relation)).fetchall() == [("m", True, "", 20206, "totals")]
     dn = """SELECT n.nspname, pg_catalog.pg_get_userbyid(n.nspowner) FROM pg_catalog.pg_namespace n
             WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' ORDER BY 1"""
     names = [r[0] for r in conn.execute(_physical_sql(dn)).fetchall()]
