@@ -42,8 +42,9 @@ MAX_INFLIGHT = 500_000  # messages handed to the engine but not committed by a t
 RETRY_SECONDS = 1.0
 PROBE_INTERVAL = 1.0  # seconds between broker probes while stalled
 HISTORY = 100
-_DOWN = {KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE,
-         KafkaError._TIMED_OUT, KafkaError.NETWORK_EXCEPTION}
+# a connection problem: probe the broker at once, stalled only if the probe fails too
+_SUSPECT = {KafkaError._TRANSPORT, KafkaError._RESOLVE, KafkaError._TIMED_OUT,
+            KafkaError.NETWORK_EXCEPTION}
 
 
 def client_config(options: dict, ctx=None) -> dict:
@@ -122,6 +123,7 @@ class KafkaSourceDriver:
                                     "updates_committed", "dead_letters", "dead_letters_committed",
                                     "batches"), 0)
         self._last_probe = 0.0
+        self._probe_now = False
         self._last_refresh = 0.0
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -248,8 +250,11 @@ class KafkaSourceDriver:
         })
 
     def _on_error(self, err: KafkaError) -> None:
-        if err.code() in _DOWN or err.fatal():
+        if err.code() == KafkaError._ALL_BROKERS_DOWN or err.fatal():
             self._status.set("stalled", f"kafka: {err.str()}")
+        elif err.code() in _SUSPECT:
+            self._probe_now = True  # e.g. an idle connection closed by the broker: check first
+            log.info("kafka source %s: %s", self.source_id, err.str())
         else:
             log.warning("kafka source %s: %s", self.source_id, err.str())
 
@@ -258,8 +263,9 @@ class KafkaSourceDriver:
         now = time.monotonic()
         stalled = self._status.state == "stalled"
         if not self._partitions or now - self._last_refresh > self.spec.metadata_refresh_ms / 1000 \
-                or (stalled and now - self._last_probe > PROBE_INTERVAL):
+                or ((stalled or self._probe_now) and now - self._last_probe > PROBE_INTERVAL):
             self._last_probe = self._last_refresh = now
+            self._probe_now = False
             if not self._refresh_partitions():
                 return False
         if self._inflight > MAX_INFLIGHT and self._fold_committed() is not None \
