@@ -25,6 +25,7 @@ from confluent_kafka import (
     OFFSET_END,
     Consumer,
     KafkaError,
+    KafkaException,
     Producer,
     TopicPartition,
 )
@@ -333,6 +334,9 @@ class KafkaSourceDriver:
             ts = _now_ms() + ts if ts < 0 else ts
             found = self._consumer.offsets_for_times(
                 [TopicPartition(self.spec.topic, p, ts) for p in partitions], timeout=10)
+            failed = [tp for tp in found if tp.error is not None]
+            if failed:  # e.g. no leader yet: retry rather than guess
+                raise KafkaException(failed[0].error)
             return {tp.partition: tp.offset if tp.offset >= 0 else OFFSET_END for tp in found}
         return {}
 
