@@ -27,6 +27,7 @@ Anything that cannot be translated raises ``eddy.errors.unsupported('<construct>
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 
 import sqlglot
@@ -138,10 +139,24 @@ def modulo(expression: exp.Expression) -> exp.Expression:
     return _transform(expression, rule)
 
 
+def _is_float(node: exp.Expression) -> bool:
+    """Whether PostgreSQL types the node double/real (decimal literals are numeric there,
+    although sqlglot's annotation calls them DOUBLE)."""
+    if isinstance(node, exp.Paren):
+        return _is_float(node.this)
+    if isinstance(node, exp.Literal | exp.Neg) and _literal_number(node) is not None:
+        return False
+    if isinstance(node, exp.Cast | exp.TryCast):
+        return node.to.this in _FLOAT_TYPES
+    if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div | exp.Mod):
+        return _is_float(node.this) or _is_float(node.expression)
+    return _type_of(node) in _FLOAT_TYPES
+
+
 def round_half_even_floats(expression: exp.Expression) -> exp.Expression:
     """``round(double)`` rounds half to even in PostgreSQL; numeric rounds half away from zero."""
     def rule(node):
-        if isinstance(node, exp.Round) and _type_of(node.this) in _FLOAT_TYPES:
+        if isinstance(node, exp.Round) and _is_float(node.this):
             return _fn("round_even", node.this, node.args.get("decimals") or exp.Literal.number(0))
         return node
     return _transform(expression, rule)
@@ -163,8 +178,14 @@ def casts(expression: exp.Expression) -> exp.Expression:
             width = to.expressions[0]
             node.set("to", exp.DataType.build("VARCHAR"))
             return _fn("left", node, width.this if isinstance(width, exp.DataTypeParam) else width)
-        elif kind == exp.DataType.Type.JSONB:
+        elif kind in (exp.DataType.Type.JSONB, exp.DataType.Type.JSON):
             node.set("to", exp.DataType.build("JSON"))
+            if isinstance(node.this, exp.Literal) and node.this.is_string:
+                # malformed JSON is left for DuckDB to report when the cast runs
+                with contextlib.suppress(ValueError):
+                    node.set("this", exp.Literal.string(canonical_json(node.this.this)))
+            elif _type_of(node.this) in (None, exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT):
+                return _fn("json", node)  # minified (key order is kept: see canonical_json)
         elif kind == exp.DataType.Type.USERDEFINED and to.sql().lower() == "mz_timestamp":
             node.set("to", exp.DataType.build("UBIGINT", dialect="duckdb"))
         elif kind == exp.DataType.Type.TEXT:
@@ -174,6 +195,15 @@ def casts(expression: exp.Expression) -> exp.Expression:
 
 
 # --- jsonb ------------------------------------------------------------------------------------
+
+
+def canonical_json(text: str) -> str:
+    """jsonb's text form as Materialize prints it: compact, keys sorted, last duplicate wins.
+
+    DuckDB's JSON keeps the input text, so equal jsonb values written differently compare
+    unequal there; literals are canonicalized here, and ingest paths should do the same.
+    """
+    return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _pointer(path_literal: exp.Expression, construct: str) -> exp.Expression:

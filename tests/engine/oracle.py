@@ -33,6 +33,11 @@ DUCK_TYPES = {"integer": "INTEGER", "text": "VARCHAR", "double precision": "DOUB
               "boolean": "BOOLEAN", "timestamp with time zone": "TIMESTAMPTZ", "jsonb": "JSON"}
 SCHEMA = {t: {c: ty for c, ty in cols} for t, cols in TABLES.items()}
 STEP_MS = 20_000  # how far time advances per tick step
+# How the engine is sent jsonb values: always written loosely (spaces, keys in reverse order);
+# "cast" as '...'::jsonb, "text" as a bare string assigned to the jsonb column. The reference
+# always gets the canonical value. "text" is off while the engine keeps implicitly assigned
+# jsonb text verbatim (test_oracle_regressions.py::test_implicit_jsonb_text_is_canonical).
+JSON_FORMS = ("cast",)
 
 
 @dataclass(frozen=True)
@@ -69,14 +74,14 @@ def insert(draw, table: str | None = None):
     rows = draw(st.lists(t1_rows if table == "t1" else t2_rows, min_size=1, max_size=5))
     if draw(st.booleans()):
         rows.append(rows[0])  # an exact duplicate row
-    return ("insert", table, rows)
+    return ("insert", table, rows, draw(st.sampled_from(JSON_FORMS)))
 
 
 @st.composite
 def late_insert(draw):
     row = list(draw(t1_rows))
     row[5] = -draw(st.integers(200, 600))  # an hour or two in the past
-    return ("insert", "t1", [tuple(row)])
+    return ("insert", "t1", [tuple(row)], "cast")
 
 
 @st.composite
@@ -103,24 +108,39 @@ def steps(temporal: bool = False, max_size: int = 6):
 # --- SQL of the steps (literals rendered by sqlglot, never by string formatting) --------------
 
 
-def _literal(value, column_type: str, base_ms: int) -> exp.Expression:
+def _loose_json(value) -> str:
+    """The same jsonb value written differently: spaces, object keys in reverse order."""
+    def reorder(v):
+        if isinstance(v, dict):
+            return {k: reorder(v[k]) for k in sorted(v, reverse=True)}
+        return [reorder(x) for x in v] if isinstance(v, list) else v
+    return json.dumps(reorder(value), separators=(" , ", " :  "))
+
+
+def _literal(value, column_type: str, base_ms: int, json_form: str | None = None) -> exp.Expression:
     if value is None:
         return exp.Null()
     if column_type == "timestamp with time zone":
         ts = dt.datetime.fromtimestamp((base_ms + value * 15_000) / 1000, tz=dt.UTC)
         return exp.cast(exp.Literal.string(ts.isoformat()), "timestamptz", dialect="postgres")
     if column_type == "jsonb":
-        return exp.cast(exp.Literal.string(json.dumps(value)), "jsonb", dialect="postgres")
+        if json_form is None:  # the reference: canonical
+            text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+            return exp.cast(exp.Literal.string(text), "jsonb", dialect="postgres")
+        text = exp.Literal.string(_loose_json(value))
+        return text if json_form == "text" else exp.cast(text, "jsonb", dialect="postgres")
     return exp.convert(value)
 
 
-def statement(step, base_ms: int) -> str:
-    """PostgreSQL text of a write step."""
+def statement(step, base_ms: int, engine: bool = False) -> str:
+    """PostgreSQL text of a write step (``engine``: jsonb written loosely, see JSON_FORMS)."""
     kind, table = step[0], step[1]
     types = dict(TABLES[table])
     if kind == "insert":
         names = [c for c, _ in TABLES[table]]
-        rows = [exp.tuple_(*[_literal(v, types[c], base_ms) for c, v in zip(names, row, strict=True)])
+        form = step[3] if engine else None
+        rows = [exp.tuple_(*[_literal(v, types[c], base_ms, form)
+                             for c, v in zip(names, row, strict=True)])
                 for row in step[2]]
         node = exp.insert(exp.Values(expressions=rows), table, columns=names)
     elif kind == "delete":
@@ -203,7 +223,8 @@ class Run:
             self.ref.execute(f"CREATE TABLE {table} ({cols})")
         self.now_ms = self.system.tick(self.base_ms)
         for name, sql in self.shape.views:
-            self.session.execute(f"create materialized view {name} as {sql}")
+            kind = "view" if name.startswith("pv_") else "materialized view"
+            self.session.execute(f"create {kind} {name} as {sql}")
             self.ref.execute(f"CREATE VIEW {name} AS {dialect.transpile(sql, schema=self._schema())}")
         self.check()
 
@@ -214,9 +235,8 @@ class Run:
         if step[0] == "advance":
             self.now_ms = self.system.tick(self.now_ms + STEP_MS)
         else:
-            sql = statement(step, self.base_ms)
-            self.session.execute(sql)
-            self.ref.execute(dialect.transpile(sql))
+            self.session.execute(statement(step, self.base_ms, engine=True))
+            self.ref.execute(dialect.transpile(statement(step, self.base_ms)))
             if self.shape.temporal:  # implicit write ticks may use another clock: tick explicitly
                 self.now_ms = self.system.tick(self.now_ms + 1)
         self.check()

@@ -120,3 +120,16 @@ def test_sources_are_recreated_after_restart(tmp_path):
     assert engine.committed_offsets(src.ctx.source_id) == {"0": 1}
     assert engine.session().execute("SELECT count(*) FROM events")[0].rows == [(1,)]
     engine.close()
+
+
+def test_a_bad_batch_does_not_stall_other_sources(env):
+    engine, connector, s = env
+    s.execute("CREATE SOURCE a FROM MEMORY (TOPIC 'a')")
+    s.execute("CREATE SOURCE b FROM MEMORY (TOPIC 'b')")
+    bad = pa.table({"key": ["k"], "data": ["{not json"]})
+    engine.ingest(connector.sources["a"].ctx.source_id, bad, {"0": 1})
+    connector.sources["b"].feed([("k", {"x": 1})], {"0": 1})
+    engine.tick()
+    assert s.execute("SELECT count(*) FROM b")[0].rows == [(1,)]
+    assert engine.committed_offsets(connector.sources["a"].ctx.source_id) == {}
+    assert connector.sources["a"].ctx.source_id in engine.source_errors

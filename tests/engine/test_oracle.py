@@ -89,15 +89,56 @@ SHAPES = [
                        "j->'o' as o from t1"),
                 ("v2", "select j->>'k' as k, count(*) as n, sum((j->>'n')::int) as s from t1 "
                        "group by j->>'k'"))),
+    S("jsonb_grouping", (("v1", "select j, count(*) as n from t1 group by j"),
+                         ("v2", "select distinct j->'o' as o from t1"))),
     S("dates", (("v1", "select date_trunc('minute', ts) as m, count(*) as n, "
                        "max(extract(epoch from ts)) as e, min(extract(second from ts)) as s "
                        "from t1 group by date_trunc('minute', ts)"),
                 ("v2", "select id, ts + interval '90 seconds' as later, "
                        "to_timestamp(extract(epoch from ts)) as again from t1"))),
+    S("generate_series", (("v1", "select t1.id, s.n from t1, generate_series(1, greatest(t1.v, 0)) "
+                                 "as s(n)"),
+                          ("v2", "select n, n * 2 as m from generate_series(1, 4) as s(n)"))),
+    S("multi_key_self_join", (("v1", "select a.id, b.id as id2, a.v + b.v as s from t1 a join t1 b "
+                                     "on a.g = b.g and a.id = b.id and a.ts < b.ts"),
+                              ("v2", "select t1.id, t2.w from t1 join t2 "
+                                     "on t1.id = t2.id and t1.g = t2.g"))),
+    S("full_join_residual", (("v1", "select t1.id, t2.id as id2 from t1 full join t2 "
+                                    "on t1.g = t2.g and t1.v > t2.w"),)),
+    S("not_in_with_nulls", (("v1", "select id, v from t1 where v not in (select w from t2)"),
+                            ("v2", "select id from t1 where v in (select w from t2 where w > 0)"))),
+    S("aggregate_filter_case", (("v1", "select g, count(*) filter (where b) as nb, "
+                                       "sum(case when b then v else 0 end) as sb, "
+                                       "avg(f) filter (where f > 0) as af from t1 group by g"),)),
+    S("left_join_aggregate", (("v1", "select t2.g, count(t1.id) as n, coalesce(sum(t1.v), 0) as s "
+                                     "from t2 left join t1 on t1.g = t2.g group by t2.g"),)),
+    S("except_intersect_all", (("v1", "select g from t1 except all select g from t2"),
+                               ("v2", "select g from t1 intersect all select g from t2"))),
+    S("window_frames", (("v1", "select id, g, v, sum(v) over (partition by g order by v, id "
+                               "rows between 1 preceding and current row) as s2, "
+                               "count(*) over (partition by g order by v "
+                               "range between unbounded preceding and current row) as c "
+                               "from t1 where id is not null"),)),
+    S("plain_view_chain", (("pv_base", "select id, g, coalesce(v, 0) as v from t1"),
+                           ("top", "select g, sum(v) as s, count(*) as n from pv_base group by g"),
+                           ("pv_top", "select g, s from top where n > 1"),
+                           ("joined", "select b.id, t.s from pv_base b join pv_top t "
+                                      "on b.g = t.g"))),
+    S("union_of_aggregates", (("v1", "select 't1' as src, g, count(*) as n from t1 group by g "
+                                     "union all select 't2', g, count(*) from t2 group by g"),)),
+    S("correlated_aggregate", (("v1", "select id, v, v > (select avg(w) from t2 "
+                                      "where t2.g = t1.g) as above from t1"),)),
     S("temporal_until", (("v1", "select id, g from t1 where mz_now() <= ts + interval '2 minutes'"),),
       temporal=True),
     S("temporal_window", (("v1", "select g, count(*) as n from t1 where mz_now() >= ts "
                                  "and mz_now() < ts + interval '1 minute' group by g"),),
+      temporal=True),
+    S("temporal_having", (("v1", "select g, max(ts) as last from t1 group by g "
+                                 "having mz_now() <= max(ts) + interval '1 minute'"),),
+      temporal=True),
+    S("temporal_join", (("v1", "select t1.id, t2.w from t1 join t2 on t1.id = t2.id "
+                               "where mz_now() >= ts - interval '1 minute' "
+                               "and mz_now() <= ts + interval '3 minutes'"),),
       temporal=True),
 ]
 
@@ -169,6 +210,6 @@ def test_engine_matches_oracle_long(shape, data):
 
 
 def test_harness_catches_a_lost_delete():
-    stream = [("insert", "t1", [(1, "a", 2, 0.5, True, 0, None)]), ("delete", "t1", 1)]
+    stream = [("insert", "t1", [(1, "a", 2, 0.5, True, 0, None)], "cast"), ("delete", "t1", 1)]
     with pytest.raises(AssertionError, match="extra"):
         _check(BatchSystem(broken=True), SHAPES[3], stream)
