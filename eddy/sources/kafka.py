@@ -120,6 +120,7 @@ class KafkaSourceDriver:
         self._high: dict[int, int] = {}
         self._pending: deque = deque()  # (offsets, rows, dead, messages) of uncommitted batches
         self._inflight = 0  # messages handed to the engine and not yet committed
+        self._count_lock = threading.Lock()
         self.stats = dict.fromkeys(("messages_received", "bytes_received", "updates_staged",
                                     "updates_committed", "dead_letters", "dead_letters_committed",
                                     "batches"), 0)
@@ -187,11 +188,12 @@ class KafkaSourceDriver:
     def _fold_committed(self) -> dict[int, int]:
         """Count the batches the engine has committed since the last call."""
         committed = self._committed()
-        while self._pending and all(committed.get(p, 0) >= o for p, o in self._pending[0][0].items()):
-            _, rows, dead, messages = self._pending.popleft()
-            self.stats["updates_committed"] += rows
-            self.stats["dead_letters_committed"] += dead
-            self._inflight -= messages
+        with self._count_lock:  # status() runs on other threads too
+            while self._pending and all(committed.get(p, 0) >= o for p, o in self._pending[0][0].items()):
+                _, rows, dead, messages = self._pending.popleft()
+                self.stats["updates_committed"] += rows
+                self.stats["dead_letters_committed"] += dead
+                self._inflight -= messages
         return committed
 
     def _snapshot_done(self, parts: list[dict]) -> bool:
@@ -366,8 +368,9 @@ class KafkaSourceDriver:
         st["updates_staged"] += decoded.rows.num_rows
         st["dead_letters"] += n_dead
         st["batches"] += 1
-        self._pending.append((dict(self._positions), decoded.rows.num_rows, n_dead, len(batch)))
-        self._inflight += len(batch)
+        with self._count_lock:
+            self._pending.append((dict(self._positions), decoded.rows.num_rows, n_dead, len(batch)))
+            self._inflight += len(batch)
         self._refresh_watermarks()  # cached: the high watermark of the last fetch response
         if n_dead and self._dlq is not None:
             self._republish(batch, decoded)
