@@ -33,8 +33,8 @@ DUCK_TYPES = {"integer": "INTEGER", "text": "VARCHAR", "double precision": "DOUB
               "boolean": "BOOLEAN", "timestamp with time zone": "TIMESTAMPTZ", "jsonb": "JSON"}
 SCHEMA = {t: {c: ty for c, ty in cols} for t, cols in TABLES.items()}
 STEP_MS = 20_000  # how far time advances per tick step
-# How the engine is sent jsonb values: always written loosely (spaces, keys in reverse order);
-# "cast" as '...'::jsonb, "text" as a bare string assigned to the jsonb column. The reference
+# How the engine is sent jsonb values: compactly or loosely (spaces, keys in reverse order), and
+# "cast" as '...'::jsonb or "text" as a bare string assigned to the jsonb column. The reference
 # always gets the canonical value. "text" is off while the engine keeps implicitly assigned
 # jsonb text verbatim (test_oracle_regressions.py::test_implicit_jsonb_text_is_canonical).
 JSON_FORMS = ("cast",)
@@ -74,14 +74,14 @@ def insert(draw, table: str | None = None):
     rows = draw(st.lists(t1_rows if table == "t1" else t2_rows, min_size=1, max_size=5))
     if draw(st.booleans()):
         rows.append(rows[0])  # an exact duplicate row
-    return ("insert", table, rows, draw(st.sampled_from(JSON_FORMS)))
+    return ("insert", table, rows, draw(st.sampled_from(JSON_FORMS)), draw(st.booleans()))
 
 
 @st.composite
 def late_insert(draw):
     row = list(draw(t1_rows))
     row[5] = -draw(st.integers(200, 600))  # an hour or two in the past
-    return ("insert", "t1", [tuple(row)], "cast")
+    return ("insert", "t1", [tuple(row)], "cast", True)
 
 
 @st.composite
@@ -108,8 +108,11 @@ def steps(temporal: bool = False, max_size: int = 6):
 # --- SQL of the steps (literals rendered by sqlglot, never by string formatting) --------------
 
 
-def _loose_json(value) -> str:
-    """The same jsonb value written differently: spaces, object keys in reverse order."""
+def _loose_json(value, loose: bool) -> str:
+    """The jsonb value written compactly with sorted keys, or loosely: spaces, keys reversed."""
+    if not loose:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
     def reorder(v):
         if isinstance(v, dict):
             return {k: reorder(v[k]) for k in sorted(v, reverse=True)}
@@ -117,7 +120,7 @@ def _loose_json(value) -> str:
     return json.dumps(reorder(value), separators=(" , ", " :  "))
 
 
-def _literal(value, column_type: str, base_ms: int, json_form: str | None = None) -> exp.Expression:
+def _literal(value, column_type: str, base_ms: int, json_form: tuple | None = None) -> exp.Expression:
     if value is None:
         return exp.Null()
     if column_type == "timestamp with time zone":
@@ -127,8 +130,8 @@ def _literal(value, column_type: str, base_ms: int, json_form: str | None = None
         if json_form is None:  # the reference: canonical
             text = json.dumps(value, sort_keys=True, separators=(",", ":"))
             return exp.cast(exp.Literal.string(text), "jsonb", dialect="postgres")
-        text = exp.Literal.string(_loose_json(value))
-        return text if json_form == "text" else exp.cast(text, "jsonb", dialect="postgres")
+        text = exp.Literal.string(_loose_json(value, json_form[1]))
+        return text if json_form[0] == "text" else exp.cast(text, "jsonb", dialect="postgres")
     return exp.convert(value)
 
 
@@ -138,7 +141,7 @@ def statement(step, base_ms: int, engine: bool = False) -> str:
     types = dict(TABLES[table])
     if kind == "insert":
         names = [c for c, _ in TABLES[table]]
-        form = step[3] if engine else None
+        form = step[3:5] if engine else None
         rows = [exp.tuple_(*[_literal(v, types[c], base_ms, form)
                              for c, v in zip(names, row, strict=True)])
                 for row in step[2]]

@@ -210,6 +210,6 @@ def test_engine_matches_oracle_long(shape, data):
 
 
 def test_harness_catches_a_lost_delete():
-    stream = [("insert", "t1", [(1, "a", 2, 0.5, True, 0, None)], "cast"), ("delete", "t1", 1)]
+    stream = [("insert", "t1", [(1, "a", 2, 0.5, True, 0, None)], "cast", True), ("delete", "t1", 1)]
     with pytest.raises(AssertionError, match="extra"):
         _check(BatchSystem(broken=True), SHAPES[3], stream)
