@@ -21,7 +21,7 @@ import pyarrow as pa
 from eddy.catalog.objects import Catalog, CatalogObject
 from eddy.connectors import IngestBatch, SinkContext, SourceContext
 from eddy.dataflow.dataflow import Dataflow
-from eddy.dataflow.runtime import TickContext, W
+from eddy.dataflow.runtime import TickContext, W, consolidate_sql
 from eddy.errors import EddyError
 from eddy.storage.state import SCHEMA, StateDB, phys, q
 
@@ -77,6 +77,7 @@ class Engine:
         self.drivers: dict[str, object] = {}
         self.subscriptions: set = set()
         self.tick_stats: dict[str, tuple[int, int]] = {}
+        self.source_errors: dict[str, EddyError] = {}
         self.system_relations: dict[str, str] = {}
         self.lock = threading.RLock()        # ticks and DDL
         self._plock = threading.Lock()        # pending writes and ingests
@@ -95,6 +96,7 @@ class Engine:
         if not len(self.catalog):
             self.ddl(ddl.bootstrap)
         with self.lock:
+            self._drop_transient_state()
             for obj in self.catalog:
                 if obj.kind in ("materialized-view", "view") and (
                         obj.kind == "materialized-view" or obj.internal.get("maintained")):
@@ -105,6 +107,17 @@ class Engine:
                         log.exception("cannot restore dataflow %s", obj.id)
                         self.dataflows[obj.id] = _broken(obj, e)
         self.refresh_system()
+
+    def _drop_transient_state(self) -> None:
+        """Subscription dataflows (ids t<n>) do not survive a restart; drop their tables."""
+        conn = self.state.conn
+        rows = conn.execute("SELECT table_name, table_type FROM information_schema.tables "
+                            "WHERE table_schema = ? AND table_name LIKE 't%'",
+                            [SCHEMA]).fetchall()
+        for name, kind in rows:
+            if name[1:2].isdigit():
+                what = "VIEW" if "VIEW" in kind.upper() else "TABLE"
+                conn.execute(f"DROP {what} IF EXISTS {phys(name)}")
 
     def start(self) -> None:
         """Start the background tick loop (no-op when tick_interval is None)."""
@@ -301,7 +314,7 @@ class Engine:
         from eddy.sql.ingest import apply_ingest
         conn = self.state.conn
         rt = TickContext(conn, ts, self.last_ts)
-        current_write = current_df = None
+        current_write = current_df = current_source = None
         conn.execute("BEGIN")
         try:
             conn.execute(f"SET VARIABLE mz_now = {int(ts)}")
@@ -312,7 +325,9 @@ class Engine:
                         _add_delta(rt, table_id, delta)
             current_write = None
             for sid, batches in ingests.items():
+                current_source = sid
                 apply_ingest(self, rt, sid, batches)
+            current_source = None
             for oid in sorted(self.dataflows, key=_id_num):
                 df = self.dataflows[oid]
                 if df.error is not None:
@@ -337,6 +352,12 @@ class Engine:
                 for w in writes:
                     w.finish(error)
                 self._requeue([], ingests)
+            elif current_source is not None:
+                # the batch cannot be stored; it stays uncommitted (offsets too), so the
+                # source re-reads it after a restart; other sources go on
+                log.error("source %s batch rejected: %s", current_source, error.message)
+                self.source_errors[current_source] = error
+                self._requeue([], {k: v for k, v in ingests.items() if k != current_source})
             elif current_df is not None:
                 log.error("dataflow %s failed: %s", current_df.object_id, error.message)
                 current_df.error = error
@@ -365,14 +386,18 @@ class Engine:
 
     # -- reads ---------------------------------------------------------------------------
     def read_snapshot(self, object_id: str) -> tuple[int, pa.Table]:
-        """The current contents of a relation with weights, and the tick they belong to."""
+        """The current contents of a relation (one row per distinct row, with its weight in
+        the last column) and the tick they belong to."""
         with self.lock:
             obj = self.catalog.get(object_id)
-            if obj.kind in ("materialized-view",) or object_id in self.dataflows:
-                sql = f"SELECT * FROM {phys(object_id)}"
+            if obj is None or obj.kind in ("materialized-view",) or object_id in self.dataflows:
+                names = self.dataflows[object_id].names
+                sql = consolidate_sql(phys(object_id), names)
             else:
-                cols = ", ".join(q(c[0]) for c in obj.columns)
-                sql = f"SELECT {cols}, 1::BIGINT AS {W} FROM {phys(object_id)}"
+                names = [c[0] for c in obj.columns]
+                cols = ", ".join(q(c) for c in names)
+                sql = consolidate_sql(
+                    f"(SELECT {cols}, 1::BIGINT AS {W} FROM {phys(object_id)})", names)
             return self.last_ts, self.state.conn.execute(sql).fetch_arrow_table()
 
 

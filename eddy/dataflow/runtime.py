@@ -6,6 +6,7 @@ import contextlib
 import itertools
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from eddy.storage.state import q
 
@@ -74,6 +75,11 @@ def apply_delta(rt: TickContext, table: str, cols: list[str], delta: pa.Table) -
     if d is None:
         return None
     dn = rt.reg(d)
+    if pc.min(d.column(W)).as_py() > 0:
+        # insert-only: append; a row may then be stored in several entries whose weights
+        # add up (readers expand weights, merges consolidate), so no scan of the state
+        rt.run(f"INSERT INTO {table} SELECT * FROM {dn}")
+        return d
     merged = rt.table(consolidate_sql(
         f"(SELECT s.* FROM {table} s SEMI JOIN {dn} d ON {nullsafe('s', 'd', cols)} "
         f"UNION ALL SELECT * FROM {dn})", cols))

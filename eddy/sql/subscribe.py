@@ -215,11 +215,7 @@ def subscribe(session, st: Statement) -> Result:
                            up_to=opts.get("up_to"), as_of=opts.get("as_of"),
                            upsert_key=opts.get("upsert_key"), transient=transient)
         if opts.get("snapshot", True):
-            if transient:
-                ts, table = engine.last_ts, engine.state.conn.execute(
-                    f"SELECT * FROM {engine.dataflows[obj.id].table}").fetch_arrow_table()
-            else:
-                ts, table = engine.read_snapshot(obj.id)
+            ts, table = engine.read_snapshot(obj.id)
             sub.snapshot(max(ts, opts.get("as_of") or 0), table)
         if sub.progress:
             sub._emit([(engine.last_ts + 1, True) + (None,) * (len(sub.columns) - 2)])
