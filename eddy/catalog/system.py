@@ -511,9 +511,10 @@ def _rewrite_node(node: exp.Expression) -> exp.Expression:
     elif isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func) and \
             isinstance(node.this, exp.Identifier | exp.Column) and \
             node.this.name.lower() in PHYSICAL_SCHEMAS:
-        return node.expression                                  # pg_catalog.format_type(...)
+        return node.expression.transform(_rewrite_node)         # pg_catalog.format_type(...)
     elif isinstance(node, exp.Operator) and str(node.args.get("operator")).endswith("~"):
-        return exp.RegexpLike(this=node.this, expression=node.expression)   # OPERATOR(pg_catalog.~)
+        return exp.RegexpLike(this=node.this.transform(_rewrite_node),       # OPERATOR(pg_catalog.~)
+                              expression=node.expression.transform(_rewrite_node))
     elif isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier) and node.db and \
             (node.db.lower(), node.name.lower()) in RELATIONS:
         schema = node.db.lower()

@@ -130,11 +130,17 @@ def test_psql_describe_queries(conn):
         ("analytics", "big_orders", "view", "materialize"),
         ("analytics", "totals", "materialized view", "materialize"),
         ("public", "orders", "table", "materialize")]
-    attrs = """SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
-                      pg_catalog.col_description(a.attrelid, a.attnum)
-               FROM pg_catalog.pg_attribute a
-               WHERE a.attrelid = 20204 AND a.attnum > 0 AND NOT a.attisdropped
-               ORDER BY a.attnum"""
+    attrs = """SELECT pg_catalog.pg_attribute.attname,
+                      pg_catalog.format_type(pg_catalog.pg_attribute.atttypid,
+                                             pg_catalog.pg_attribute.atttypmod),
+                      pg_catalog.pg_attribute.attnotnull,
+                      pg_catalog.col_description(pg_catalog.pg_attribute.attrelid,
+                                                 pg_catalog.pg_attribute.attnum)
+               FROM pg_catalog.pg_attribute
+               WHERE pg_catalog.pg_attribute.attrelid = 20204
+                 AND pg_catalog.pg_attribute.attnum > 0
+                 AND NOT pg_catalog.pg_attribute.attisdropped
+               ORDER BY pg_catalog.pg_attribute.attnum"""
     assert conn.execute(_physical_sql(attrs)).fetchall() == [
         ("id", "integer", True, None), ("amount", "numeric(10,2)", False, "in EUR"),
         ("note", "text", False, None)]
