@@ -189,16 +189,7 @@ class Engine:
             system.refresh(self.state.conn, self.catalog)
         except Exception:  # noqa: BLE001 - a catalog view bug must not break DDL
             log.exception("system catalog refresh failed")
-        rows = self.state.conn.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_schema IN ('mz_catalog', 'mz_internal', 'pg_catalog', "
-            "'information_schema', 'mz_introspection') AND table_catalog = current_database()"
-        ).fetchall()
-        order = {"mz_catalog": 0, "pg_catalog": 1, "mz_internal": 2, "information_schema": 3}
-        relations: dict[str, str] = {}
-        for schema, name in sorted(rows, key=lambda r: order.get(r[0], 9)):
-            relations.setdefault(name, schema)
-        self.system_relations = relations
+        self.system_relations = dict(system.unqualified_relations())
 
     # -- connectors ----------------------------------------------------------------------
     def register_connector(self, connector) -> None:

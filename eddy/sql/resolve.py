@@ -23,6 +23,17 @@ class EddyPostgres(Postgres):
         LAMBDAS: dict = {}
 
 
+_PHYSICAL_SYSTEM_SCHEMAS = ("_pg_catalog", "_information_schema")
+
+
+def _system_module():
+    try:
+        from eddy.catalog import system
+    except ImportError:
+        return None
+    return system
+
+
 def parse(sql: str) -> exp.Expression:
     try:
         return sqlglot.parse_one(sql, read=EddyPostgres)
@@ -63,6 +74,9 @@ class Binder:
         """Replace relation names by `__ref.<id>` (keeping the alias); returns deps."""
         ctes = cte_names(ast)
         deps: list[str] = []
+        system = _system_module()
+        if system is not None:
+            ast = system.rewrite(ast)   # pg_catalog.pg_class, ::regclass, OPERATOR(~), ...
 
         def fn(node):
             if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func) and \
@@ -85,7 +99,7 @@ class Binder:
             if node.db == REF:
                 deps.append(node.name)
                 return node
-            if node.db in SYSTEM_SCHEMAS:
+            if node.db in SYSTEM_SCHEMAS or node.db in _PHYSICAL_SYSTEM_SCHEMAS:
                 return node
             obj = self.lookup(parts, ("table", "view", "materialized-view", "source"))
             if obj is None:
