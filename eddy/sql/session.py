@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Sequence
+from decimal import Decimal
 
 import duckdb
 from sqlglot import exp
@@ -196,10 +197,12 @@ class Session:
         names = [d[0] for d in desc]
         type_names = [types.from_duckdb(d[1]) for d in desc]
         rows = rel.fetchall()
-        json_cols = [i for i, t in enumerate(type_names) if t == "jsonb"]
-        if json_cols and rows:
-            rows = [tuple(json.loads(v) if i in json_cols and isinstance(v, str) else v
-                          for i, v in enumerate(r)) for r in rows]
+        json_cols = {i for i, t in enumerate(type_names) if t == "jsonb"}
+        # bare numeric is stored as DECIMAL(38,10); print it as Materialize does (no padding)
+        bare = {i for i, d in enumerate(desc) if str(d[1]).upper() == "DECIMAL(38,10)"}
+        if (json_cols or bare) and rows:
+            rows = [tuple(_convert(v, i in json_cols, i in bare) for i, v in enumerate(r))
+                    for r in rows]
         cols = [Column(n, types.oid(t), t) for n, t in zip(names, type_names, strict=False)]
         return Result(f"SELECT {len(rows)}", cols, rows)
 
@@ -283,3 +286,14 @@ class Session:
         result = ddl_misc.run(self, txn, binder, st)
         self.notices.extend(txn.notices)
         return result
+
+
+def _convert(value, is_json: bool, is_bare_numeric: bool):
+    if value is None:
+        return None
+    if is_json and isinstance(value, str):
+        return json.loads(value)
+    if is_bare_numeric and isinstance(value, Decimal):
+        return value.to_integral_value() if value == value.to_integral_value() else \
+            value.normalize()
+    return value

@@ -61,7 +61,14 @@ def plan_insert(binder, ast: exp.Insert, params):
         width = {len(t.expressions) for t in source.expressions}
         if width != {len(columns)}:
             raise EddyError("42601", "INSERT has more or fewer expressions than target columns")
-        inner = exp.Subquery(this=exp.select("*").from_(source.copy()), alias=alias)
+        # cast each value to its column's type in place, so that literals get the
+        # dialect's treatment (canonical jsonb, exact numeric) before DuckDB sees them
+        types_by_name = {c[0]: c[1] for c in obj.columns}
+        values = source.copy()
+        for row in values.expressions:
+            row.set("expressions", [_pg_cast(v, types_by_name[c])
+                                    for v, c in zip(row.expressions, columns, strict=True)])
+        inner = exp.Subquery(this=exp.select("*").from_(values), alias=alias)
     else:
         inner = exp.Subquery(this=source.copy(), alias=alias)
     items = []
@@ -80,6 +87,16 @@ def plan_insert(binder, ast: exp.Insert, params):
             rt.run(f"INSERT INTO {phys(obj.id)} SELECT * FROM {rt.reg(rows)}")
         return [(obj.id, rows.append_column(W, _ones(rows.num_rows)))]
     return fn, box, "INSERT 0 {}"
+
+
+def _pg_cast(value: exp.Expression, mz_type: str) -> exp.Expression:
+    if isinstance(value, exp.Null):
+        return value
+    try:
+        to = exp.DataType.build(mz_type, dialect="postgres")
+    except Exception:  # noqa: BLE001 - a type sqlglot cannot name keeps DuckDB's cast
+        return value
+    return exp.Cast(this=value, to=to)
 
 
 def _rowid_select(binder, ast, obj, exprs: list[exp.Expression]) -> str:
