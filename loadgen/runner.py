@@ -82,8 +82,7 @@ def make_simulator(opts: RunOptions) -> Simulator:
     start_ms = opts.start_ms if opts.start_ms is not None else int(time.time() * 1000)
     return Simulator(SimConfig(
         seed=opts.seed, users=opts.users, rate=sim_rate, scenario=opts.scenario,
-        start_ms=start_ms, span_s=(planned / sim_rate) if planned else 600.0,
-        cycle=not planned, shard=opts.shard,
+        start_ms=start_ms, planned_events=planned, shard=opts.shard,
         funnel=Funnel().update(opts.funnel)))
 
 
@@ -191,7 +190,7 @@ def send(opts: RunOptions, on_progress: Callable[[int], None] = lambda sent: Non
         while planned is None or sent < planned:
             n = chunk if planned is None else min(chunk, planned - sent)
             now = time.perf_counter()
-            if opts.rate:
+            if opts.rate and sink is not None:  # a dry run writes as fast as it can
                 delay = started + sent / opts.rate - now
                 if delay > 0:
                     time.sleep(delay)

@@ -29,13 +29,18 @@ OUTAGE_SERVICE = "checkout"
 class Scenario:
     name: str
     description: str
-    start: float = 0.0          # the special phase is active for start <= phase < end
-    end: float = 0.0
-    special: Phase = STEADY
+    windows: tuple[tuple[float, float, Phase], ...] = ()  # (start, end, phase): start <= p < end
 
     def at(self, phase: float) -> Phase:
-        return self.special if self.start <= phase < self.end else STEADY
+        for start, end, special in self.windows:
+            if start <= phase < end:
+                return special
+        return STEADY
 
+
+FLASH_SALE = Phase(arrivals=3.0, add_to_cart=2.0, checkout=1.5, sale=True)
+FRAUD_WAVE = Phase(ato=50.0)
+OUTAGE = Phase(outage=OUTAGE_SERVICE)
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
@@ -44,19 +49,25 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "flash-sale",
             "from 30% to 60% of the run: 3x visitors, a discounted sale range, more carts and orders",
-            0.3, 0.6, Phase(arrivals=3.0, add_to_cart=2.0, checkout=1.5, sale=True),
+            ((0.3, 0.6, FLASH_SALE),),
         ),
         Scenario(
             "fraud-wave",
             "from 20% to 80% of the run: 50x account takeovers (new-device logins or device "
             "changes, then payments >= 100.00 within minutes)",
-            0.2, 0.8, Phase(ato=50.0),
+            ((0.2, 0.8, FRAUD_WAVE),),
         ),
         Scenario(
             "outage",
             f"from 40% to 60% of the run: service '{OUTAGE_SERVICE}' fails: a burst of ERROR "
             "logs and failed checkouts",
-            0.4, 0.6, Phase(outage=OUTAGE_SERVICE),
+            ((0.4, 0.6, OUTAGE),),
+        ),
+        Scenario(
+            "mixed",
+            "all of them in turn (for demos): flash sale at 10-30%, fraud wave at 40-60%, "
+            "outage at 70-80% of the run (unbounded runs: of every 10 simulated minutes)",
+            ((0.1, 0.3, FLASH_SALE), (0.4, 0.6, FRAUD_WAVE), (0.7, 0.8, OUTAGE)),
         ),
     )
 }

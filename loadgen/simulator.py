@@ -74,8 +74,8 @@ class SimConfig:
     rate: float = 1000.0           # simulated events per simulated second (about)
     scenario: str = "steady"
     start_ms: int = 0              # epoch ms of simulated time 0
-    span_s: float = 600.0          # the scenario's phases are laid over this simulated span
-    cycle: bool = False            # repeat the phases every span (unbounded runs)
+    planned_events: int | None = None  # a bounded run: scenario phases follow its progress
+    span_s: float = 600.0          # unbounded: the phases repeat every span of simulated time
     shard: tuple[int, int] = (0, 1)  # (i, n): simulate the i-th of n disjoint user groups
     warmup_s: float = 120.0
     funnel: Funnel = field(default_factory=Funnel)
@@ -107,6 +107,8 @@ class Simulator:
             config.seed if shards == 1 else f"{config.seed}:{shard}/{shards}")
         self.scenario = SCENARIOS[config.scenario]
         self._span_ms = max(1000, int(config.span_s * 1000))
+        self._planned = config.planned_events
+        self._flushed = 0  # events handed out by batches()
         self._buf: list[Event] = []
         self._heap: list = []
         self._seq = itertools.count()
@@ -174,15 +176,19 @@ class Simulator:
             if len(buf) >= size:
                 out = buf.copy()
                 buf.clear()
+                self._flushed += len(out)
                 yield out
 
     def phase(self, t: int) -> Phase:
         sec = t // 1000
         if sec != self._phase_sec:
             self._phase_sec = sec
-            if self.cfg.cycle:
-                t %= self._span_ms
-            self._phase = STEADY if t < 0 else self.scenario.at(t / self._span_ms)
+            if t < 0:
+                self._phase = STEADY
+            elif self._planned:
+                self._phase = self.scenario.at((self._flushed + len(self._buf)) / self._planned)
+            else:
+                self._phase = self.scenario.at((t % self._span_ms) / self._span_ms)
         return self._phase
 
     def _head(self, t: int) -> str:

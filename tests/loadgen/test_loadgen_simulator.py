@@ -17,11 +17,6 @@ from loadgen.scenarios import OUTAGE_SERVICE
 N = 60_000
 
 
-def phase(event, span_s):
-    """Position of `event` in a run planned to last `span_s` simulated seconds."""
-    return (ts(event).timestamp() * 1000 - START_MS) / 1000 / span_s
-
-
 @pytest.fixture(scope="module")
 def steady():
     return generate(N, seed=11)
@@ -137,40 +132,53 @@ def test_fraud_wave_produces_account_takeovers():
                             "mfa_disabled"}, reasons
 
 
+def positioned(msgs):
+    """(position in the run 0..1, topic, event): scenario windows follow the run's progress."""
+    return [(i / len(msgs), topic, json.loads(value))
+            for i, (topic, _, value, _) in enumerate(msgs)]
+
+
 def test_outage_is_an_error_burst_in_one_service():
-    events = events_by_topic(generate(N, seed=4, rate=200, scenario="outage"))["app_logs"]
-
-    def in_window(e):  # the outage covers 40% to 60% of the planned simulated span
-        return 0.4 <= phase(e, N / 200) < 0.6
-
-    errors = Counter((e["service"], in_window(e)) for e in events if e["level"] == "ERROR")
+    # 200 events per simulated second: a 5-minute run; the outage covers 40% to 60% of it
+    logs = [(pos, e) for pos, topic, e in positioned(generate(N, seed=4, rate=200,
+                                                              scenario="outage"))
+            if topic == "app_logs"]
+    errors = Counter((e["service"], 0.4 <= pos < 0.6) for pos, e in logs
+                     if e["level"] == "ERROR")
+    assert errors[OUTAGE_SERVICE, True] > 200, errors
     assert errors[OUTAGE_SERVICE, False] < errors[OUTAGE_SERVICE, True] / 10, errors
     # per minute, as the error_alerts mart counts (threshold 5): only the failing service alerts
-    per_minute = Counter((e["service"], e["event_time"][:16]) for e in events
+    per_minute = Counter((e["service"], e["event_time"][:16]) for _, e in logs
                          if e["level"] == "ERROR" or "exception" in e["message"].lower())
     alerting = {(svc, minute) for (svc, minute), n in per_minute.items() if n > 5}
     assert {svc for svc, _ in alerting} == {OUTAGE_SERVICE}, per_minute
-    window_minutes = {e["event_time"][:16] for e in events if 0.42 < phase(e, N / 200) < 0.58}
+    window_minutes = {e["event_time"][:16] for pos, e in logs if 0.42 < pos < 0.58}
     assert window_minutes <= {minute for _, minute in alerting}
 
 
 def test_flash_sale_raises_orders_and_concentrates_views():
-    events = events_by_topic(generate(N, seed=8, rate=200, scenario="flash-sale"))
-    span = N / 200
+    events = positioned(generate(N, seed=8, rate=200, scenario="flash-sale"))
+    before, during = (0.1, 0.3), (0.35, 0.55)  # the sale runs from 30% to 60% of the run
 
-    # the sale runs from 30% to 60% of the run: more visitors, more orders per visitor
+    def window(lo, hi):
+        return [(topic, e) for pos, topic, e in events if lo <= pos < hi]
+
+    def per_second(lo, hi, topic):  # events of `topic` per simulated second
+        w = window(lo, hi)
+        seconds = (ts(w[-1][1]) - ts(w[0][1])).total_seconds()
+        return sum(t == topic for t, _ in w) / seconds
+
     def count(lo, hi, topic, kind=None):
-        return sum(1 for e in events[topic] if lo <= phase(e, span) < hi
-                   and (kind is None or e.get("event_type") == kind))
+        return sum(1 for t, e in window(lo, hi)
+                   if t == topic and (kind is None or e.get("event_type") == kind))
 
-    before, during = (0.1, 0.3), (0.35, 0.55)
-    assert count(*during, "clicks") > 1.5 * count(*before, "clicks")
+    assert per_second(*during, "clicks") > 1.5 * per_second(*before, "clicks")
     assert (count(*during, "purchases") / count(*during, "clicks", "page_view")
             > 1.3 * count(*before, "purchases") / count(*before, "clicks", "page_view"))
     sale = {f"p{i:05d}" for i in range(20)}
-    sale_views = Counter(before[0] <= phase(e, span) < before[1] for e in events["clicks"]
-                         if e["product_id"] in sale)
-    assert sale_views[False] > 2 * sale_views[True]
+    sale_views = [sum(t == "clicks" and e["product_id"] in sale for t, e in window(*w))
+                  for w in (before, during)]
+    assert sale_views[1] > 2 * sale_views[0], sale_views
 
 
 def test_faults_are_marked_and_only_marked_events_are_malformed():
