@@ -267,7 +267,18 @@ class Connection:
 
     async def _serve(self) -> None:
         while True:
-            msg = await m.read_message(self.reader, ConnectionPhase.READY, self.server.max_message)
+            try:
+                msg = await m.read_message(self.reader, ConnectionPhase.READY,
+                                           self.server.max_message)
+            except m.Oversized as e:
+                self.send(m.error_response(e.sqlstate, str(e)))
+                self._mark_failed()
+                if e.ident == b"Q":
+                    self.send(ReadyForQuery(status=_TXN[self.txn]).to_wire())
+                else:
+                    self._skip_to_sync = True
+                await self.flush()
+                continue
             if isinstance(msg, Terminate):
                 return
             if isinstance(msg, Query):

@@ -30,6 +30,18 @@ class ProtocolViolation(Exception):
         self.sqlstate = sqlstate
 
 
+class Oversized(Exception):
+    """A message over the size limit was skipped; the client gets SQLSTATE 54000."""
+
+    def __init__(self, ident: bytes, message: str):
+        super().__init__(message)
+        self.ident = ident
+        self.sqlstate = "54000"
+
+
+DRAIN_LIMIT = 256 * 1024 * 1024      # larger claims are not read: the connection is closed
+
+
 def _decode(cls: type[PGMessage], payload: bytes) -> PGMessage:
     try:
         return cls.decode(memoryview(payload))
@@ -61,8 +73,17 @@ async def read_message(reader: asyncio.StreamReader, phase: ConnectionPhase,
     if length < 4:
         raise ProtocolViolation(f"invalid message length {length}")
     if length - 4 > max_size:
-        raise ProtocolViolation(
-            f"message of {length - 4} bytes exceeds the limit of {max_size} bytes", "54000")
+        if length - 4 > DRAIN_LIMIT:
+            raise ProtocolViolation(
+                f"message of {length - 4} bytes exceeds the limit of {max_size} bytes", "54000")
+        remaining = length - 4
+        while remaining:                      # skip it; the session stays usable
+            chunk = await reader.read(min(remaining, 1 << 20))
+            if not chunk:
+                raise asyncio.IncompleteReadError(b"", remaining)
+            remaining -= len(chunk)
+        raise Oversized(ident, f"message of {length - 4} bytes exceeds the limit of "
+                               f"{max_size} bytes")
     payload = await reader.readexactly(length - 4)
     cls = STANDARD_REGISTRY.lookup(ident, phase, MessageDirection.FRONTEND)
     if cls is None:
