@@ -303,6 +303,19 @@ def extract_fields(expression: exp.Expression) -> exp.Expression:
     return _transform(expression, rule)
 
 
+def date_trunc_dates(expression: exp.Expression) -> exp.Expression:
+    """``date_trunc`` of a date is a timestamptz in PostgreSQL (DuckDB returns a date)."""
+    def rule(node):
+        if isinstance(node, exp.TimestampTrunc | exp.DateTrunc):
+            arg = node.this
+            is_date = (isinstance(arg, exp.Cast) and arg.to.this == exp.DataType.Type.DATE) or \
+                _type_of(arg) == exp.DataType.Type.DATE
+            if is_date:
+                node.set("this", exp.cast(arg, exp.DataType.build("TIMESTAMPTZ", dialect="duckdb")))
+        return node
+    return _transform(expression, rule)
+
+
 def to_timestamp_text(expression: exp.Expression) -> exp.Expression:
     """``to_timestamp(text, fmt)`` returns timestamptz (DuckDB's strptime returns timestamp)."""
     def rule(node):
@@ -499,6 +512,7 @@ RULES = (
     casts,
     json_operators,
     json_functions,
+    date_trunc_dates,
     to_timestamp_text,
     mz_now,
     substring_start,
