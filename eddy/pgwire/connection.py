@@ -68,6 +68,10 @@ _TXN = {"I": TransactionStatus.IDLE, "T": TransactionStatus.IN_TRANSACTION,
         "E": TransactionStatus.ERROR_TRANSACTION}
 _OPTION = re.compile(r"(?:-c\s*|--)([A-Za-z_][A-Za-z_0-9.]*)=((?:\\ |\S)*)")
 _SETTABLE = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
+_REPORTED = {k.lower(): k for k in ("application_name", "TimeZone", "DateStyle", "IntervalStyle",
+                                    "client_encoding", "standard_conforming_strings")}
+_SET_NAME = re.compile(r"^(?:SET|RESET)\s+(?:SESSION\s+|LOCAL\s+)?(TIME\s+ZONE|[A-Za-z_]+)",
+                       re.IGNORECASE)
 
 
 @dataclass
@@ -262,6 +266,20 @@ class Connection:
                 await self.call(self.session.execute, sql)
             except EddyError as e:
                 log.debug("ignoring startup option %s: %s", name, e.message)
+
+    async def report_setting(self, statement: str) -> None:
+        """ParameterStatus after SET/RESET of a parameter clients track (e.g. application_name)."""
+        match = _SET_NAME.match(statement)
+        key = re.sub(r"\s+", "", match.group(1).lower()) if match else ""
+        if key not in _REPORTED:
+            return
+        name = _REPORTED[key]
+        try:
+            results = await self.call(self.session.execute, f"SHOW {name}")
+            value = results[-1].rows[0][0]
+        except (EddyError, IndexError):
+            return
+        self.send(ParameterStatus(name=name, value=str(value)).to_wire())
 
     # ------------------------------------------------------------------ main loop
 

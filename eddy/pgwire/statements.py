@@ -150,7 +150,10 @@ class LocalStatements:
             if cursor.columns is None:
                 raise EddyError("42601", "COPY query must return rows")
             return Outcome(cursor, copy=True)
-        return Outcome(await self._engine(text, params))
+        cursor = await self._engine(text, params)
+        if head in ("SET", "RESET"):
+            await conn.report_setting(text)
+        return Outcome(cursor)
 
     async def _engine(self, sql: str, params: list | None) -> Cursor:
         results = await self.conn.call(self.conn.session.execute, sql, params)

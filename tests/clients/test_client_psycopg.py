@@ -136,3 +136,10 @@ def test_slow_subscriber_gets_a_clear_error_and_the_engine_keeps_going(eddy, sch
         assert info.value.sqlstate == "53400" and "fell too far behind" in str(info.value)
         conn.execute("ROLLBACK")
         assert writer.execute(f"SELECT count(*) FROM {schema}.flood").fetchone() == (250000,)
+
+
+def test_set_reports_parameter_status(eddy):
+    with eddy.connect() as conn:
+        conn.execute("SET application_name = 'eddy-test-app'")
+        assert conn.info.parameter_status("application_name") == "eddy-test-app"
+        assert conn.execute("SHOW application_name").fetchone() == ("eddy-test-app",)
