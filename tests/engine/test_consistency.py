@@ -66,12 +66,20 @@ def test_two_views_never_disagree_under_concurrent_writes(engine):
         session = engine.session()
         try:
             while not stop.is_set():
-                row = session.execute(
-                    "select e.c, coalesce(t.s, 0), coalesce(p.s, 0) "
-                    "from everything e, total t, spread p")[0].rows
-                assert len(row) == 1, row
-                count, total, spread = row[0]
-                assert count == total == spread, f"views disagree: {row[0]}"
+                if i % 2 == 0:  # one query reading all three views
+                    row = session.execute(
+                        "select e.c, coalesce(t.s, 0), coalesce(p.s, 0) "
+                        "from everything e, total t, spread p")[0].rows
+                    assert len(row) == 1, row
+                    count, total, spread = row[0]
+                else:  # a read transaction: separate statements see the same tick
+                    session.execute("begin")
+                    count = session.execute("select c from everything")[0].rows[0][0]
+                    time.sleep(0.02)  # let ticks commit in between
+                    total = session.execute("select coalesce(s, 0) from total")[0].rows[0][0]
+                    spread = session.execute("select coalesce(s, 0) from spread")[0].rows[0][0]
+                    session.execute("commit")
+                assert count == total == spread, f"views disagree: {(count, total, spread)}"
                 seen[i].add(count)
                 reads[i] += 1
         except BaseException as error:  # noqa: BLE001
