@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 
 import psycopg
@@ -17,8 +19,20 @@ def test_sigterm_with_clients_attached_then_restart_keeps_data(tmp_path):
         conn.execute("CREATE TABLE kept (v int)")
         conn.execute("INSERT INTO kept VALUES (1), (2), (3)")
     idle = server.connect()
+    streaming = server.connect()
+    stream_ended = threading.Event()
+
+    def consume():
+        with contextlib.suppress(psycopg.Error):
+            for _ in streaming.cursor().stream("SUBSCRIBE kept"):
+                pass
+        stream_ended.set()
+
+    threading.Thread(target=consume, daemon=True).start()
+    time.sleep(0.5)
     t0 = time.monotonic()
     assert server.stop() == 0
+    assert stream_ended.wait(5)
     assert time.monotonic() - t0 < 15
     with pytest.raises(psycopg.OperationalError):
         idle.execute("SELECT 1")
