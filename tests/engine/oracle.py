@@ -216,6 +216,8 @@ class Run:
     ref: duckdb.DuckDBPyConnection = field(init=False)
     checks: int = 0
 
+    prefill: tuple = ()
+
     def __post_init__(self):
         self.session = self.system.session()
         self.ref = duckdb.connect()
@@ -225,6 +227,8 @@ class Run:
             cols = ", ".join(f"{c} {DUCK_TYPES[t]}" for c, t in TABLES[table])
             self.ref.execute(f"CREATE TABLE {table} ({cols})")
         self.now_ms = self.system.tick(self.base_ms)
+        for step in self.prefill:  # history written before the views exist (their snapshot)
+            self._write(step)
         for name, sql in self.shape.views:
             kind = "view" if name.startswith("pv_") else "materialized view"
             self.session.execute(f"create {kind} {name} as {sql}")
@@ -234,7 +238,7 @@ class Run:
     def _schema(self) -> dict:
         return {t: SCHEMA[t] for t in self.shape.tables}
 
-    def apply(self, step) -> None:
+    def _write(self, step) -> None:
         if step[0] == "advance":
             self.now_ms = self.system.tick(self.now_ms + STEP_MS)
         else:
@@ -242,6 +246,9 @@ class Run:
             self.ref.execute(dialect.transpile(statement(step, self.base_ms)))
             if self.shape.temporal:  # implicit write ticks may use another clock: tick explicitly
                 self.now_ms = self.system.tick(self.now_ms + 1)
+
+    def apply(self, step) -> None:
+        self._write(step)
         self.check()
 
     def check(self) -> None:
@@ -266,9 +273,10 @@ class Run:
             close()
 
 
-def run_stream(system, shape: Shape, stream, base_ms: int) -> int:
-    """Feed one stream of steps, checking every view after every step; returns checks made."""
-    run = Run(system, shape, base_ms)
+def run_stream(system, shape: Shape, stream, base_ms: int, prefill=()) -> int:
+    """Write `prefill`, create the views, then feed `stream`, checking every view after every
+    step; returns the number of checks made."""
+    run = Run(system, shape, base_ms, prefill=tuple(prefill))
     try:
         for step in stream:
             run.apply(step)

@@ -153,9 +153,9 @@ def _base_ms() -> int:
     return (int(time.time()) // 60 + 1) * 60_000
 
 
-def _check(system, shape, stream):
+def _check(system, shape, stream, prefill=()):
     try:
-        run_stream(system, shape, stream, _base_ms())
+        run_stream(system, shape, stream, _base_ms(), prefill)
     finally:
         close = getattr(system, "close", None)
         if close:
@@ -172,7 +172,8 @@ def test_at_least_thirty_shapes():
 @given(data=st.data())
 def test_harness_self_check(shape, data):
     """The shapes and the reference agree with DuckDB evaluating the views itself."""
-    _check(BatchSystem(), shape, data.draw(steps(shape.temporal)))
+    prefill = data.draw(steps(shape.temporal, max_size=3), label="before the views")
+    _check(BatchSystem(), shape, data.draw(steps(shape.temporal), label="after"), prefill)
 
 
 @settings(max_examples=30, deadline=None, derandomize=True)
@@ -199,7 +200,9 @@ def _deleted_something(stream, index) -> bool:
 @settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_engine_matches_oracle(shape, data):
-    _check(_engine(), shape, data.draw(steps(shape.temporal)))
+    prefill = data.draw(steps(shape.temporal, max_size=3) | st.just([]), label="before the views")
+    stream = data.draw(steps(shape.temporal), label="after")
+    _check(_engine(), shape, stream, prefill)
 
 
 @pytest.mark.slow
@@ -207,7 +210,9 @@ def test_engine_matches_oracle(shape, data):
 @settings(max_examples=int(os.environ.get("ORACLE_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_engine_matches_oracle_long(shape, data):
-    _check(_engine(), shape, data.draw(steps(shape.temporal, max_size=15)))
+    prefill = data.draw(steps(shape.temporal, max_size=8) | st.just([]), label="before the views")
+    stream = data.draw(steps(shape.temporal, max_size=15), label="after")
+    _check(_engine(), shape, stream, prefill)
 
 
 def test_harness_catches_a_lost_delete():
