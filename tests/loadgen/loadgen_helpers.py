@@ -5,10 +5,13 @@ from __future__ import annotations
 import itertools
 import json
 import socket
+import time
+import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
 
 from loadgen.faults import FaultConfig
+from loadgen.model import TOPICS
 from loadgen.runner import RunOptions, messages
 
 START = "2026-11-20T10:00:00Z"
@@ -67,3 +70,28 @@ def free_port() -> int:
 def closed_port() -> int:
     """A loopback port nothing listens on."""
     return free_port()
+
+
+def consume(bootstrap: str, prefix: str, expected: int, timeout: float = 60):
+    """All messages of the prefixed contract topics: (topic, key, value, timestamp_ms)."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"g-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([prefix + t for t in TOPICS])
+    out = []
+    deadline = time.monotonic() + timeout
+    idle_since = None
+    try:
+        while time.monotonic() < deadline:
+            batch = consumer.consume(10_000, 1.0)
+            batch = [m for m in batch if m.error() is None]
+            out += [(m.topic()[len(prefix):], m.key().decode(), m.value(), m.timestamp()[1])
+                    for m in batch]
+            if len(out) >= expected:
+                if not batch and idle_since and time.monotonic() - idle_since > 2:
+                    break  # nothing more arrives
+                idle_since = idle_since or time.monotonic()
+    finally:
+        consumer.close()
+    return out

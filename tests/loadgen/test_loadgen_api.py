@@ -11,12 +11,11 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 
 import pytest
-from loadgen_helpers import closed_port, events_by_topic, free_port, generate
+from loadgen_helpers import closed_port, consume, events_by_topic, free_port, generate
 
-from loadgen.model import KEY_FIELD, TOPICS, validate_message
+from loadgen.model import KEY_FIELD, validate_message
 
 
 @contextlib.contextmanager
@@ -98,42 +97,6 @@ def test_bad_body_is_400():
     with api_server(f"127.0.0.1:{closed_port()}") as (_, port):
         assert request(port, "POST", "/collect", b"{not json")[0] == 400
         assert request(port, "POST", "/collect", {"topic": "clicks"})[0] == 400
-
-
-@pytest.fixture
-def topic_prefix(kafka_bootstrap):
-    import stack
-
-    prefix = f"lg-{uuid.uuid4().hex[:8]}-"
-    names = [prefix + t for t in TOPICS]
-    stack.create_topics(kafka_bootstrap, names, partitions=3)
-    yield prefix
-    stack.delete_topics(kafka_bootstrap, names)
-
-
-def consume(bootstrap: str, prefix: str, expected: int, timeout: float = 60):
-    """All messages of the prefixed contract topics: (topic, key, value, timestamp_ms)."""
-    from confluent_kafka import Consumer
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"g-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([prefix + t for t in TOPICS])
-    out = []
-    deadline = time.monotonic() + timeout
-    idle_since = None
-    try:
-        while time.monotonic() < deadline:
-            batch = consumer.consume(10_000, 1.0)
-            batch = [m for m in batch if m.error() is None]
-            out += [(m.topic()[len(prefix):], m.key().decode(), m.value(), m.timestamp()[1])
-                    for m in batch]
-            if len(out) >= expected:
-                if not batch and idle_since and time.monotonic() - idle_since > 2:
-                    break  # nothing more arrives
-                idle_since = idle_since or time.monotonic()
-    finally:
-        consumer.close()
-    return out
 
 
 @pytest.mark.integration

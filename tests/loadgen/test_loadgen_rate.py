@@ -7,7 +7,7 @@ import sys
 from collections import Counter
 
 import pytest
-from test_loadgen_api import consume, topic_prefix  # noqa: F401 - fixture
+from loadgen_helpers import consume
 
 from loadgen.model import validate_message
 
@@ -27,13 +27,13 @@ def run_and_measure(kafka_bootstrap: str, prefix: str, rate: int, duration: int)
 
 
 @pytest.mark.integration
-def test_rate_within_5_percent_per_second(kafka_bootstrap, topic_prefix):  # noqa: F811
+def test_rate_within_5_percent_per_second(kafka_bootstrap, topic_prefix):
     counts = run_and_measure(kafka_bootstrap, topic_prefix, 5000, 5)
     assert all(abs(n - 5000) <= 250 for n in counts[1:]), counts
 
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_rate_5000_for_20_seconds(kafka_bootstrap, topic_prefix):  # noqa: F811
+def test_rate_5000_for_20_seconds(kafka_bootstrap, topic_prefix):
     counts = run_and_measure(kafka_bootstrap, topic_prefix, 5000, 20)
     assert all(abs(n - 5000) <= 250 for n in counts[1:]), counts
