@@ -48,7 +48,11 @@ def main() -> None:
     deadline = time.monotonic() + 150
     while sum(int(v) for v in engine.committed_offsets(sid).values()) < expected:
         if time.monotonic() > deadline:
-            print(json.dumps({"error": "not caught up", "offsets": engine.committed_offsets(sid)}))
+            status = {oid: d.status() for oid, d in engine.drivers.items()}
+            for st in status.values():
+                st.pop("history", None)
+            print(json.dumps({"error": "not caught up", "offsets": engine.committed_offsets(sid),
+                              "status": status}, default=str))
             sys.exit(3)
         time.sleep(0.1)
     sinks = [d for d in engine.drivers.values() if "transactions_committed" in d.status()]

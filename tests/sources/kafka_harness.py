@@ -144,5 +144,9 @@ class EngineProcess:
         settle, run `queries`, and return their rows (JSON-decoded)."""
         proc = self._spawn("check", source, str(expected_offsets), json.dumps(queries))
         out, _ = proc.communicate(timeout=timeout)
-        assert proc.returncode == 0, f"check failed ({proc.returncode}): {out[-2000:]}"
+        if proc.returncode != 0:
+            log = self.data_dir.parent / f"{self.data_dir.name}.log"
+            lines = [ln for ln in log.read_text(errors="replace").splitlines() if not ln.startswith("%")]
+            raise AssertionError(f"check failed ({proc.returncode}): {out[-2000:]}\n"
+                                 + "\n".join(lines[-60:]))
         return json.loads(out.strip().splitlines()[-1])
