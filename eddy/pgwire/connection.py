@@ -11,6 +11,7 @@ import contextlib
 import logging
 import re
 import secrets
+import socket
 from dataclasses import dataclass, field
 
 from pygwire.constants import ConnectionPhase, TransactionStatus
@@ -124,6 +125,24 @@ class Connection:
     async def maybe_flush(self) -> None:
         if len(self._out) > 65536:
             await self.flush()
+
+    def client_gone(self) -> bool:
+        """True once the client hung up (or the server is closing this connection).
+
+        Checked while a stream waits for rows, when nothing is being written that would fail."""
+        if self.writer.is_closing() or self.reader.at_eof():
+            return True
+        transport_socket = self.writer.get_extra_info("socket")
+        if transport_socket is None:
+            return False
+        try:   # a duplicate descriptor: peeking must not disturb the transport's socket
+            with socket.fromfd(transport_socket.fileno(), transport_socket.family,
+                               transport_socket.type) as sock:
+                return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
 
     async def call(self, fn, *args):
         """Run a blocking engine call in the server's thread pool."""

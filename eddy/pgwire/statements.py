@@ -227,6 +227,8 @@ class LocalStatements:
             return [cursor.rows.popleft() for _ in range(n)]
         if cursor.finished:
             return []
+        if self.conn.client_gone():
+            raise ConnectionResetError("client went away during a subscription")
         sub = cursor.subscription
         rows = await self.conn.call(sub.fetch, limit, wait)
         if not rows and _subscription_done(sub):

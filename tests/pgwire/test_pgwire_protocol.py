@@ -236,3 +236,17 @@ def test_raw_startup_ssl_refused_and_error_codes(pg):
     c.send(Query(query_string=""))
     assert kinds(c.until()) == b"IZ"
     c.close()
+
+
+def test_quiet_subscription_is_closed_when_the_client_hangs_up(pg):
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        conn.execute("create table q (a int)")
+    c = RawClient(pg.port)
+    c.send(Query(query_string="copy (subscribe q) to stdout"))
+    assert c.read()[0] == b"H"                      # CopyOutResponse; no rows will come
+    assert len(pg.engine.subscribers) == 1
+    c.close()
+    deadline = time.monotonic() + 3
+    while pg.engine.subscribers and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pg.engine.subscribers
