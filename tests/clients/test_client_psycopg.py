@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
+import uuid
 from decimal import Decimal
 
 import psycopg
@@ -143,3 +145,18 @@ def test_set_reports_parameter_status(eddy):
         conn.execute("SET application_name = 'eddy-test-app'")
         assert conn.info.parameter_status("application_name") == "eddy-test-app"
         assert conn.execute("SHOW application_name").fetchone() == ("eddy-test-app",)
+
+
+def test_text_and_binary_formats_of_common_types(eddy):
+    query = """SELECT 1::smallint, 2::int, 3::bigint, 1.5::real, 2.25::double precision,
+        12.34::numeric(10,2), 'héllo'::text, true, DATE '2024-02-29',
+        TIMESTAMP '2024-01-02 03:04:05.25', TIMESTAMPTZ '2024-01-02 03:04:05+00',
+        INTERVAL '2 hours', '{"x": [1, 2]}'::jsonb, NULL::int,
+        '12345678-1234-5678-1234-567812345678'::uuid"""
+    expected = (1, 2, 3, 1.5, 2.25, Decimal("12.34"), "héllo", True, dt.date(2024, 2, 29),
+                dt.datetime(2024, 1, 2, 3, 4, 5, 250000),
+                dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC), dt.timedelta(hours=2),
+                {"x": [1, 2]}, None, uuid.UUID("12345678-1234-5678-1234-567812345678"))
+    with eddy.connect() as conn:
+        for binary in (False, True):
+            assert conn.cursor(binary=binary).execute(query).fetchone() == expected, binary
