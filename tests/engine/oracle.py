@@ -35,9 +35,8 @@ SCHEMA = {t: {c: ty for c, ty in cols} for t, cols in TABLES.items()}
 STEP_MS = 20_000  # how far time advances per tick step
 # How the engine is sent jsonb values: compactly or loosely (spaces, keys in reverse order), and
 # "cast" as '...'::jsonb or "text" as a bare string assigned to the jsonb column. The reference
-# always gets the canonical value. "text" is off while the engine keeps implicitly assigned
-# jsonb text verbatim (test_oracle_regressions.py::test_implicit_jsonb_text_is_canonical).
-JSON_FORMS = ("cast",)
+# always gets the canonical value.
+JSON_FORMS = ("cast", "text")
 
 
 @dataclass(frozen=True)
