@@ -83,7 +83,13 @@ class PgServer:
         self._connections.pop(conn.pid, None)
 
     def cancel(self, pid: int, secret: bytes) -> None:
-        """A CancelRequest: flag the running statement of the matching connection."""
+        """A CancelRequest: flag the running statement of the matching connection.
+
+        Waiting subscription reads stop at once; a session offering `cancel()` (e.g. one that
+        interrupts its DuckDB query) is asked to stop the statement it is running."""
         conn = self._connections.get(pid)
         if conn is not None and hmac.compare_digest(conn.secret, secret):
             conn.cancel_requested = True
+            interrupt = getattr(conn.session, "cancel", None)
+            if callable(interrupt):
+                self.executor.submit(interrupt)
