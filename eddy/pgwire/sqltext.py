@@ -122,6 +122,9 @@ COPY_TO = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 
+COPY_FORMAT = re.compile(r"\bFORMAT\s*(?:=\s*)?'?(\w+)", re.IGNORECASE)
+IDENT_LIST = re.compile(rf"^\s*{_IDENT}(?:\s*,\s*{_IDENT})*\s*$")
+
 _DURATION = re.compile(r"^\s*([\d.]+)\s*(ms|s|m|min|h)?\s*$", re.IGNORECASE)
 _UNIT = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 

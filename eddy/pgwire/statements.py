@@ -16,9 +16,11 @@ from typing import NamedTuple
 from eddy.errors import EddyError
 from eddy.pgwire.sqltext import (
     CLOSE,
+    COPY_FORMAT,
     COPY_TO,
     DECLARE,
     FETCH,
+    IDENT_LIST,
     leading_words,
     parse_duration,
     strip_comments,
@@ -142,10 +144,16 @@ class LocalStatements:
             conn.statements.clear()
             return Outcome(Cursor("DISCARD ALL", None))
         if head == "COPY" and (match := COPY_TO.match(text)):
+            options = match.group("options") or ""
+            fmt = COPY_FORMAT.search(options)
+            if fmt and fmt.group(1).lower() != "text":
+                raise EddyError("0A000", f"COPY TO STDOUT with FORMAT {fmt.group(1)} not supported")
             query = match.group("query")
-            if query is None:
-                cols = match.group("cols") or "*"
-                query = f"SELECT {cols} FROM {match.group('table')}"
+            if query is None:     # COPY name [(columns)]: the user's own identifiers, re-joined
+                cols = match.group("cols")
+                if cols is not None and not IDENT_LIST.match(cols):
+                    raise EddyError("42601", "syntax error in COPY column list")
+                query = f"SELECT {cols or '*'} FROM {match.group('table')}"
             cursor = await self._engine(query, params)
             if cursor.columns is None:
                 raise EddyError("42601", "COPY query must return rows")

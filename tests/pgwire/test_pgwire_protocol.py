@@ -174,6 +174,12 @@ def test_copy_to_stdout_of_query_and_subscribe(pg):
         with conn.cursor().copy("copy (select a, b from s order by a) to stdout") as copy:
             data = b"".join(bytes(chunk) for chunk in copy)
         assert data == b"1\ttab\\there\n2\t\\N\n"
+        with conn.cursor().copy("copy s (b, a) to stdout with (format text)") as copy:
+            data = b"".join(bytes(chunk) for chunk in copy)
+        assert sorted(data.splitlines()) == [b"\\N\t2", b"tab\\there\t1"]
+        with pytest.raises(psycopg.errors.FeatureNotSupported), \
+                conn.cursor().copy("copy s to stdout with (format csv)") as copy:
+            list(copy)
         lines = []
         with pytest.raises(psycopg.errors.QueryCanceled), \
                 conn.cursor().copy("copy (subscribe s) to stdout") as copy:
