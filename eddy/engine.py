@@ -21,7 +21,7 @@ import pyarrow as pa
 from eddy.catalog.objects import Catalog, CatalogObject
 from eddy.connectors import IngestBatch, SinkContext, SourceContext
 from eddy.dataflow.dataflow import Dataflow
-from eddy.dataflow.runtime import TickContext, W, consolidate_sql
+from eddy.dataflow.runtime import TickContext, W, consolidate_sql, union_all
 from eddy.errors import EddyError
 from eddy.storage.state import SCHEMA, StateDB, phys, q
 
@@ -303,7 +303,7 @@ class Engine:
     def _run(self, ts: int, writes: list[Write], ingests: dict) -> bool:
         """One tick transaction; False when it must be retried (a failure was isolated)."""
         from eddy.sql.ingest import apply_ingest
-        conn = self.state.conn
+        conn = self.state.cursor()      # its temp tables (intermediate deltas) die with it
         rt = TickContext(conn, ts, self.last_ts)
         current_write = current_df = current_source = None
         conn.execute("BEGIN")
@@ -330,11 +330,12 @@ class Engine:
                 if delta is not None:
                     rt.deltas[oid] = delta
             current_df = None
-            self.state.set_meta("last_ts", ts)
+            changes = _changes(rt) if (self.subscriptions or self._callbacks) else {}
+            self.state.set_meta("last_ts", ts, conn)
             conn.execute("COMMIT")
         except Exception as e:  # noqa: BLE001 - isolate the failing write or dataflow
             conn.execute("ROLLBACK")
-            rt.close()
+            conn.close()
             error = as_eddy_error(e)
             if current_write is not None:
                 current_write.finish(error)
@@ -357,16 +358,14 @@ class Engine:
                 self._requeue([], ingests)
                 raise
             return False
-        rt.close()
+        conn.close()
         self.last_ts = ts
         for w in writes:
             w.finish()
-        self._publish(ts, rt.deltas)
+        self._publish(ts, changes)
         return True
 
-    def _publish(self, ts: int, deltas: dict[str, pa.Table]) -> None:
-        changes = {oid: d.rename_columns(d.column_names[:-1] + ["mz_diff"])
-                   for oid, d in deltas.items()}
+    def _publish(self, ts: int, changes: dict[str, pa.Table]) -> None:
         for sub in list(self.subscriptions):
             sub.push(ts, changes)
         for cb in list(self._callbacks.values()):
@@ -392,12 +391,21 @@ class Engine:
             return self.last_ts, self.state.conn.execute(sql).fetch_arrow_table()
 
 
-def _add_delta(rt: TickContext, object_id: str, delta: pa.Table) -> None:
+def _add_delta(rt: TickContext, object_id: str, delta) -> None:
+    delta = rt.rel(delta)
     if object_id in rt.deltas:
-        rt.deltas[object_id] = pa.concat_tables([rt.deltas[object_id], delta],
-                                                promote_options="permissive")
+        rt.deltas[object_id] = union_all(rt, [rt.deltas[object_id], delta])
     else:
         rt.deltas[object_id] = delta
+
+
+def _changes(rt: TickContext) -> dict[str, pa.Table]:
+    """This tick's deltas as Arrow, the weight column named mz_diff (for subscribers)."""
+    out = {}
+    for oid, rel in rt.deltas.items():
+        table = rel.to_arrow()
+        out[oid] = table.rename_columns(table.column_names[:-1] + ["mz_diff"])
+    return out
 
 
 def _id_num(object_id: str) -> tuple[int, int]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
-
-from eddy.dataflow.operators import Node
-from eddy.dataflow.runtime import TickContext, W, apply_delta, cols_sql, consolidate_sql
+from eddy.dataflow.operators import Map, Node
+from eddy.dataflow.runtime import Rel, TickContext, W, apply_delta, cols_sql, consolidate_sql
 from eddy.storage.state import phys, q
 
 
@@ -34,12 +32,18 @@ class Dataflow:
                    f"{cols_sql(self.names)} FROM (SELECT *, unnest(range({W})) AS __i "
                    f"FROM {self.table} WHERE {W} > 0)")
 
-    def step(self, rt: TickContext) -> pa.Table | None:
-        delta = self.root.step(rt)
-        if delta is None:
+    def step(self, rt: TickContext) -> Rel | None:
+        if isinstance(self.root, Map):      # fuse the top maps into the output merge
+            sql, _leaf = self.root.delta_sql(rt)
+        else:
+            delta = self.root.step(rt)
+            sql = None if delta is None else f"SELECT * FROM {delta.name}"
+        if sql is None:
             return None
-        delta = delta.rename_columns(self.names + [W])
-        return apply_delta(rt, self.table, self.names, delta)
+        items = ", ".join(f"{q(c)} AS {q(n)}" for c, n in zip(self.root.cols, self.names,
+                                                               strict=True))
+        sep = ", " if items else ""
+        return apply_delta(rt, self.table, self.names, f"SELECT {items}{sep}{W} FROM ({sql})")
 
     def drop(self, conn) -> None:
         conn.execute(f"DROP VIEW IF EXISTS {phys(self.object_id + '_r')}")

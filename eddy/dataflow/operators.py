@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
-
-from eddy.dataflow.runtime import TickContext, W, apply_delta, cols_sql, consolidate_sql
+from eddy.dataflow.runtime import Rel, TickContext, W, apply_delta, cols_sql, consolidate_sql
 from eddy.storage.state import phys, q
 
 
@@ -36,7 +34,7 @@ class Node:
         """SQL of the node's output computed from base relations only (no state tables)."""
         return self.full()
 
-    def step(self, rt: TickContext) -> pa.Table | None:
+    def step(self, rt: TickContext) -> Rel | None:
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -47,7 +45,7 @@ class Node:
         for child in self.children:
             yield from child.walk()
 
-    def count(self, read: pa.Table | None = None, written: pa.Table | None = None) -> None:
+    def count(self, read: Rel | None = None, written: Rel | None = None) -> None:
         self.rows_read += read.num_rows if read is not None else 0
         self.rows_written += written.num_rows if written is not None else 0
 
@@ -111,7 +109,7 @@ class Map(Node):
     def spec(self):
         return self._select(self.children[0].spec())
 
-    def delta_sql(self, rt) -> tuple[str, pa.Table] | tuple[None, None]:
+    def delta_sql(self, rt) -> tuple[str, Rel] | tuple[None, None]:
         """SQL of this tick's delta and the input delta under the chain of maps it fuses."""
         child = self.children[0]
         if isinstance(child, Map):
@@ -153,13 +151,17 @@ class UnionAll(Node):
 
     def step(self, rt):
         deltas = [c.step(rt) for c in self.children]
-        parts = []
-        for d in deltas:
-            if d is not None:
-                parts.append(d.rename_columns(self.cols + [W]))
+        parts = [d for d in deltas if d is not None]
         if not parts:
             return None
-        out = pa.concat_tables(parts, promote_options="permissive")
+        first = f"SELECT * FROM {parts[0].name}"
+        names = parts[0].column_names
+        if names != self.cols + [W]:
+            pairs = zip(names, self.cols + [W], strict=True)
+            items = ", ".join(f"{q(a)} AS {q(b)}" for a, b in pairs)
+            first = f"SELECT {items} FROM {parts[0].name}"
+        out = rt.table(" UNION ALL ".join([first] + [f"SELECT * FROM {p.name}"
+                                                      for p in parts[1:]]))
         self.count(out, out)
         return out
 

@@ -6,7 +6,6 @@ import contextlib
 import itertools
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from eddy.storage.state import q
 
@@ -14,39 +13,94 @@ W = "__w"  # the weight column of every Z-set relation
 _names = itertools.count()
 
 
+class Rel:
+    """A tick-local relation: a DuckDB temp table (scanning Arrow from Python costs several
+    ms per statement; a temp table costs well under one)."""
+
+    def __init__(self, rt: TickContext, name: str):
+        self.rt, self.name = rt, name
+        self._rows: int | None = None
+
+    @property
+    def num_rows(self) -> int:
+        if self._rows is None:
+            self._rows = self.rt.conn.execute(f"SELECT count(*) FROM {self.name}").fetchone()[0]
+        return self._rows
+
+    @property
+    def column_names(self) -> list[str]:
+        return [d[0] for d in self.rt.conn.execute(f"SELECT * FROM {self.name} LIMIT 0")
+                .description]
+
+    def min_weight(self) -> int | None:
+        return self.rt.conn.execute(f"SELECT min({W}) FROM {self.name}").fetchone()[0]
+
+    def to_arrow(self) -> pa.Table:
+        return self.rt.conn.execute(f"SELECT * FROM {self.name}").fetch_arrow_table()
+
+
 class TickContext:
-    """One tick: DuckDB connection (inside the tick transaction), time, and base deltas."""
+    """One tick: a DuckDB connection inside the tick transaction, time, and base deltas.
+
+    Intermediate results are temp tables of this connection; `close()` drops them (a tick
+    runs on its own cursor, and closing that cursor drops them too)."""
 
     def __init__(self, conn, now: int, prev: int):
         self.conn = conn
         self.now = now
         self.prev = prev
-        self.deltas: dict[str, pa.Table] = {}   # object id -> consolidated Z-set delta
-        self._registered: list[str] = []
+        self.deltas: dict[str, Rel] = {}   # object id -> Z-set delta of this tick
+        self._temps: list[str] = []
 
-    def reg(self, table: pa.Table) -> str:
-        """Register an Arrow table under a fresh name usable in SQL for this tick."""
+    def _new(self) -> str:
         name = f"__d{next(_names)}"
-        self.conn.register(name, table)
-        self._registered.append(name)
+        self._temps.append(name)
         return name
 
-    def arrow(self, sql: str, params=None) -> pa.Table | None:
-        """Run a query; its result as Arrow, or None when it has no rows."""
-        table = self.conn.execute(sql, params or []).fetch_arrow_table()
-        return table if table.num_rows else None
+    def reg(self, data: Rel | pa.Table) -> str:
+        """A name usable in SQL for a tick-local relation or an Arrow table (copied once)."""
+        if isinstance(data, Rel):
+            return data.name
+        view = self._new() + "_arrow"
+        self.conn.register(view, data)
+        try:
+            name = self._new()
+            self.conn.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {view}")
+        finally:
+            self.conn.unregister(view)
+        return name
 
-    def table(self, sql: str, params=None) -> pa.Table:
-        return self.conn.execute(sql, params or []).fetch_arrow_table()
+    def rel(self, data: Rel | pa.Table) -> Rel:
+        return data if isinstance(data, Rel) else Rel(self, self.reg(data))
+
+    def table(self, sql: str, params=None) -> Rel:
+        """Run a query into a new tick-local relation."""
+        name = self._new()
+        row = self.conn.execute(f"CREATE TEMP TABLE {name} AS {sql}", params or []).fetchone()
+        rel = Rel(self, name)
+        rel._rows = row[0] if row else None
+        return rel
+
+    def arrow(self, sql: str, params=None) -> Rel | None:
+        """Like table(), but None when the result has no rows."""
+        rel = self.table(sql, params)
+        return rel if rel.num_rows else None
 
     def run(self, sql: str, params=None) -> None:
         self.conn.execute(sql, params or [])
 
     def close(self) -> None:
-        for name in self._registered:
+        for name in self._temps:
             with contextlib.suppress(Exception):  # the connection may be gone after a failure
-                self.conn.unregister(name)
-        self._registered.clear()
+                self.conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+        self._temps.clear()
+
+
+def union_all(rt: TickContext, rels: list[Rel], cols: list[str] | None = None) -> Rel:
+    """The sum of Z-sets with the same columns (by position)."""
+    if len(rels) == 1:
+        return rels[0]
+    return rt.table(" UNION ALL ".join(f"SELECT * FROM {r.name}" for r in rels))
 
 
 def cols_sql(cols: list[str], alias: str | None = None) -> str:
@@ -69,13 +123,15 @@ def consolidate_sql(rel: str, cols: list[str]) -> str:
             f"GROUP BY ALL HAVING sum({W}) <> 0")
 
 
-def apply_delta(rt: TickContext, table: str, cols: list[str], delta: pa.Table) -> pa.Table | None:
-    """Merge a Z-set delta into a weighted state table; returns the consolidated delta."""
-    d = rt.arrow(consolidate_sql(rt.reg(delta), cols))
+def apply_delta(rt: TickContext, table: str, cols: list[str], delta: Rel | str) -> Rel | None:
+    """Merge a Z-set delta (a relation or SQL text) into a weighted state table; returns
+    the consolidated delta."""
+    source = f"({delta})" if isinstance(delta, str) else rt.reg(delta)
+    d = rt.arrow(consolidate_sql(source, cols))
     if d is None:
         return None
     dn = rt.reg(d)
-    if pc.min(d.column(W)).as_py() > 0:
+    if d.min_weight() > 0:
         # insert-only: append; a row may then be stored in several entries whose weights
         # add up (readers expand weights, merges consolidate), so no scan of the state
         rt.run(f"INSERT INTO {table} SELECT * FROM {dn}")
@@ -85,7 +141,7 @@ def apply_delta(rt: TickContext, table: str, cols: list[str], delta: pa.Table) -
         f"UNION ALL SELECT * FROM {dn})", cols))
     rt.run(f"DELETE FROM {table} s USING {dn} d WHERE {nullsafe('s', 'd', cols)}")
     if merged.num_rows:
-        rt.run(f"INSERT INTO {table} SELECT * FROM {rt.reg(merged)}")
+        rt.run(f"INSERT INTO {table} SELECT * FROM {merged.name}")
     return d
 
 

@@ -2,35 +2,35 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 
-from eddy.dataflow.runtime import W, nullsafe
+from eddy.dataflow.runtime import Rel, W, nullsafe
 from eddy.sql import types
 from eddy.storage.state import phys, q
 
 
-def _typed(rt, obj, rel: str) -> pa.Table:
+def _typed(rt, obj, rel: str, extra: str = "") -> Rel:
     items = ", ".join(f"CAST({q(c)} AS {types.duckdb_type(t)}) AS {q(c)}"
                       for c, t, _n in obj.columns)
-    return rt.table(f"SELECT {items} FROM {rel}")
+    return rt.table(f"SELECT {items}{extra} FROM {rel}")
 
 
-def _append(rt, obj, rows: pa.Table) -> pa.Table | None:
+def _append(rt, obj, rows: pa.Table) -> Rel | None:
     if rows.num_rows == 0:
         return None
-    typed = _typed(rt, obj, rt.reg(rows))
-    rt.run(f"INSERT INTO {phys(obj.id)} SELECT * FROM {rt.reg(typed)}")
-    return typed.append_column(W, pa.array(np.ones(typed.num_rows, dtype=np.int64)))
+    typed = _typed(rt, obj, rt.reg(rows), f", 1::BIGINT AS {W}")
+    cols = ", ".join(q(c[0]) for c in obj.columns)
+    rt.run(f"INSERT INTO {phys(obj.id)} SELECT {cols} FROM {typed.name}")
+    return typed
 
 
-def _upsert(rt, obj, rows: pa.Table, key: list[str]) -> pa.Table | None:
+def _upsert(rt, obj, rows: pa.Table, key: list[str]) -> Rel | None:
     if rows.num_rows == 0:
         return None
     if "__tombstone" not in rows.column_names:
         rows = rows.append_column("__tombstone", pa.array([False] * rows.num_rows))
     rows = rows.append_column("__pos", pa.array(range(rows.num_rows), pa.int64()))
-    cols = [c[0] for c in obj.columns]
+    cols = ", ".join(q(c[0]) for c in obj.columns)
     keys = ", ".join(q(k) for k in key)
     latest = rt.reg(rt.table(
         f"SELECT * FROM {rt.reg(rows)} QUALIFY row_number() OVER (PARTITION BY {keys} "
@@ -38,14 +38,12 @@ def _upsert(rt, obj, rows: pa.Table, key: list[str]) -> pa.Table | None:
     old = rt.table(f"SELECT s.*, -1::BIGINT AS {W} FROM {phys(obj.id)} s SEMI JOIN {latest} d "
                    f"ON {nullsafe('s', 'd', key)}")
     rt.run(f"DELETE FROM {phys(obj.id)} s USING {latest} d WHERE {nullsafe('s', 'd', key)}")
-    new = _typed(rt, obj, f"(SELECT * FROM {latest} WHERE NOT coalesce(__tombstone, false))")
-    if new.num_rows:
-        rt.run(f"INSERT INTO {phys(obj.id)} SELECT * FROM {rt.reg(new)}")
-    new = new.append_column(W, pa.array(np.ones(new.num_rows, dtype=np.int64)))
-    parts = [t for t in (old, new) if t.num_rows]
-    if not parts:
-        return None
-    return pa.concat_tables([p.select(cols + [W]) for p in parts], promote_options="permissive")
+    new = _typed(rt, obj, f"(SELECT * FROM {latest} WHERE NOT coalesce(__tombstone, false))",
+                 f", 1::BIGINT AS {W}")
+    rt.run(f"INSERT INTO {phys(obj.id)} SELECT {cols} FROM {new.name}")
+    out = rt.table(f"SELECT {cols}, {W} FROM {old.name} UNION ALL "
+                   f"SELECT {cols}, {W} FROM {new.name}")
+    return out if out.num_rows else None
 
 
 def apply_ingest(engine, rt, source_id: str, batches) -> None:
@@ -54,7 +52,7 @@ def apply_ingest(engine, rt, source_id: str, batches) -> None:
     obj = engine.catalog.get(source_id)
     if obj is None:
         return
-    offsets = dict(engine.state.get_offsets(source_id))
+    offsets = dict(engine.state.get_offsets(source_id, rt.conn))
     key = obj.internal.get("upsert_key")
     for batch in batches:
         rows = batch.rows
@@ -70,4 +68,4 @@ def apply_ingest(engine, rt, source_id: str, batches) -> None:
             if d is not None:
                 _add_delta(rt, sub.id, d)
         offsets.update(batch.offsets or {})
-    engine.state.set_offsets(source_id, offsets)
+    engine.state.set_offsets(source_id, offsets, rt.conn)

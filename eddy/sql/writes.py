@@ -3,8 +3,6 @@ changes the table and returns the Z-set delta it made."""
 
 from __future__ import annotations
 
-import numpy as np
-import pyarrow as pa
 from sqlglot import exp
 
 from eddy.dataflow.runtime import W
@@ -29,10 +27,6 @@ def _target(binder, table: exp.Expression):
 def _render(binder, ast: exp.Expression) -> str:
     bound, _ = binder.bind(ast)
     return to_read_sql(bound, binder.catalog)
-
-
-def _ones(n: int) -> pa.Array:
-    return pa.array(np.ones(n, dtype=np.int64))
 
 
 def _counter():
@@ -81,11 +75,11 @@ def plan_insert(binder, ast: exp.Insert, params):
     box = _counter()
 
     def fn(rt):
-        rows = rt.table(sql, params)
+        rows = rt.table(f"SELECT *, 1::BIGINT AS {W} FROM ({sql})", params)
         box["count"] = rows.num_rows
         if rows.num_rows:
-            rt.run(f"INSERT INTO {phys(obj.id)} SELECT * FROM {rt.reg(rows)}")
-        return [(obj.id, rows.append_column(W, _ones(rows.num_rows)))]
+            rt.run(f"INSERT INTO {phys(obj.id)} SELECT * EXCLUDE ({W}) FROM {rows.name}")
+        return [(obj.id, rows)]
     return fn, box, "INSERT 0 {}"
 
 
@@ -125,9 +119,9 @@ def plan_delete(binder, ast: exp.Delete, params):
         box["count"] = old.num_rows
         if not old.num_rows:
             return []
-        rt.run(f"DELETE FROM {phys(obj.id)} WHERE rowid IN (SELECT __rid FROM {rt.reg(old)})")
-        delta = old.select(names).append_column(W, pa.array(-np.ones(old.num_rows, dtype=np.int64)))
-        return [(obj.id, delta)]
+        rt.run(f"DELETE FROM {phys(obj.id)} WHERE rowid IN (SELECT __rid FROM {old.name})")
+        cols = ", ".join(q(c) for c in names)
+        return [(obj.id, rt.table(f"SELECT {cols}, -1::BIGINT AS {W} FROM {old.name}"))]
     return fn, box, "DELETE {}"
 
 
@@ -158,16 +152,12 @@ def plan_update(binder, ast: exp.Update, params):
         box["count"] = rows.num_rows
         if not rows.num_rows:
             return []
-        rn = rt.reg(rows)
-        new = rt.table("SELECT " + ", ".join(f"n{i} AS {q(c)}" for i, c in enumerate(names))
-                       + f" FROM {rn}")
-        old = rt.table("SELECT " + ", ".join(f"o{i} AS {q(c)}" for i, c in enumerate(names))
-                       + f" FROM {rn}")
+        rn = rows.name
+        new = ", ".join(f"n{i} AS {q(c)}" for i, c in enumerate(names))
+        old = ", ".join(f"o{i} AS {q(c)}" for i, c in enumerate(names))
         rt.run(f"DELETE FROM {phys(obj.id)} WHERE rowid IN (SELECT __rid FROM {rn})")
-        rt.run(f"INSERT INTO {phys(obj.id)} SELECT * FROM {rt.reg(new)}")
-        n = rows.num_rows
-        delta = pa.concat_tables([
-            old.append_column(W, pa.array(-np.ones(n, dtype=np.int64))),
-            new.append_column(W, _ones(n))], promote_options="permissive")
+        rt.run(f"INSERT INTO {phys(obj.id)} SELECT {new} FROM {rn}")
+        delta = rt.table(f"SELECT {old}, -1::BIGINT AS {W} FROM {rn} UNION ALL "
+                         f"SELECT {new}, 1::BIGINT AS {W} FROM {rn}")
         return [(obj.id, delta)]
     return fn, box, "UPDATE {}"

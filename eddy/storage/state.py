@@ -65,19 +65,19 @@ class StateDB:
         row = self.conn.execute(f"SELECT value FROM {phys('meta')} WHERE key = ?", [key]).fetchone()
         return json.loads(row[0]) if row else default
 
-    def set_meta(self, key: str, value) -> None:
-        self.conn.execute(f"DELETE FROM {phys('meta')} WHERE key = ?", [key])
-        self.conn.execute(f"INSERT INTO {phys('meta')} VALUES (?, ?)", [key, json.dumps(value)])
+    def set_meta(self, key: str, value, conn=None) -> None:
+        conn = conn or self.conn
+        conn.execute(f"INSERT OR REPLACE INTO {phys('meta')} VALUES (?, ?)",
+                     [key, json.dumps(value)])
 
-    def get_offsets(self, object_id: str) -> dict:
-        row = self.conn.execute(
+    def get_offsets(self, object_id: str, conn=None) -> dict:
+        row = (conn or self.conn).execute(
             f"SELECT body FROM {phys('offsets')} WHERE id = ?", [object_id]).fetchone()
         return json.loads(row[0]) if row else {}
 
-    def set_offsets(self, object_id: str, offsets: dict) -> None:
-        self.conn.execute(f"DELETE FROM {phys('offsets')} WHERE id = ?", [object_id])
-        self.conn.execute(f"INSERT INTO {phys('offsets')} VALUES (?, ?)",
-                          [object_id, json.dumps(offsets)])
+    def set_offsets(self, object_id: str, offsets: dict, conn=None) -> None:
+        (conn or self.conn).execute(f"INSERT OR REPLACE INTO {phys('offsets')} VALUES (?, ?)",
+                                    [object_id, json.dumps(offsets)])
 
     def close(self) -> None:
         with contextlib.suppress(duckdb.Error):
