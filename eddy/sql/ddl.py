@@ -209,7 +209,7 @@ def create_table(txn: DdlTxn, target, ast: exp.Create, text: str) -> str:
     return "CREATE TABLE"
 
 
-def create_view(txn: DdlTxn, binder, target, st) -> str:
+def create_view(txn: DdlTxn, binder, target, st, default_cluster: str = "quickstart") -> str:
     database, schema, name = target
     p = st.parts
     existing = check_free(txn, database, schema, name)
@@ -239,7 +239,7 @@ def create_view(txn: DdlTxn, binder, target, st) -> str:
         seen.add(c[0])
     if kind == "view" and has_mz_now(bound):
         pass
-    cluster = p.get("cluster") or "quickstart"
+    cluster = p.get("cluster") or default_cluster
     obj = txn.add(CatalogObject(
         txn.next_id(), txn.next_oid(), database, schema, name, kind, cols, create_sql=st.text,
         cluster=cluster if kind == "materialized-view" else None, depends_on=deps,
@@ -249,7 +249,7 @@ def create_view(txn: DdlTxn, binder, target, st) -> str:
     return tag
 
 
-def create_index(txn: DdlTxn, binder, st) -> str:
+def create_index(txn: DdlTxn, binder, st, default_cluster: str = "quickstart") -> str:
     p = st.parts
     binder.catalog = txn.catalog
     on = binder.require(p["on"], ("table", "view", "materialized-view", "source"))
@@ -264,7 +264,7 @@ def create_index(txn: DdlTxn, binder, st) -> str:
             name, n = f"{base}{n}", n + 1
     txn.add(CatalogObject(
         txn.next_id(), txn.next_oid(), on.database, on.schema, name, "index",
-        create_sql=st.text, cluster=p.get("cluster") or "quickstart", depends_on=[on.id],
+        create_sql=st.text, cluster=p.get("cluster") or default_cluster, depends_on=[on.id],
         on_id=on.id, key_columns=keys))
     if on.kind == "view" and not on.internal.get("maintained"):
         on.internal["maintained"] = True

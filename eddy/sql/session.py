@@ -280,9 +280,9 @@ class Session:
         kind = st.kind
         if kind == "create_view":
             target = self.target(st.parts["name"])
-            return Result(ddl.create_view(txn, binder, target, st))
+            return Result(ddl.create_view(txn, binder, target, st, self.vars["cluster"]))
         if kind == "create_index":
-            return Result(ddl.create_index(txn, binder, st))
+            return Result(ddl.create_index(txn, binder, st, self.vars["cluster"]))
         result = ddl_misc.run(self, txn, binder, st)
         self.notices.extend(txn.notices)
         return result
