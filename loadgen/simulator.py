@@ -92,6 +92,10 @@ class User:
     devices: list[str]
     spend: float                   # typical payment amount
     merchants: tuple[str, ...]
+    click_tail: str = ""           # the end of this user's clicks' JSON
+
+    def __post_init__(self) -> None:
+        self.click_tail = f'"user_agent":"{self.agent}","country":"{self.country}"}}'
 
 
 class Simulator:
@@ -196,12 +200,14 @@ class Simulator:
 
         The event_id is a UUID (version 4 layout) made of a random per-run prefix and a counter.
         """
-        sec, ms = divmod(self._start_ms + t, 1000)
+        ms = self._start_ms + t
+        sec = ms // 1000
         if sec != self._ts_sec:
             self._ts_sec = sec
-            self._ts_prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-        return (f'{{"event_id":"{self._id_prefix}{next(self._ids):012x}",'
-                f'"event_time":"{self._ts_prefix}{_MS[ms]}"')
+            self._ts_prefix = (f'","event_time":"'
+                               f'{time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))}')
+        return (f'{{"event_id":"{self._id_prefix}{next(self._ids):012x}'
+                f'{self._ts_prefix}{_MS[ms - sec * 1000]}"')
 
     def _hex(self, bits: int = 64) -> str:
         return f"{self.rnd.getrandbits(bits):0{bits // 4}x}"
@@ -235,11 +241,13 @@ class Simulator:
     def click(self, t: int, u: User, url: str, product: str | None, referrer: str) -> None:
         if t < 0:
             return
-        kind, pid = ("product_view", f'"{product}"') if product else ("page_view", "null")
+        if product:
+            kind = f'"product_view","page_url":"{url}","product_id":"{product}"'
+        else:
+            kind = f'"page_view","page_url":"{url}","product_id":null'
         self._buf.append((t, "clicks", u.uid, (
-            f'{self._head(t)},"user_id":"{u.uid}",'
-            f'"event_type":"{kind}","page_url":"{url}","product_id":{pid},'
-            f'"referrer":{referrer},"user_agent":"{u.agent}","country":"{u.country}"}}')))
+            f'{self._head(t)},"user_id":"{u.uid}","event_type":{kind},'
+            f'"referrer":{referrer},{u.click_tail}')))
 
     def cart(self, t: int, u: User, kind: str, product: str, qty: int, price: float) -> None:
         if t < 0:
