@@ -480,22 +480,28 @@ class Connection:
         fmts = msg.param_formats
         if len(fmts) not in (0, 1, len(values)):
             raise m.ProtocolViolation("bind message has an invalid number of parameter formats")
-        need_types = any(v is not None for v in values) and (
-            not prepared.param_oids or not all(prepared.param_oids))
+        binary = [bool(fmts[0] if len(fmts) == 1 else fmts[i] if fmts else 0)
+                  for i in range(len(values))]
+        known = prepared.param_oids
+        # Text values of unspecified type go to the engine as strings (it casts them); only a
+        # binary value of unspecified type needs the engine's view of the parameter types.
+        need_types = any(b and v is not None and (i >= len(known) or not known[i])
+                         for i, (b, v) in enumerate(zip(binary, values, strict=True)))
         oids = await self._param_oids(prepared) if need_types else list(prepared.param_oids)
         params = []
         for i, raw in enumerate(values):
-            binary = bool(fmts[0] if len(fmts) == 1 else fmts[i] if fmts else 0)
             oid = oids[i] if i < len(oids) else 0
             if raw is None:
                 params.append(None)
                 continue
             try:
-                params.append(types.decode_param(raw, oid, binary))
+                params.append(types.decode_param(raw, oid, binary[i]))
             except (ValueError, UnicodeDecodeError, ArithmeticError) as e:
                 raise EddyError("22P02", f"invalid value for parameter ${i + 1}: {e}") from None
         if msg.portal and msg.portal in self.portals:
             raise EddyError("42P03", f'portal "{msg.portal}" already exists')
+        if not msg.portal:
+            await self._drop_portals("")        # the unnamed portal is replaced
         self.portals[msg.portal] = Portal(prepared, params, list(msg.result_formats))
         self.send(BindComplete().to_wire())
 
