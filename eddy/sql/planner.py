@@ -148,9 +148,65 @@ class Planner:
             return node, {(alias, n): c for n, c in zip(names, node.cols, strict=False)}
         raise Fallback(f"{item.key} in FROM")
 
+    def plan_lateral(self, left: Node, lmap: dict, join: exp.Join) -> tuple[Node, dict]:
+        """`left, LATERAL (SELECT ... FROM r WHERE r.x = left.y ...)`: the output for a key
+        y depends only on the left rows and the r rows with that key: keyed recompute."""
+        lateral = join.this
+        side = (join.side or "").upper()
+        on = join.args.get("on")
+        if side not in ("", "LEFT") or (on is not None and not (
+                isinstance(on, exp.Boolean) and on.this)):
+            raise Fallback("LATERAL join form")
+        sub = lateral.this
+        inner = sub.this if isinstance(sub, exp.Subquery) else sub
+        alias = lateral.alias or (sub.alias if isinstance(sub, exp.Subquery) else "")
+        if not isinstance(inner, exp.Select) or inner.args.get("joins") or \
+                inner.args.get("with") or not inner.args.get("from_"):
+            raise Fallback("LATERAL subquery shape")
+        rnode, rmap = self.plan_from(inner.args["from_"].this)
+        left_aliases = {a for a, _ in lmap}
+        lkeys, rkeys = [], []
+        for c in conjuncts(inner.args["where"].this if inner.args.get("where") else None):
+            if isinstance(c, exp.EQ):
+                a, b = c.this, c.expression
+                ta = {x.table for x in a.find_all(exp.Column)}
+                tb = {x.table for x in b.find_all(exp.Column)}
+                if ta and tb and ta <= left_aliases and not tb & left_aliases:
+                    a, b, ta, tb = b, a, tb, ta
+                if ta and tb and tb <= left_aliases and not ta & left_aliases:
+                    rkeys.append(a)
+                    lkeys.append(b)
+        for node in inner.walk():
+            if isinstance(node, exp.Subquery | exp.Exists) and node is not inner:
+                raise Fallback("subquery inside LATERAL")
+        names = list(inner.named_selects)
+        n = len(left.cols)
+        out = [f"_c{i}" for i in range(n + len(names))]
+        sides = {**{k: "__in0" for k in lmap}, **{k: "__in1" for k in rmap}}
+        both = {**lmap, **rmap}
+        body_inner = self.rebind(inner, both, sides)
+        body_inner.set("from_", exp.From(this=exp.to_table("__in1")))
+        items = [f"{self.render(self.rebind(k, lmap, '__in0'))} AS _k{i}"
+                 for i, k in enumerate(lkeys)]
+        items += [f"__in0.{q(c)} AS {q(out[i])}" for i, c in enumerate(left.cols)]
+        items += [f"__lat.{q(nm)} AS {q(out[n + j])}" for j, nm in enumerate(names)]
+        join_sql = "LEFT JOIN LATERAL" if side == "LEFT" else "CROSS JOIN LATERAL"
+        tail = " ON TRUE" if side == "LEFT" else ""
+        body = (f"SELECT {', '.join(items)} FROM __in0 {join_sql} "
+                f"({self.render(body_inner)}) AS __lat{tail}")
+        lk = [self.render(self.rebind(k, lmap)) for k in lkeys]
+        rk = [self.render(self.rebind(k, rmap)) for k in rkeys]
+        node = KeyedRecompute([left, rnode], [lk, rk] if lk else [], body, out,
+                              "LATERAL join")
+        colmap = {k: out[left.cols.index(v)] for k, v in lmap.items()}
+        colmap.update({(alias, nm): out[n + j] for j, nm in enumerate(names)})
+        return node, colmap
+
     def plan_join(self, left: Node, lmap: dict, join: exp.Join) -> tuple[Node, dict]:
-        if join.args.get("using") or isinstance(join.this, exp.Lateral):
-            raise Fallback("USING/LATERAL join")
+        if isinstance(join.this, exp.Lateral):
+            return self.plan_lateral(left, lmap, join)
+        if join.args.get("using"):
+            raise Fallback("USING join")
         right, rmap = self.plan_from(join.this)
         n = len(left.cols)
         names = [f"_c{i}" for i in range(n + len(right.cols))]

@@ -48,6 +48,10 @@ SHAPES = {
     "scalar_subquery": "SELECT a, (SELECT max(x) FROM t2 WHERE t2.k = t1.k) AS mx FROM t1",
     "case_cast": "SELECT CASE WHEN a > 2 THEN 'big' ELSE 'small' END AS size, "
                  "CAST(b AS text) AS bt FROM t1",
+    "lateral_topk": "SELECT t2.k, l.a, l.b FROM t2, LATERAL (SELECT t1.a, t1.b FROM t1 "
+                    "WHERE t1.k = t2.k ORDER BY t1.b DESC, t1.a LIMIT 2) l",
+    "left_lateral": "SELECT t2.x, l.n FROM t2 LEFT JOIN LATERAL (SELECT count(*) AS n, "
+                    "max(t1.a) AS m FROM t1 WHERE t1.k = t2.k AND t1.a > t2.x) l ON true",
     "derived_agg": "SELECT s.k, s.n FROM (SELECT k, count(*) AS n FROM t1 GROUP BY k) s "
                    "WHERE s.n >= 2",
 }
