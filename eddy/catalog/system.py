@@ -374,7 +374,11 @@ _CLASS = '"_pg_catalog"."pg_class"'
 _DESC = '"_pg_catalog"."pg_description"'
 # PostgreSQL functions over the tables above, as DuckDB macros (name, overloads).
 FUNCTIONS: list[tuple[str, list[tuple[str, str]]]] = [
-    ("pg_table_is_visible", [("o", "true")]),
+    # Visible: in the session's search path, which the engine may publish as the DuckDB
+    # variable eddy_search_path (a list of schema names); without it every relation is visible.
+    ("pg_table_is_visible", [("o", f"""coalesce((SELECT n.nspname IN ('mz_catalog', 'pg_catalog')
+        OR list_contains(getvariable('eddy_search_path'), n.nspname) FROM {_CLASS} c
+        JOIN "_pg_catalog"."pg_namespace" n ON n.oid = c.relnamespace WHERE c.oid = o), true)""")]),
     ("pg_type_is_visible", [("o", "true")]),
     ("pg_get_userbyid", [("o", """coalesce((SELECT rolname FROM "_pg_catalog"."pg_roles"
         WHERE oid = o), 'unknown (OID=' || CAST(o AS VARCHAR) || ')')""")]),

@@ -183,3 +183,10 @@ def test_functions_and_incremental_refresh(conn):
     assert system.physical(None, "pg_class") == '"_pg_catalog"."pg_class"'
     assert system.physical("information_schema", "columns") == '"_information_schema"."columns"'
     assert system.physical(None, "not_a_system_table") is None
+
+
+def test_table_visibility_follows_the_published_search_path(conn):
+    visible = "select pg_table_is_visible(20204), pg_table_is_visible(20206)"
+    assert conn.execute(visible).fetchone() == (True, True)      # nothing published: all
+    conn.execute("SET VARIABLE eddy_search_path = ['analytics']")
+    assert conn.execute(visible).fetchone() == (False, True)
