@@ -82,6 +82,7 @@ class Engine:
         self.lock = threading.RLock()        # ticks and DDL
         self._plock = threading.Lock()        # pending writes and ingests
         self._writes: list[Write] = []
+        self._serial = False
         self._ingests: dict[str, list[IngestBatch]] = {}
         self._callbacks: dict[int, Callable] = {}
         self._handles = itertools.count(1)
@@ -281,7 +282,12 @@ class Engine:
     def _tick(self, now_ms: int | None) -> int:
         while True:
             with self._plock:
-                writes, self._writes = self._writes, []
+                if self._serial and len(self._writes) > 1:
+                    # after a failure, writes run one per tick so only the culprit fails
+                    writes, self._writes = self._writes[:1], self._writes[1:]
+                else:
+                    writes, self._writes = self._writes, []
+                    self._serial = False
                 ingests, self._ingests = self._ingests, {}
             ts = self._next_ts(now_ms)
             due = any((t := df.root.next_event()) is not None and t <= ts
@@ -340,9 +346,11 @@ class Engine:
             if current_write is not None:
                 current_write.finish(error)
                 self._requeue([w for w in writes if w is not current_write], ingests)
+            elif len(writes) > 1:
+                self._serial = True
+                self._requeue(writes, ingests)
             elif writes:
-                for w in writes:
-                    w.finish(error)
+                writes[0].finish(error)
                 self._requeue([], ingests)
             elif current_source is not None:
                 # the batch cannot be stored; it stays uncommitted (offsets too), so the

@@ -115,3 +115,28 @@ def test_transactions_are_read_only_or_write_only(s):
     with pytest.raises(EddyError):
         s.execute("INSERT INTO t VALUES (10, 'x')")
     s.execute("COMMIT")
+
+
+def test_concurrent_writers_only_the_culprit_fails(s):
+    import threading
+    s.execute("CREATE MATERIALIZED VIEW q AS SELECT 10 / (a - 3) AS r FROM t")
+    engine = s.engine
+    results = {}
+
+    def write(name, value):
+        try:
+            engine.session().execute(f"INSERT INTO t VALUES ({value}, '{name}')")
+            results[name] = "ok"
+        except EddyError as e:
+            results[name] = e.sqlstate
+    with engine.lock:      # hold ticks so that the writes coalesce into one
+        threads = [threading.Thread(target=write, args=(n, v))
+                   for n, v in (("good1", 5), ("bad", 3), ("good2", 8))]
+        for t in threads:
+            t.start()
+        import time
+        time.sleep(0.5)
+    for t in threads:
+        t.join()
+    assert results == {"good1": "ok", "bad": "22012", "good2": "ok"}
+    assert sorted(s.execute("SELECT r FROM q")[0].rows) == [(-10,), (-5,), (2,), (5,)]
