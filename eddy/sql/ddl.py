@@ -83,6 +83,9 @@ class DdlTxn:
                 driver.stop()
 
     def after_commit(self) -> None:
+        for sub in list(self.engine.subscriptions):
+            if sub.object_id in self.deleted:
+                sub.fail(EddyError("42P01", "the subscribed relation was dropped"))
         for oid in self.stop_drivers:
             driver = self.engine.drivers.pop(oid, None)
             if driver is not None:

@@ -3,6 +3,8 @@ COMMENT."""
 
 from __future__ import annotations
 
+import re
+
 from eddy.catalog.objects import CatalogObject
 from eddy.engine import Result
 from eddy.errors import EddyError
@@ -224,6 +226,8 @@ def _rename(session, txn, binder, st) -> Result:
         raise EddyError("42710", f"catalog item '{new}' already exists")
     old = obj.name
     obj.name = new
+    if obj.create_sql:
+        obj.create_sql = _renamed_create_sql(obj.create_sql, new)
     if obj.kind == "schema":
         for o in txn.catalog:
             if o.database == obj.database and o.schema == old:
@@ -294,3 +298,22 @@ def _comment(session, txn, binder, st) -> Result:
         obj.comment = st.parts["comment"]
     txn.touch(obj)
     return Result("COMMENT")
+
+
+_CREATE_NAME = re.compile(
+    r"(CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFAULT\s+)?(?:MATERIALIZED\s+VIEW|VIEW|TABLE|SOURCE|SINK|"
+    r"INDEX|CONNECTION|SECRET|CLUSTER|SCHEMA|DATABASE)\s+(?:IF\s+NOT\s+EXISTS\s+)?)"
+    r"((?:\"(?:[^\"]|\"\")*\"|[A-Za-z_][A-Za-z0-9_$]*)(?:\s*\.\s*(?:\"(?:[^\"]|\"\")*\"|"
+    r"[A-Za-z_][A-Za-z0-9_$]*))*)", re.I)
+
+
+def _renamed_create_sql(create_sql: str, new: str) -> str:
+    """The CREATE statement with its object's last name part replaced."""
+    m = _CREATE_NAME.match(create_sql.strip())
+    if not m:
+        return create_sql
+    parts = m.group(2).rsplit(".", 1)
+    quoted = q(new)
+    name = f"{parts[0]}.{quoted}" if len(parts) == 2 else quoted
+    text = create_sql.strip()
+    return text[:m.start(2)] + name + text[m.end(2):]

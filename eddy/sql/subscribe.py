@@ -103,6 +103,13 @@ class Subscription:
         if rows:
             self._emit(rows)
 
+    def fail(self, error: EddyError) -> None:
+        """End the subscription with an error its next fetch raises."""
+        with self._cond:
+            self._error = error
+            self._cond.notify_all()
+        self._detach()
+
     def _finish(self) -> None:
         with self._cond:
             self.done = True
