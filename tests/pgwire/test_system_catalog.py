@@ -190,3 +190,15 @@ def test_table_visibility_follows_the_published_search_path(conn):
     assert conn.execute(visible).fetchone() == (True, True)      # nothing published: all
     conn.execute("SET VARIABLE eddy_search_path = ['analytics']")
     assert conn.execute(visible).fetchone() == (False, True)
+
+
+def test_function_macros_are_hygienic_inside_client_queries(conn):
+    """Macros expand inline: an outer alias named like a macro's table must still correlate."""
+    rows = conn.execute(_physical_sql(
+        """SELECT pg_class.relname, pg_class.oid::regclass::text,
+                  pg_catalog.obj_description(pg_class.oid, 'pg_class'),
+                  pg_catalog.pg_table_is_visible(pg_class.oid)
+           FROM pg_catalog.pg_class ORDER BY 1""")).fetchall()
+    assert rows == [("big_orders", "big_orders", None, True), ("orders", "orders", "all orders",
+                                                                True),
+                    ("totals", "totals", None, True), ("totals_idx", "totals_idx", None, True)]
