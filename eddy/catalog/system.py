@@ -104,7 +104,7 @@ RELATIONS: dict[tuple[str, str], list[tuple[str, str]]] = {k: _cols(v) for k, v 
     ("pg_catalog", "pg_user"): "usename:t usesysid:o usecreatedb:b usesuper:b userepl:b usebypassrls:b passwd:t valuntil:z useconfig:T",
     ("pg_catalog", "pg_settings"): "name:t setting:t unit:t category:t short_desc:t context:t vartype:t source:t",
     ("pg_catalog", "pg_am"): "oid:o amname:t amhandler:t amtype:t",
-    ("pg_catalog", "pg_proc"): "oid:o proname:t pronamespace:o proowner:o prokind:t prorettype:o proargtypes:O",
+    ("pg_catalog", "pg_proc"): "oid:o proname:t pronamespace:o proowner:o prokind:t prorettype:o proargtypes:O proisagg:b proiswindow:b proretset:b provolatile:t prolang:o prosrc:t proargnames:T",
     ("pg_catalog", "pg_views"): "schemaname:t viewname:t viewowner:t definition:t",
     ("pg_catalog", "pg_matviews"): "schemaname:t matviewname:t matviewowner:t tablespace:t hasindexes:b ispopulated:b definition:t",
     ("pg_catalog", "pg_tables"): "schemaname:t tablename:t tableowner:t tablespace:t hasindexes:b hasrules:b hastriggers:b rowsecurity:b",
@@ -423,7 +423,15 @@ FUNCTIONS: list[tuple[str, list[tuple[str, str]]]] = [
     ("pg_encoding_to_char", [("e", "'UTF8'")]),
     ("pg_is_in_recovery", [("", "false")]),
     ("pg_get_serial_sequence", [("a, b", "CAST(NULL AS VARCHAR)")]),
-    ("pg_relation_size", [("o", "CAST(0 AS BIGINT)")]),
+    ("pg_relation_size", [("o", "CAST(0 AS BIGINT)"), ("o, f", "CAST(0 AS BIGINT)")]),
+    ("pg_table_size", [("o", "CAST(0 AS BIGINT)")]),
+    ("pg_indexes_size", [("o", "CAST(0 AS BIGINT)")]),
+    ("pg_size_pretty", [("n", "format_bytes(CAST(n AS BIGINT))")]),
+    ("pg_function_is_visible", [("o", "true")]),
+    ("pg_get_ruledef", [("o", "CAST(NULL AS VARCHAR)"), ("o, p", "CAST(NULL AS VARCHAR)")]),
+    ("pg_get_function_result", [("o", "CAST(NULL AS VARCHAR)")]),
+    ("pg_get_function_arguments", [("o", "CAST(NULL AS VARCHAR)")]),
+    ("pg_get_function_identity_arguments", [("o", "CAST(NULL AS VARCHAR)")]),
     ("pg_total_relation_size", [("o", "CAST(0 AS BIGINT)")]),
     ("version", [("", "'PostgreSQL 9.5.0 on x86_64-pc-linux-gnu, compiled by Materialize "
                       "v0.130.0 (eddy)'")]),
@@ -522,6 +530,10 @@ def _rewrite_node(node: exp.Expression) -> exp.Expression:
     elif isinstance(node, exp.Operator) and str(node.args.get("operator")).endswith("~"):
         return exp.RegexpLike(this=node.this.transform(_rewrite_node),       # OPERATOR(pg_catalog.~)
                               expression=node.expression.transform(_rewrite_node))
+    elif isinstance(node, exp.Table) and not isinstance(node.this, exp.Identifier) and \
+            node.db and node.db.lower() in PHYSICAL_SCHEMAS:     # FROM pg_catalog.unnest(...)
+        node.set("db", None)
+        node.set("catalog", None)
     elif isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier) and node.db and \
             (node.db.lower(), node.name.lower()) in RELATIONS:
         schema = node.db.lower()

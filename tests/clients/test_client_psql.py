@@ -46,6 +46,17 @@ def test_queries_and_describe_commands(eddy, schema):
     assert "id" in r.stdout and "integer" in r.stdout and "not null" in r.stdout
     assert "name" in r.stdout and "text" in r.stdout
 
+    r = psql(eddy, "-c", f"CREATE INDEX counts_idx ON {schema}.counts (n)",
+             "-c", f"COMMENT ON TABLE {schema}.items IS 'things we sell'")
+    assert r.returncode == 0, r.stderr
+    r = psql(eddy, "-c", rf"\d+ {schema}.named", "-c", rf"\d {schema}.counts",
+             "-c", r"\dt+", "-c", r"\di", schema=schema)
+    assert r.returncode == 0, r.stderr
+    assert "View definition:" in r.stdout and "FROM" in r.stdout.upper()
+    assert f'Materialized view "{schema}.counts"' in r.stdout and '"counts_idx"' in r.stdout
+    assert "things we sell" in r.stdout
+    assert "counts_idx" in r.stdout.split("List of relations")[-1]
+
     r = psql(eddy, "-c", r"\dn")
     assert r.returncode == 0, r.stderr
     assert schema in r.stdout and "public" in r.stdout
