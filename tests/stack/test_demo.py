@@ -11,11 +11,27 @@ import threading
 import time
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 from helpers import ROOT, free_port, our_processes, private_env
 
 from stack import procs
 
 pytestmark = pytest.mark.integration
+
+
+def _events_arrive(bootstrap: str, topic: str, timeout: float = 60) -> bool:
+    """True once `topic` holds messages (the demo's load generator reaches its Kafka)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "demo-check"})
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
+                   for p in range(3)) > 0:
+                return True
+            time.sleep(1)
+        return False
+    finally:
+        consumer.close()
 
 
 def test_demo_runs_in_foreground_and_ctrl_c_stops_everything(tmp_path):
@@ -42,6 +58,8 @@ def test_demo_runs_in_foreground_and_ctrl_c_stops_everything(tmp_path):
         assert f"127.0.0.1:{env['STACK_EDDY_PORT']}" in text
         part_pids = [int(p) for p in re.findall(r"started \(pid (\d+)\)", text)]
         assert len(our_processes(state_dir)) == 2  # broker and engine
+        assert "- loadgen: started" in text
+        assert _events_arrive(f"127.0.0.1:{env['STACK_KAFKA_PORT']}", "clicks"), text
 
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=90) == 0
