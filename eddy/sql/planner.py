@@ -36,6 +36,11 @@ def check_temporal(ast: exp.Expression) -> None:
     """Materialize's rule: in a maintained query, mz_now() may appear only in comparisons
     that are top-level conjuncts of WHERE or HAVING."""
     for node in ast.walk():
+        if isinstance(node, exp.CurrentTimestamp | exp.CurrentDate | exp.CurrentTime | exp.Rand) \
+                or (isinstance(node, exp.Anonymous) and node.name.lower() in (
+                    "now", "random", "clock_timestamp", "statement_timestamp")):
+            raise EddyError("0A000", f"calls to {node.sql('postgres')} in a maintained view "
+                            "not supported (use mz_now() in a temporal filter)")
         if not is_mz_now(node):
             continue
         cmp = node.parent

@@ -140,3 +140,12 @@ def test_concurrent_writers_only_the_culprit_fails(s):
         t.join()
     assert results == {"good1": "ok", "bad": "22012", "good2": "ok"}
     assert sorted(s.execute("SELECT r FROM q")[0].rows) == [(-10,), (-5,), (2,), (5,)]
+
+
+def test_wall_clock_functions_are_refused_in_maintained_views(s):
+    for query in ("SELECT a FROM t WHERE now() > '2020-01-01'", "SELECT random() AS r FROM t"):
+        with pytest.raises(EddyError) as e:
+            s.execute(f"CREATE MATERIALIZED VIEW w AS {query}")
+        assert e.value.sqlstate == "0A000"
+    s.execute("CREATE VIEW ok AS SELECT a FROM t WHERE now() > '2020-01-01'")
+    assert len(s.execute("SELECT * FROM ok")[0].rows) == 2
