@@ -32,9 +32,10 @@ import re
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.errors import ErrorLevel, UnsupportedError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
-from eddy.errors import unsupported
+from eddy.errors import EddyError, unsupported
 
 MZ_NOW_VARIABLE = "mz_now"
 NUMERIC = exp.DataType.build("DECIMAL(38, 10)", dialect="duckdb")
@@ -326,6 +327,51 @@ def to_timestamp_text(expression: exp.Expression) -> exp.Expression:
     return _transform(expression, rule)
 
 
+# strftime directives whose meaning matches the PostgreSQL pattern sqlglot mapped them from
+_SAFE_DIRECTIVES = set("YmdHIMSfGVjy")
+
+
+def _strftime_format(fmt: str) -> str | None:
+    """A sqlglot-converted to_char/to_timestamp format made exact, or None when it may not be:
+    quoted text becomes literal text; an unmapped or mismapped pattern (letters left outside
+    quotes, or a directive whose meaning differs, e.g. D -> %u) is refused."""
+    out, i = [], 0
+    while i < len(fmt):
+        ch = fmt[i]
+        if ch == '"':
+            end = fmt.find('"', i + 1)
+            if end < 0:
+                return None
+            out.append(fmt[i + 1:end].replace("%", "%%"))
+            i = end + 1
+        elif ch == "%":
+            if i + 1 >= len(fmt) or fmt[i + 1] not in _SAFE_DIRECTIVES:
+                return None
+            out.append(fmt[i:i + 2])
+            i += 2
+        elif ch.isalpha():
+            return None
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def time_formats(expression: exp.Expression) -> exp.Expression:
+    """``to_char``/``to_timestamp``/``to_date`` formats: exact or refused (sqlglot maps only part
+    of PostgreSQL's patterns and leaves the rest as literal text)."""
+    for node in expression.find_all(exp.TimeToStr, exp.StrToTime, exp.StrToDate):
+        fmt = node.args.get("format")
+        if not (isinstance(fmt, exp.Literal) and fmt.is_string):
+            raise unsupported("a non-constant date/time format")
+        exact = _strftime_format(fmt.this)
+        if exact is None:
+            raise unsupported(f"date/time format {fmt.this!r} (use YYYY MM DD HH24 HH12 MI SS US "
+                              "IYYY IW DDD YY and quoted text)")
+        fmt.set("this", exact)
+    return expression
+
+
 def _is_mz_now(node: exp.Expression) -> bool:
     return isinstance(node, exp.Anonymous) and node.name.lower() in ("mz_now", "mz_logical_timestamp")
 
@@ -427,8 +473,10 @@ def reject_unsupported(expression: exp.Expression) -> exp.Expression:
     for node in expression.walk():
         if isinstance(node, exp.SimilarTo):
             raise unsupported("SIMILAR TO")
-        if isinstance(node, exp.Anonymous) and node.name.lower() in UNSUPPORTED_FUNCTIONS:
-            raise unsupported(f"function {node.name.lower()}")
+        if isinstance(node, exp.Func):
+            name = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
+            if name.lower() in UNSUPPORTED_FUNCTIONS:
+                raise unsupported(f"function {name.lower()}")
         if isinstance(node, exp.RegexpILike | exp.RegexpLike) and node.args.get("flag") is not None:
             flag = node.args["flag"]
             if isinstance(flag, exp.Literal) and set(flag.this) - set("icg"):
@@ -513,6 +561,7 @@ RULES = (
     json_operators,
     json_functions,
     date_trunc_dates,
+    time_formats,
     to_timestamp_text,
     mz_now,
     substring_start,
@@ -540,9 +589,26 @@ def to_duckdb(expression: exp.Expression, schema: dict | None = None) -> exp.Exp
     return expression
 
 
+# sqlglot's notes that do not apply here (the engine's DuckDB session runs in UTC)
+_BENIGN_NOTES = ("EXTRACT from TIMESTAMPTZ",)
+
+
 def render(expression: exp.Expression) -> str:
-    """DuckDB SQL text of a (translated) tree."""
-    return expression.sql(dialect="duckdb")
+    """DuckDB SQL text of a (translated) tree.
+
+    Whatever sqlglot reports it cannot generate faithfully fails with 0A000 rather than being
+    rendered approximately.
+    """
+    try:
+        return expression.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
+    except UnsupportedError as error:
+        notes = [n.strip() for n in str(error).split("\n") if n.strip()]
+        if all(n.startswith(_BENIGN_NOTES) for n in notes):
+            return expression.sql(dialect="duckdb", unsupported_level=ErrorLevel.IGNORE)
+        note = notes[0] if notes else "expression not supported"
+        if "not supported" not in note:
+            raise unsupported(note) from error
+        raise EddyError("0A000", note) from error
 
 
 def transpile(sql: str, schema: dict | None = None) -> str:
