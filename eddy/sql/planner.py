@@ -4,6 +4,8 @@ uses the recompute-and-diff operator."""
 
 from __future__ import annotations
 
+import copy
+
 from sqlglot import exp
 
 from eddy.catalog.objects import Catalog
@@ -311,7 +313,7 @@ class Planner:
             out = Map(node, exprs, [f"_c{i}" for i in range(len(exprs))], None)
             return (SetCount([out], "distinct") if plain_distinct else out), names
         if (aggs or group) and not (windows or distinct_on or limited) and all(
-                _linear(a) for a in aggs):
+                _linear(a) or _distinct_count(a) for a in aggs):
             return self.linear_agg(sel, node, colmap, group, aggs, names)
         return self.keyed(sel, node, colmap, group, windows, distinct_on, limited, names)
 
@@ -322,6 +324,8 @@ class Planner:
         for a in aggs:
             if a not in uniq:
                 uniq.append(a)
+        distinct = [a for a in uniq if _distinct_count(a)]
+        uniq = [a for a in uniq if not _distinct_count(a)]
         specs, types = [], []
         for a in uniq:
             kind = "count_star" if isinstance(a, exp.Count) and isinstance(
@@ -335,7 +339,29 @@ class Planner:
             types.append(typ)
         gnames = [f"_g{i}" for i in range(len(group))]
         anames = [f"_a{i}" for i in range(len(uniq))]
-        agg = LinearAgg(node, gsql, specs, types, gnames + anames)
+        # count(DISTINCT x): distinct (group, x) pairs counted per group, joined to the other
+        # aggregates on the group key; each branch gets its own copy of the input operators
+        branches: list[tuple[Node, int]] = []      # (node, column of its value(s))
+        if uniq or not distinct:
+            branches.append((LinearAgg(copy.deepcopy(node) if distinct else node, gsql, specs,
+                                       types, gnames + anames), len(group)))
+        for d in distinct:
+            branches.append((self.distinct_count(copy.deepcopy(node), gsql, d, colmap, schema),
+                             len(group)))
+        agg, _ = branches[0]
+        values = list(agg.cols[len(group):])
+        for right, _ in branches[1:]:
+            width = len(agg.cols)
+            cols = [f"_c{i}" for i in range(width + len(right.cols))]
+            lnames = agg.cols[:len(group)]
+            on = " AND ".join(f"__l.{q(a)} IS NOT DISTINCT FROM __r.{q(b)}"
+                              for a, b in zip(lnames, right.cols[:len(group)], strict=True))
+            values = [cols[agg.cols.index(v)] for v in values]
+            agg = Join(agg, right, on or "TRUE", cols)
+            values.append(cols[width + len(group)])
+        gnames = agg.cols[:len(group)]
+        uniq = uniq + distinct
+        anames = values
 
         def post(e):
             def fn(n):
@@ -357,6 +383,16 @@ class Planner:
         if sel.args.get("distinct"):
             return SetCount([out], "distinct"), names
         return out, names
+
+    def distinct_count(self, node: Node, gsql: list[str], agg: exp.Expression, colmap: dict,
+                       schema: dict) -> Node:
+        """(group..., count(DISTINCT x)) from the distinct (group, x) pairs of the input."""
+        x = self.render(self.rebind(agg.this.expressions[0], colmap), schema)
+        names = [f"_g{i}" for i in range(len(gsql))] + ["_x"]
+        pairs = SetCount([Map(node, gsql + [x], names, None)], "distinct")
+        groups = [f'__in."_g{i}"' for i in range(len(gsql))]
+        return LinearAgg(pairs, groups, [("count", '__in."_x"')], ["BIGINT"],
+                         names[:-1] + ["_d"])
 
     def keyed(self, sel, node, colmap, group, windows, distinct_on, limited, names):
         sel = _resolve_output_aliases(sel)
@@ -477,6 +513,12 @@ def unnest(ast: exp.Expression) -> exp.Expression:
         return unnest_subqueries(ast.copy())
     except Exception:  # noqa: BLE001 - keep the original; the planner falls back
         return ast
+
+
+def _distinct_count(a: exp.Expression) -> bool:
+    return isinstance(a, exp.Count) and isinstance(a.this, exp.Distinct) and \
+        len(a.this.expressions) == 1 and not a.args.get("filter") and \
+        not a.find_ancestor(exp.Filter)
 
 
 def _linear(a: exp.Expression) -> bool:

@@ -10,6 +10,9 @@ from eddy.engine import Engine
 VIEWS = {
     "grouped_aggregate": "SELECT g, count(*) AS n, sum(v) AS s, max(v) AS mx FROM facts GROUP BY g",
     "join": "SELECT f.id, f.v, d.label FROM facts f JOIN dims d ON f.g = d.g",
+    "count_distinct": "SELECT g % 100 AS h, count(DISTINCT v) AS dv, count(*) AS n "
+                      "FROM facts GROUP BY 1",
+    "left_join": "SELECT d.g, d.label, f.id FROM dims d LEFT JOIN facts f ON f.g = d.g",
     "distinct": "SELECT DISTINCT g, v % 3 AS r FROM facts",
     "top_k": "SELECT g, id, v FROM (SELECT g, id, v, row_number() OVER (PARTITION BY g "
              "ORDER BY v DESC, id) AS rn FROM facts) t WHERE rn <= 3",

@@ -52,6 +52,9 @@ SHAPES = {
                     "WHERE t1.k = t2.k ORDER BY t1.b DESC, t1.a LIMIT 2) l",
     "left_lateral": "SELECT t2.x, l.n FROM t2 LEFT JOIN LATERAL (SELECT count(*) AS n, "
                     "max(t1.a) AS m FROM t1 WHERE t1.k = t2.k AND t1.a > t2.x) l ON true",
+    "count_distinct": "SELECT k, count(*) AS n, count(DISTINCT c) AS dc, "
+                      "count(DISTINCT a % 2) AS dp, sum(b) AS s FROM t1 GROUP BY k",
+    "global_count_distinct": "SELECT count(DISTINCT c) AS dc FROM t1",
     "derived_agg": "SELECT s.k, s.n FROM (SELECT k, count(*) AS n FROM t1 GROUP BY k) s "
                    "WHERE s.n >= 2",
 }
