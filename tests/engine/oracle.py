@@ -98,9 +98,12 @@ def update(draw):
 
 
 def steps(temporal: bool = False, max_size: int = 6):
-    """A stream of steps: each one write statement or a tick that advances time."""
+    """A stream of steps: a write statement, a transaction of several writes (committed in one
+    tick), or a tick that advances time."""
     write = st.one_of(insert(), insert(), delete(), update(), late_insert())
-    step = st.one_of(write, st.just(("advance",))) if temporal else write
+    txn = st.lists(write, min_size=2, max_size=3).map(lambda ws: ("txn", ws))
+    step = st.one_of(write, write, txn)
+    step = st.one_of(step, st.just(("advance",))) if temporal else step
     return st.lists(step, min_size=1, max_size=max_size)
 
 
@@ -240,6 +243,13 @@ class Run:
     def _write(self, step) -> None:
         if step[0] == "advance":
             self.now_ms = self.system.tick(self.now_ms + STEP_MS)
+        elif step[0] == "txn":
+            body = "; ".join(statement(w, self.base_ms, engine=True) for w in step[1])
+            self.session.execute(f"begin; {body}; commit")
+            for w in step[1]:
+                self.ref.execute(dialect.transpile(statement(w, self.base_ms)))
+            if self.shape.temporal:
+                self.now_ms = self.system.tick(self.now_ms + 1)
         else:
             self.session.execute(statement(step, self.base_ms, engine=True))
             self.ref.execute(dialect.transpile(statement(step, self.base_ms)))

@@ -53,3 +53,21 @@ def test_division_by_zero_is_an_error_not_a_row(session):
         session.execute("select * from q")
     assert info.value.sqlstate == "22012"
     assert session.execute("select * from q")[0].rows in ([(3,)], [])
+
+
+@pytest.mark.xfail(strict=True, reason="engine bug: inside a write transaction INSERT/UPDATE/"
+                   "DELETE report 0 rows in their command tags (clients read rowcount from them)")
+def test_command_tags_inside_a_write_transaction_count_rows(session):
+    session.execute("create table t (a int)")
+    results = session.execute("begin; insert into t values (1), (2); commit")
+    assert [r.tag for r in results] == ["BEGIN", "INSERT 0 2", "COMMIT"]
+
+
+def test_write_transaction_commits_in_one_tick(session):
+    session.execute("create table t (a int, b int)")
+    session.execute("create materialized view v as select a, sum(b) as s from t group by a")
+    session.execute("begin; insert into t values (1, 1), (1, 2); "
+                    "update t set b = 10 where b = 1; delete from t where b = 2; commit")
+    assert session.execute("select * from v")[0].rows == [(1, 10)]
+    session.execute("begin; insert into t values (3, 5); rollback")
+    assert session.execute("select * from v")[0].rows == [(1, 10)]
