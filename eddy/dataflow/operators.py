@@ -17,6 +17,9 @@ class Node:
         self.key = ""            # state-table prefix, assigned by the planner
         self.rows_read = 0
         self.rows_written = 0
+        self._tick = None
+        self._delta = None
+        self._ready = False
 
     # state tables this node owns (physical names)
     def state_tables(self) -> list[str]:
@@ -24,7 +27,9 @@ class Node:
 
     def setup(self, rt: TickContext, fresh: bool) -> None:
         for child in self.children:
-            child.setup(rt, fresh)
+            if not child._ready:
+                child.setup(rt, fresh)
+                child._ready = True
 
     def full(self) -> str:
         """SQL of the node's whole current output (columns + weight)."""
@@ -35,15 +40,27 @@ class Node:
         return self.full()
 
     def step(self, rt: TickContext) -> Rel | None:
+        """This tick's output delta. A node may feed several parents (the input of
+        count(DISTINCT) branches): it runs once per tick and later calls get the same delta."""
+        if self._tick is not rt:
+            self._tick, self._delta = rt, self._step(rt)
+        return self._delta
+
+    def _step(self, rt: TickContext) -> Rel | None:
         raise NotImplementedError
 
     def describe(self) -> str:
         return self.label
 
-    def walk(self):
+    def walk(self, seen: set | None = None):
+        """Every node once (a shared input is visited at its first place)."""
+        seen = set() if seen is None else seen
+        if id(self) in seen:
+            return
+        seen.add(id(self))
         yield self
         for child in self.children:
-            yield from child.walk()
+            yield from child.walk(seen)
 
     def count(self, read: Rel | None = None, written: Rel | None = None) -> None:
         self.rows_read += read.num_rows if read is not None else 0
@@ -75,7 +92,7 @@ class Scan(Node):
             return f"SELECT {cols_sql(self.cols)}, {W} FROM {phys(self.object_id)}"
         return f"SELECT {cols_sql(self.cols)}, 1::BIGINT AS {W} FROM {phys(self.object_id)}"
 
-    def step(self, rt):
+    def _step(self, rt):
         delta = rt.deltas.get(self.object_id)
         self.count(delta, delta)
         return delta
@@ -121,7 +138,7 @@ class Map(Node):
         self.count(delta, None)
         return self._select(f"SELECT * FROM {rt.reg(delta)}"), delta
 
-    def step(self, rt):
+    def _step(self, rt):
         sql, _leaf = self.delta_sql(rt)
         if sql is None:
             return None
@@ -149,7 +166,7 @@ class UnionAll(Node):
     def spec(self):
         return " UNION ALL ".join(f"SELECT * FROM ({c.spec()})" for c in self.children)
 
-    def step(self, rt):
+    def _step(self, rt):
         deltas = [c.step(rt) for c in self.children]
         parts = [d for d in deltas if d is not None]
         if not parts:
@@ -178,7 +195,7 @@ class Negate(Node):
     def spec(self):
         return f"SELECT {cols_sql(self.cols)}, -{W} AS {W} FROM ({self.children[0].spec()})"
 
-    def step(self, rt):
+    def _step(self, rt):
         d = self.children[0].step(rt)
         if d is None:
             return None
@@ -212,7 +229,7 @@ class Arrange(Node):
     def spec(self):
         return self.children[0].spec()
 
-    def step(self, rt):
+    def _step(self, rt):
         delta = self.children[0].step(rt)
         if delta is None:
             return None
@@ -255,7 +272,7 @@ class Join(Node):
         left, right = self.children
         return self._select(left.spec(), right.spec())
 
-    def step(self, rt):
+    def _step(self, rt):
         left, right = self.children
         dl, dr = left.step(rt), right.step(rt)
         parts = []

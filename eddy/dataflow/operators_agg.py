@@ -79,7 +79,7 @@ class LinearAgg(Node):
         acc = self._acc_select(self.children[0].spec())
         return f"{self._finish('s', '')} ({acc}) s WHERE {self._keep('s')}"
 
-    def step(self, rt):
+    def _step(self, rt):
         child = self.children[0]
         if isinstance(child, Map):
             # fused: the maps' filters/projections run inside the accumulation query
@@ -177,7 +177,7 @@ class SetCount(Node):
         return (f"SELECT {cols_sql(self.cols, 's')}, {self._mult('s')}::BIGINT AS {W} "
                 f"FROM ({counts}) s WHERE {self._mult('s')} > 0")
 
-    def step(self, rt):
+    def _step(self, rt):
         deltas = [c.step(rt) for c in self.children]
         if all(d is None for d in deltas):
             return None

@@ -52,7 +52,7 @@ class KeyedRecompute(Node):
         body = self._eval([c.spec() for c in self.children])
         return f"SELECT {cols_sql(self.cols)}, 1::BIGINT AS {W} FROM ({body})"
 
-    def step(self, rt):
+    def _step(self, rt):
         deltas = [c.step(rt) for c in self.children]
         if all(d is None for d in deltas):
             return None
@@ -132,7 +132,7 @@ class FullRecompute(Node):
     def spec(self):
         return f"SELECT *, 1::BIGINT AS {W} FROM ({self.query})"
 
-    def step(self, rt):
+    def _step(self, rt):
         if not self.temporal and not any(i in rt.deltas for i in self.input_ids):
             return None
         new = rt.table(self._new())

@@ -69,7 +69,7 @@ class TemporalFilter(Node):
     def next_event(self):
         return self._next
 
-    def step(self, rt):
+    def _step(self, rt):
         delta = self.children[0].step(rt)
         prev, now = self.now, rt.now
         parts = []

@@ -4,8 +4,6 @@ uses the recompute-and-diff operator."""
 
 from __future__ import annotations
 
-import copy
-
 from sqlglot import exp
 
 from eddy.catalog.objects import Catalog
@@ -340,14 +338,13 @@ class Planner:
         gnames = [f"_g{i}" for i in range(len(group))]
         anames = [f"_a{i}" for i in range(len(uniq))]
         # count(DISTINCT x): distinct (group, x) pairs counted per group, joined to the other
-        # aggregates on the group key; each branch gets its own copy of the input operators
+        # aggregates on the group key; the branches share the input operators
         branches: list[tuple[Node, int]] = []      # (node, column of its value(s))
         if uniq or not distinct:
-            branches.append((LinearAgg(copy.deepcopy(node) if distinct else node, gsql, specs,
-                                       types, gnames + anames), len(group)))
-        for d in distinct:
-            branches.append((self.distinct_count(copy.deepcopy(node), gsql, d, colmap, schema),
+            branches.append((LinearAgg(node, gsql, specs, types, gnames + anames),
                              len(group)))
+        for d in distinct:
+            branches.append((self.distinct_count(node, gsql, d, colmap, schema), len(group)))
         agg, _ = branches[0]
         values = list(agg.cols[len(group):])
         for right, _ in branches[1:]:
