@@ -428,6 +428,9 @@ def as_eddy_error(e: Exception) -> EddyError:
         return e
     text = str(e)
     low = text.lower()
+    if "more than one row returned by a subquery" in low:
+        return EddyError("21000", "more than one row returned by a subquery used as an "
+                         "expression")
     if "division by zero" in low:
         return EddyError("22012", "division by zero")
     if "conversion error" in low or "could not convert" in low or "invalid input" in low:

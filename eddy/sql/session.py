@@ -215,9 +215,13 @@ class Session:
                 exp.Delete: writes.plan_delete}[type(ast)]
         fn, box, tag = plan(binder, ast, list(params) if params else [])
         if self.txn in ("pending", "write"):
+            # applied at COMMIT; the tag counts the rows the statement would write now
             self.txn = "write"
             self.txn_writes.append(fn)
-            return Result(tag.format("?") if False else tag.format(0))
+            self.cursor.execute(f"SET VARIABLE mz_now = {int(self.engine.last_ts)}")
+            count = self.cursor.execute(f"SELECT count(*) FROM ({box['sql']})",
+                                        list(params) if params else []).fetchone()[0]
+            return Result(tag.format(count))
         self.engine.submit(Write(fn))
         return Result(tag.format(box["count"]))
 

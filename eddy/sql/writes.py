@@ -73,6 +73,7 @@ def plan_insert(binder, ast: exp.Insert, params):
     select = exp.select(*items).from_(inner)
     sql = _render(binder, select)
     box = _counter()
+    box["sql"] = sql
 
     def fn(rt):
         rows = rt.table(f"SELECT *, 1::BIGINT AS {W} FROM ({sql})", params)
@@ -112,6 +113,7 @@ def plan_delete(binder, ast: exp.Delete, params):
             for c in obj.columns]
     sql = _rowid_select(binder, ast, obj, cols)
     box = _counter()
+    box["sql"] = sql
     names = [c[0] for c in obj.columns]
 
     def fn(rt):
@@ -146,6 +148,7 @@ def plan_update(binder, ast: exp.Update, params):
             types.duckdb_type(typ), dialect="duckdb")), f"n{i}", quoted=True))
     sql = _rowid_select(binder, ast, obj, olds + news)
     box = _counter()
+    box["sql"] = sql
 
     def fn(rt):
         rows = rt.table(sql, params)
