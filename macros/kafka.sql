@@ -22,7 +22,7 @@ select 1
 {%- endmacro %}
 
 {% macro materialize__kafka_json_source(topic) -%}
-from kafka connection {{ target.schema }}.kafka_connection (topic '{{ topic }}')
+from kafka connection {{ target.schema }}.kafka_connection (topic '{{ var("topic_prefix") }}{{ topic }}')
 format json
 {%- endmacro %}
 
@@ -31,7 +31,7 @@ create source {{ this }} (event_id varchar)
 include payload as data
 with (
     connector = 'kafka',
-    topic = '{{ topic }}',
+    topic = '{{ var("topic_prefix") }}{{ topic }}',
     properties.bootstrap.server = '{{ var("kafka_broker") }}',
     scan.startup.mode = 'earliest'
 ) format plain encode json

@@ -1,4 +1,4 @@
-"""A real `eddy serve` subprocess on a free loopback port (used by the client tests)."""
+"""A real `eddy serve` subprocess on a free loopback port, for tests."""
 
 from __future__ import annotations
 
