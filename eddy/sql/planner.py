@@ -266,6 +266,7 @@ class Planner:
     def plan_select(self, sel: exp.Select) -> tuple[Node, list[str]]:
         if sel.args.get("with"):
             raise Fallback("nested WITH")
+        sel = _exists_to_lateral(sel)
         from_ = sel.args.get("from_")
         if from_ is None:
             raise Fallback("SELECT without FROM")
@@ -510,6 +511,50 @@ def unnest(ast: exp.Expression) -> exp.Expression:
         return unnest_subqueries(ast.copy())
     except Exception:  # noqa: BLE001 - keep the original; the planner falls back
         return ast
+
+
+def _exists_to_lateral(sel: exp.Select) -> exp.Select:
+    """[NOT] EXISTS (SELECT ... FROM r WHERE r.x = outer.y ...) conjuncts become LATERAL
+    joins with LIMIT 1 (NOT: a LEFT JOIN whose row must be missing), which are maintained per
+    correlation key."""
+    where = sel.args.get("where")
+    if where is None:
+        return sel
+
+    def exists_of(c):
+        ex = c.this if isinstance(c, exp.Not) else c
+        if not isinstance(ex, exp.Exists) or not isinstance(ex.this, exp.Select):
+            return None
+        inner = ex.this
+        if inner.args.get("joins") or inner.args.get("group") or inner.args.get("having") or \
+                inner.args.get("with") or not inner.args.get("from_") or any(
+                e.find(exp.AggFunc, exp.Window) for e in inner.expressions):
+            return None
+        return inner
+    if not any(exists_of(c) is not None for c in conjuncts(where.this)):
+        return sel
+    sel = sel.copy()
+    joins, kept = list(sel.args.get("joins") or []), []
+    for i, c in enumerate(conjuncts(sel.args["where"].this)):
+        inner = exists_of(c)
+        if inner is None:
+            kept.append(c)
+            continue
+        negated = isinstance(c, exp.Not)
+        alias = f"__ex{i}"
+        body = inner.copy()
+        body.set("expressions", [exp.alias_(exp.Literal.number(1), "__ex")])
+        body.set("order", None)
+        body.set("limit", exp.Limit(expression=exp.Literal.number(1)))
+        lateral = exp.Lateral(this=exp.Subquery(this=body),
+                              alias=exp.TableAlias(this=exp.to_identifier(alias)))
+        joins.append(exp.Join(this=lateral, side="LEFT", on=exp.true()) if negated
+                     else exp.Join(this=lateral))
+        if negated:
+            kept.append(exp.Is(this=exp.column("__ex", table=alias), expression=exp.Null()))
+    sel.set("joins", joins)
+    sel.set("where", exp.Where(this=exp.and_(*kept)) if kept else None)
+    return sel
 
 
 def _distinct_count(a: exp.Expression) -> bool:

@@ -55,6 +55,10 @@ SHAPES = {
     "count_distinct": "SELECT k, count(*) AS n, count(DISTINCT c) AS dc, "
                       "count(DISTINCT a % 2) AS dp, sum(b) AS s FROM t1 GROUP BY k",
     "global_count_distinct": "SELECT count(DISTINCT c) AS dc FROM t1",
+    "not_exists": "SELECT a, k FROM t1 WHERE NOT EXISTS (SELECT 1 FROM t2 WHERE t2.k = t1.k "
+                  "AND t2.x > t1.a)",
+    "exists_and_not_exists": "SELECT a FROM t1 WHERE EXISTS (SELECT 1 FROM t2 WHERE t2.k = t1.k) "
+                             "AND NOT EXISTS (SELECT 1 FROM t2 WHERE t2.x = t1.a) AND a > 0",
     "derived_agg": "SELECT s.k, s.n FROM (SELECT k, count(*) AS n FROM t1 GROUP BY k) s "
                    "WHERE s.n >= 2",
 }
