@@ -14,16 +14,9 @@ from eddy.dataflow.operators_keyed import FullRecompute
 from eddy.dataflow.runtime import TickContext
 from eddy.errors import EddyError
 from eddy.sql import types
-from eddy.sql.planner import (
-    REF,
-    Fallback,
-    Planner,
-    assign_keys,
-    check_temporal,
-    has_mz_now,
-    unnest,
-)
+from eddy.sql.planner import REF, Fallback, Planner, assign_keys
 from eddy.sql.resolve import expand, inline_ctes, parse, sqlglot_type, to_read_sql
+from eddy.sql.rewrites import check_temporal, has_mz_now, unnest
 from eddy.storage.state import phys, q
 
 

@@ -13,6 +13,14 @@ from eddy.dataflow.operators_keyed import KeyedRecompute
 from eddy.dataflow.temporal import TemporalFilter
 from eddy.errors import EddyError
 from eddy.sql import dialect
+from eddy.sql.rewrites import (
+    FLIP,
+    conjuncts,
+    exists_to_lateral,
+    has_mz_now,
+    is_mz_now,
+    resolve_output_aliases,
+)
 from eddy.sql.types import from_duckdb
 from eddy.storage.state import q
 
@@ -23,46 +31,6 @@ class Fallback(Exception):
     """The shape has no incremental rule here; recompute-and-diff instead."""
 
 
-def is_mz_now(node) -> bool:
-    return isinstance(node, exp.Anonymous) and node.name.lower() in ("mz_now",
-                                                                      "mz_logical_timestamp")
-
-
-def has_mz_now(node) -> bool:
-    return any(is_mz_now(n) for n in node.walk())
-
-
-def check_temporal(ast: exp.Expression) -> None:
-    """Materialize's rule: in a maintained query, mz_now() may appear only in comparisons
-    that are top-level conjuncts of WHERE or HAVING."""
-    for node in ast.walk():
-        if isinstance(node, exp.CurrentTimestamp | exp.CurrentDate | exp.CurrentTime | exp.Rand) \
-                or (isinstance(node, exp.Anonymous) and node.name.lower() in (
-                    "now", "random", "clock_timestamp", "statement_timestamp")):
-            raise EddyError("0A000", f"calls to {node.sql('postgres')} in a maintained view "
-                            "not supported (use mz_now() in a temporal filter)")
-        if not is_mz_now(node):
-            continue
-        cmp = node.parent
-        ok = type(cmp) in _FLIP
-        up = cmp.parent if ok else None
-        while ok and isinstance(up, exp.And | exp.Paren):
-            up = up.parent
-        if not ok or not isinstance(up, exp.Where | exp.Having):
-            raise EddyError("0A000", "mz_now() outside a temporal filter (a comparison in "
-                            "WHERE or HAVING) in a maintained view not supported")
-
-
-def conjuncts(node) -> list[exp.Expression]:
-    if node is None:
-        return []
-    if isinstance(node, exp.And):
-        return conjuncts(node.this) + conjuncts(node.expression)
-    if isinstance(node, exp.Paren):
-        return conjuncts(node.this) if isinstance(node.this, exp.And) else [node]
-    return [node]
-
-
 def _has_subquery(node) -> bool:
     return any(isinstance(n, exp.Select | exp.Subquery | exp.Exists) for n in node.walk()
                if n is not node) or isinstance(node, exp.Exists)
@@ -70,7 +38,7 @@ def _has_subquery(node) -> bool:
 
 _CMP = {exp.LT: ("until", "ceil"), exp.LTE: ("until", "floor+1"),
         exp.GT: ("from", "floor+1"), exp.GTE: ("from", "ceil")}
-_FLIP = {exp.LT: exp.GT, exp.LTE: exp.GTE, exp.GT: exp.LT, exp.GTE: exp.LTE, exp.EQ: exp.EQ}
+
 
 
 class Planner:
@@ -266,7 +234,7 @@ class Planner:
     def plan_select(self, sel: exp.Select) -> tuple[Node, list[str]]:
         if sel.args.get("with"):
             raise Fallback("nested WITH")
-        sel = _exists_to_lateral(sel)
+        sel = exists_to_lateral(sel)
         from_ = sel.args.get("from_")
         if from_ is None:
             raise Fallback("SELECT without FROM")
@@ -393,7 +361,7 @@ class Planner:
                          names[:-1] + ["_d"])
 
     def keyed(self, sel, node, colmap, group, windows, distinct_on, limited, names):
-        sel = _resolve_output_aliases(sel)
+        sel = resolve_output_aliases(sel)
         distinct = sel.args.get("distinct")
         distinct_on = distinct.args.get("on") if distinct else None
         keys: list[exp.Expression] = []
@@ -444,11 +412,11 @@ class Planner:
         schema = {"__in": self.types(node)}
         froms, untils = [], []
         for c in conds:
-            if type(c) not in _FLIP or (is_mz_now(c.this) == is_mz_now(c.expression)):
+            if type(c) not in FLIP or (is_mz_now(c.this) == is_mz_now(c.expression)):
                 raise EddyError("0A000", "mz_now() must be compared directly to an expression "
                                 "(mz_now() <op> expr) in a temporal filter; this form not supported")
             if not is_mz_now(c.this):
-                c = _FLIP[type(c)](this=c.expression, expression=c.this)
+                c = FLIP[type(c)](this=c.expression, expression=c.this)
             if has_mz_now(c.expression):
                 raise EddyError("0A000", "mz_now() on both sides of a comparison not supported")
             translated = self.translate(c, schema)
@@ -461,100 +429,6 @@ class Planner:
             sql = f"ceil({bound})" if how == "ceil" else f"floor({bound}) + 1"
             (froms if which == "from" else untils).append(sql)
         return TemporalFilter(node, froms, untils)
-
-
-def _resolve_output_aliases(sel: exp.Select) -> exp.Select:
-    """ORDER BY / DISTINCT ON items naming an output column become that expression."""
-    sel = sel.copy()
-    outputs = {e.alias_or_name: e.unalias() for e in sel.expressions}
-
-    def fn(n):
-        if isinstance(n, exp.Column) and not n.table and n.name in outputs:
-            return outputs[n.name].copy()
-        return n
-    order = sel.args.get("order")
-    if order is not None:
-        sel.set("order", order.transform(fn))
-    distinct = sel.args.get("distinct")
-    if distinct is not None and distinct.args.get("on") is not None:
-        distinct.set("on", distinct.args["on"].transform(fn))
-    return sel
-
-
-def _safe_to_unnest(ast: exp.Expression) -> bool:
-    """sqlglot's unnest_subqueries keeps semantics for IN/EXISTS and for scalar subqueries
-    that are one aggregate row (else a multi-row scalar subquery must error, not multiply)."""
-    for sub in ast.find_all(exp.Subquery):
-        parent = sub.parent
-        if isinstance(parent, exp.From | exp.Join) or sub.args.get("alias") is not None:
-            continue
-        if isinstance(parent, exp.In | exp.Exists):
-            if isinstance(parent.parent, exp.Not):
-                return False
-            continue
-        inner = sub.this
-        if not isinstance(inner, exp.Select) or inner.args.get("group") or \
-                inner.args.get("limit") or len(inner.expressions) != 1 or \
-                not inner.expressions[0].find(exp.AggFunc):
-            return False
-    return all(not isinstance(ex.parent, exp.Not) for ex in ast.find_all(exp.Exists))
-
-
-def unnest(ast: exp.Expression) -> exp.Expression:
-    """Decorrelate subqueries into joins where that is known to keep the semantics."""
-    if not any(isinstance(n, exp.Subquery | exp.Exists) for n in ast.walk()):
-        return ast
-    if not _safe_to_unnest(ast):
-        return ast
-    from sqlglot.optimizer.unnest_subqueries import unnest_subqueries
-    try:
-        return unnest_subqueries(ast.copy())
-    except Exception:  # noqa: BLE001 - keep the original; the planner falls back
-        return ast
-
-
-def _exists_to_lateral(sel: exp.Select) -> exp.Select:
-    """[NOT] EXISTS (SELECT ... FROM r WHERE r.x = outer.y ...) conjuncts become LATERAL
-    joins with LIMIT 1 (NOT: a LEFT JOIN whose row must be missing), which are maintained per
-    correlation key."""
-    where = sel.args.get("where")
-    if where is None:
-        return sel
-
-    def exists_of(c):
-        ex = c.this if isinstance(c, exp.Not) else c
-        if not isinstance(ex, exp.Exists) or not isinstance(ex.this, exp.Select):
-            return None
-        inner = ex.this
-        if inner.args.get("joins") or inner.args.get("group") or inner.args.get("having") or \
-                inner.args.get("with") or not inner.args.get("from_") or any(
-                e.find(exp.AggFunc, exp.Window) for e in inner.expressions):
-            return None
-        return inner
-    if not any(exists_of(c) is not None for c in conjuncts(where.this)):
-        return sel
-    sel = sel.copy()
-    joins, kept = list(sel.args.get("joins") or []), []
-    for i, c in enumerate(conjuncts(sel.args["where"].this)):
-        inner = exists_of(c)
-        if inner is None:
-            kept.append(c)
-            continue
-        negated = isinstance(c, exp.Not)
-        alias = f"__ex{i}"
-        body = inner.copy()
-        body.set("expressions", [exp.alias_(exp.Literal.number(1), "__ex")])
-        body.set("order", None)
-        body.set("limit", exp.Limit(expression=exp.Literal.number(1)))
-        lateral = exp.Lateral(this=exp.Subquery(this=body),
-                              alias=exp.TableAlias(this=exp.to_identifier(alias)))
-        joins.append(exp.Join(this=lateral, side="LEFT", on=exp.true()) if negated
-                     else exp.Join(this=lateral))
-        if negated:
-            kept.append(exp.Is(this=exp.column("__ex", table=alias), expression=exp.Null()))
-    sel.set("joins", joins)
-    sel.set("where", exp.Where(this=exp.and_(*kept)) if kept else None)
-    return sel
 
 
 def _distinct_count(a: exp.Expression) -> bool:

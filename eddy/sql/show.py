@@ -132,8 +132,9 @@ def explain(session, rest: str) -> Result:
                 lines.append(f"  ERROR: {df.error}")
         return _rows(["Optimized Plan"], [("\n".join(lines),)])
     from eddy.sql import ddl
-    from eddy.sql.planner import Fallback, Planner, assign_keys, unnest
+    from eddy.sql.planner import Fallback, Planner, assign_keys
     from eddy.sql.resolve import expand, inline_ctes, parse
+    from eddy.sql.rewrites import unnest
     ast = parse(text)
     if not isinstance(ast, exp.Query):
         raise EddyError("0A000", "EXPLAIN of this statement not supported")
