@@ -175,12 +175,21 @@ class Planner:
         colmap.update({(alias, nm): out[n + j] for j, nm in enumerate(names)})
         return node, colmap
 
-    def plan_join(self, left: Node, lmap: dict, join: exp.Join) -> tuple[Node, dict]:
+    def filtered(self, node: Node, colmap: dict, conds: list | None) -> tuple[Node, dict]:
+        """The node with WHERE conjuncts that read only it applied first (before joins)."""
+        if not conds:
+            return node, colmap
+        schema = {"__in": self.types(node)}
+        where = " AND ".join(f"({self.render(self.rebind(c, colmap), schema)})" for c in conds)
+        return Map(node, [f"__in.{q(c)}" for c in node.cols], list(node.cols), where), colmap
+
+    def plan_join(self, left: Node, lmap: dict, join: exp.Join,
+                  pushed: list | None = None) -> tuple[Node, dict]:
         if isinstance(join.this, exp.Lateral):
             return self.plan_lateral(left, lmap, join)
         if join.args.get("using"):
             raise Fallback("USING join")
-        right, rmap = self.plan_from(join.this)
+        right, rmap = self.filtered(*self.plan_from(join.this), pushed)
         n = len(left.cols)
         names = [f"_c{i}" for i in range(n + len(right.cols))]
         lpos = {c: i for i, c in enumerate(left.cols)}
@@ -238,15 +247,19 @@ class Planner:
         from_ = sel.args.get("from_")
         if from_ is None:
             raise Fallback("SELECT without FROM")
-        node, colmap = self.plan_from(from_.this)
-        for join in sel.args.get("joins") or []:
-            node, colmap = self.plan_join(node, colmap, join)
+        joins = sel.args.get("joins") or []
+        where = conjuncts(sel.args.get("where").this if sel.args.get("where") else None)
+        pushed, where = _push_down(from_.this, joins, where)
+        node, colmap = self.filtered(*self.plan_from(from_.this), pushed.get(
+            from_.this.alias_or_name))
+        for join in joins:
+            node, colmap = self.plan_join(node, colmap, join, pushed.get(join.this.alias_or_name))
         names = list(sel.named_selects)
         if len(names) != len(sel.expressions):
             raise Fallback("unnamed select items")
         # WHERE: plain conjuncts filter; mz_now() comparisons become a temporal filter
         plain, temporal = [], []
-        for c in conjuncts(sel.args.get("where").this if sel.args.get("where") else None):
+        for c in where:
             if _has_subquery(c):
                 raise Fallback("subquery in WHERE")
             (temporal if has_mz_now(c) else plain).append(c)
@@ -429,6 +442,24 @@ class Planner:
             sql = f"ceil({bound})" if how == "ceil" else f"floor({bound}) + 1"
             (froms if which == "from" else untils).append(sql)
         return TemporalFilter(node, froms, untils)
+
+
+def _push_down(first, joins: list, where: list) -> tuple[dict, list]:
+    """With only inner/cross joins, WHERE conjuncts that read one FROM item move to it."""
+    if not joins or any(j.side or isinstance(j.this, exp.Lateral) or j.args.get("using")
+                        for j in joins):
+        return {}, where
+    aliases = {first.alias_or_name} | {j.this.alias_or_name for j in joins}
+    pushed: dict[str, list] = {}
+    rest = []
+    for c in where:
+        tables = {col.table for col in c.find_all(exp.Column)}
+        if len(tables) == 1 and tables <= aliases and not _has_subquery(c) and \
+                not has_mz_now(c) and not c.find(exp.AggFunc, exp.Window):
+            pushed.setdefault(next(iter(tables)), []).append(c)
+        else:
+            rest.append(c)
+    return pushed, rest
 
 
 def _distinct_count(a: exp.Expression) -> bool:
