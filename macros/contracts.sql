@@ -9,21 +9,21 @@
       'clicks': [
           ('user_id', 'string'), ('event_type', 'string'), ('page_url', 'string'),
           ('product_id', 'string_or_null'), ('referrer', 'string_or_null'),
-          ('user_agent', 'string'), ('country', 'string')],
+          ('user_agent', 'string'), ('country', 'country')],
       'cart_events': [
           ('user_id', 'string'), ('event_type', 'string'), ('product_id', 'string'),
-          ('quantity', 'positive_integer'), ('unit_price', 'number')],
+          ('quantity', 'positive_integer'), ('unit_price', 'money')],
       'purchases': [
-          ('user_id', 'string'), ('order_id', 'string'), ('amount', 'number'),
-          ('currency', 'string'), ('item_count', 'positive_integer')],
+          ('user_id', 'string'), ('order_id', 'string'), ('amount', 'money'),
+          ('currency', 'currency'), ('item_count', 'positive_integer')],
       'logins': [
           ('user_id', 'string'), ('device_id', 'string'), ('ip', 'string'),
-          ('country', 'string'), ('success', 'boolean')],
+          ('country', 'country'), ('success', 'boolean')],
       'device_changes': [
           ('user_id', 'string'), ('change_type', 'string'), ('device_id', 'string_or_null')],
       'transactions': [
-          ('transaction_id', 'string'), ('user_id', 'string'), ('amount', 'number'),
-          ('currency', 'string'), ('merchant_id', 'string'), ('country', 'string'),
+          ('transaction_id', 'string'), ('user_id', 'string'), ('amount', 'money'),
+          ('currency', 'currency'), ('merchant_id', 'string'), ('country', 'country'),
           ('device_id', 'string')],
       'app_logs': [
           ('service', 'string'), ('level', 'string'), ('message', 'string'),
@@ -46,12 +46,20 @@
 case
     when not coalesce(jsonb_typeof({{ payload }} -> 'event_id') = 'string', false)
         then 'event_id: missing or not a string'
-    when not coalesce({{ payload }} ->> 'event_time' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$', false)
-        then 'event_time: missing or not RFC 3339 UTC'
+    when not coalesce({{ payload }} ->> 'event_time' ~ '{{ event_time_pattern() }}', false)
+        then 'event_time: missing or not RFC 3339 UTC with milliseconds'
 {%- for field, kind in event_contract(topic) %}
-  {%- if kind == 'string' %}
+  {%- if kind in ('string', 'country', 'currency') %}
     when not coalesce(jsonb_typeof({{ payload }} -> '{{ field }}') = 'string', false)
         then '{{ field }}: missing or not a string'
+  {%- endif %}
+  {%- if kind == 'country' %}
+    when not {{ payload }} ->> '{{ field }}' ~ '^[A-Z]{2}$'
+        then '{{ field }}: not an ISO 3166 alpha-2 code'
+  {%- elif kind == 'currency' %}
+    when not {{ payload }} ->> '{{ field }}' ~ '^[A-Z]{3}$'
+        then '{{ field }}: not an ISO 4217 code'
+  {%- elif kind in ('string', 'country', 'currency') %}
   {%- elif kind == 'string_or_null' %}
     when not coalesce(jsonb_typeof({{ payload }} -> '{{ field }}') in ('string', 'null'), false)
         then '{{ field }}: missing or not a string or null'
@@ -64,8 +72,12 @@ case
   {%- endif %}
   {%- if kind == 'positive_integer' %}
     when ({{ payload }} ->> '{{ field }}')::numeric <> trunc(({{ payload }} ->> '{{ field }}')::numeric)
-        or ({{ payload }} ->> '{{ field }}')::numeric < 1
-        then '{{ field }}: not an integer of at least 1'
+        or ({{ payload }} ->> '{{ field }}')::numeric not between 1 and 2147483647
+        then '{{ field }}: not an integer from 1 to 2147483647'
+  {%- elif kind == 'money' %}
+    when ({{ payload }} ->> '{{ field }}')::numeric <> round(({{ payload }} ->> '{{ field }}')::numeric, 2)
+        or abs(({{ payload }} ->> '{{ field }}')::numeric) >= 10000000000
+        then '{{ field }}: not an amount with at most 2 decimals below 10^10'
   {%- endif %}
 {%- endfor %}
 {%- for field, allowed in event_enums(topic).items() %}
@@ -73,6 +85,12 @@ case
         then '{{ field }}: not one of {{ allowed | join(", ") }}'
 {%- endfor %}
 end
+{%- endmacro %}
+
+{% macro event_time_pattern() -%}
+{#- RFC 3339 in UTC with milliseconds, with the field ranges checked so the cast cannot fail
+    (a day past the month's end, e.g. Feb 30, still can). -#}
+^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{3}Z$
 {%- endmacro %}
 
 {% macro deduplicate_events(relation) -%}
