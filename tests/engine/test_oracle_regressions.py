@@ -32,8 +32,6 @@ def test_explicit_jsonb_casts_are_canonical(session):
     assert session.execute("select * from g")[0].rows == [({"a": 1, "b": 2}, 2)]
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: a scalar subquery returning two rows is "
-                   "reported as 22P02 (invalid text representation), not 21000")
 def test_scalar_subquery_with_two_rows_is_a_cardinality_violation(session):
     from eddy.errors import EddyError
     session.execute("create table t2 (w int)")
@@ -55,8 +53,6 @@ def test_division_by_zero_is_an_error_not_a_row(session):
     assert session.execute("select * from q")[0].rows in ([(3,)], [])
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: inside a write transaction INSERT/UPDATE/"
-                   "DELETE report 0 rows in their command tags (clients read rowcount from them)")
 def test_command_tags_inside_a_write_transaction_count_rows(session):
     session.execute("create table t (a int)")
     results = session.execute("begin; insert into t values (1), (2); commit")
