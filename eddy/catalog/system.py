@@ -15,6 +15,7 @@ import re
 import pyarrow as pa
 from sqlglot import exp
 
+from eddy.catalog import status
 from eddy.catalog.objects import Catalog, CatalogObject
 
 PHYSICAL_SCHEMAS = {"mz_catalog": "mz_catalog", "mz_internal": "mz_internal",
@@ -88,9 +89,7 @@ RELATIONS: dict[tuple[str, str], list[tuple[str, str]]] = {k: _cols(v) for k, v 
     ("mz_catalog", "mz_types"): "id:t oid:o schema_id:t name:t category:t owner_id:t privileges:T",
     ("mz_internal", "mz_comments"): "id:t object_type:t object_sub_id:n comment:t",
     ("mz_internal", "mz_object_dependencies"): "object_id:t referenced_object_id:t",
-    ("mz_internal", "mz_source_statuses"): "id:t name:t type:t last_status_change_at:z status:t error:t details:t",
-    ("mz_internal", "mz_source_statistics"): "id:t messages_received:i bytes_received:i updates_staged:i updates_committed:i records_indexed:i rehydration_latency:t snapshot_committed:b",
-    ("mz_internal", "mz_sink_statuses"): "id:t name:t type:t last_status_change_at:z status:t error:t details:t",
+    **status.LIVE_RELATIONS,    # views over the running drivers (eddy.catalog.status)
     ("mz_internal", "mz_hydration_statuses"): "object_id:t replica_id:t hydrated:b",
     ("mz_internal", "mz_cluster_replica_statuses"): "replica_id:t process_id:i status:t reason:t updated_at:z",
     ("pg_catalog", "pg_namespace"): "oid:o nspname:t nspowner:o nspacl:T",
@@ -466,7 +465,10 @@ def refresh(conn, catalog: Catalog | list[CatalogObject]) -> None:
     conn.execute(f"CREATE TABLE IF NOT EXISTS {_DIGESTS} (name VARCHAR PRIMARY KEY, digest VARCHAR)")
     known = dict(conn.execute(f"SELECT name, digest FROM {_DIGESTS}").fetchall())
     changed = []
+    status.install(conn, lambda schema: f'"{PHYSICAL_SCHEMAS[schema]}"')
     for (schema, name), cols in RELATIONS.items():
+        if (schema, name) in status.LIVE_RELATIONS:
+            continue
         key = f"{schema}.{name}"
         digest = _digest((cols, data[(schema, name)]))
         if known.get(key) == digest:

@@ -42,6 +42,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from eddy.catalog import status as status_relations
 from eddy.sinks.ddl import SinkSpec, parse_sink
 from eddy.sinks.encode import DIFF, Encoder, SinkState, changes_to_messages, diff
 from eddy.sources.kafka import KafkaConnector, SourceStatus, client_config, kafka_connection
@@ -79,12 +80,14 @@ class KafkaSinkDriver:
         self._seen = 0  # on_commit callbacks received
         self.state = SinkState(spec.envelope)
         self.stats = {"messages_produced": 0, "transactions_committed": 0, "ticks_skipped": 0,
-                      "last_tick": None, "restarts": 0, "warnings": 0}
+                      "bytes_produced": 0, "last_tick": None, "restarts": 0, "warnings": 0}
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
         if self._thread is not None:
             return
+        with contextlib.suppress(Exception):  # engines without the live status relations
+            status_relations.attach(self.ctx.engine)
         self._stop.clear()
         self._handle = self.ctx.engine.on_commit(self._on_commit)
         self._thread = threading.Thread(target=self._run, name=f"kafka-sink-{self.sink_id}",
@@ -206,6 +209,7 @@ class KafkaSinkDriver:
                 producer.abort_transaction(30)
             raise
         self.stats["messages_produced"] += len(msgs)
+        self.stats["bytes_produced"] += sum(len(k or b"") + len(v or b"") for k, v in msgs)
         self.stats["transactions_committed"] += 1
         self.stats["last_tick"] = ts
 

@@ -30,6 +30,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from eddy.catalog import status as status_relations
 from eddy.errors import EddyError
 from eddy.sources.ddl import DEAD_LETTER_COLUMNS, SourceSpec, parse_connection, parse_source
 from eddy.sources.decode import Decoded, JsonChecker, RawBatch, decode
@@ -132,6 +133,8 @@ class KafkaSourceDriver:
     def start(self) -> None:
         if self._thread is not None:
             return
+        with contextlib.suppress(Exception):  # engines without the live status relations
+            status_relations.attach(self.ctx.engine)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name=f"kafka-source-{self.source_id}",
                                         daemon=True)
@@ -204,8 +207,15 @@ class KafkaSourceDriver:
         return all(by_p.get(p, 0) >= o for p, o in target.items())
 
     def _committed(self) -> dict[int, int]:
+        """Offsets of the last committed tick, read through a cursor of its own: status()
+        also runs inside queries of mz_internal relations (eddy.catalog.status), where the
+        engine's main connection may be busy with that very query."""
         try:
-            raw = self.ctx.engine.committed_offsets(self.source_id) or {}
+            cur = self.ctx.engine.state.cursor()
+            try:
+                raw = self.ctx.engine.state.get_offsets(self.source_id, cur) or {}
+            finally:
+                cur.close()
         except Exception:  # the engine may be closing
             return {}
         return {int(p): int(o) for p, o in raw.items()}

@@ -88,6 +88,38 @@ def kafka_engine(data_dir=None, tick_interval: float = 0.1):
         engine.close()
 
 
+@contextlib.contextmanager
+def wire(engine):
+    """Serve `engine` over the PostgreSQL protocol on a free loopback port (a thread of its
+    own); yields a function running one SQL query through psycopg, returning its rows."""
+    import asyncio
+    import threading
+
+    import psycopg
+
+    from eddy.pgwire.server import PgServer
+
+    loop = asyncio.new_event_loop()
+    server = PgServer(engine, "127.0.0.1", 0)
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+    conn = psycopg.connect(host="127.0.0.1", port=server.port, user="materialize",
+                           dbname="materialize", autocommit=True)
+
+    def run(sql: str, params=None) -> list[tuple]:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    try:
+        yield run
+    finally:
+        conn.close()
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
 def query(engine, sql: str, params=None) -> list[tuple]:
     session = engine.session()
     try:

@@ -1,6 +1,7 @@
 """Broker restart: stop and start Kafka while the engine consumes (and a producer keeps going).
 The source reconnects by itself, its status shows the stall and the recovery, and no event is
-lost or doubled; a sink of the view replays to exactly the view afterwards.
+lost or doubled; a sink of the view replays to exactly the view afterwards. The status is
+read as a client would, through SQL over the PostgreSQL protocol (mz_internal relations).
 
 This restarts the shared local broker (holding the stack's lock, so no other test session
 starts a second one meanwhile); sessions using Kafka at that moment see a short outage."""
@@ -13,7 +14,7 @@ import time
 from collections import Counter
 
 import pytest
-from kafka_harness import driver_of, kafka_engine, produce, query, topic_state, wait_until
+from kafka_harness import driver_of, kafka_engine, produce, query, topic_state, wait_until, wire
 
 import stack
 from stack import kafka, shared
@@ -36,7 +37,11 @@ def test_broker_restart_reconnects_without_loss_or_duplicates(kafka_bootstrap, k
             i += 500
             time.sleep(0.05)
 
-    with kafka_engine() as engine:
+    status_sql = ("SELECT s.status, s.error, s.last_status_change_at FROM "
+                  "mz_internal.mz_source_statuses s JOIN mz_sources o ON o.id = s.id "
+                  "WHERE o.name = 'src'")
+
+    with kafka_engine() as engine, wire(engine) as sql:
         session = engine.session()
         session.execute(f"CREATE CONNECTION kc TO KAFKA (BROKER '{kafka_bootstrap}')")
         session.execute(f"CREATE SOURCE src FROM KAFKA CONNECTION kc (TOPIC '{kafka_topic}') FORMAT JSON")
@@ -49,14 +54,19 @@ def test_broker_restart_reconnects_without_loss_or_duplicates(kafka_bootstrap, k
         producer = threading.Thread(target=feed)
         producer.start()
         try:
-            wait_until(lambda: src.status()["updates_committed"] > 2000, what="ingestion under way")
+            wait_until(lambda: sql("SELECT s.updates_committed FROM mz_internal.mz_source_statistics"
+                                   " s JOIN mz_sources o USING (id) WHERE o.name = 'src'")[0][0]
+                       > 2000, what="ingestion under way")
+            assert sql(status_sql)[0][:2] == ("running", None)
             with shared.locked(stack_settings):
                 assert kafka.stop(stack_settings), "the broker was not running"
-                stalled = wait_until(lambda: (st := src.status())["status"] == "stalled" and st,
+                stalled = wait_until(lambda: (r := sql(status_sql)[0])[0] == "stalled" and r,
                                      timeout=60, what="status stalled")
-                assert stalled["error"]
+                assert stalled[1] and "kafka" in stalled[1], stalled
                 kafka.start(stack_settings, quiet=True)
-            wait_until(lambda: src.status()["status"] == "running", timeout=90, what="running again")
+            running = wait_until(lambda: (r := sql(status_sql)[0])[0] == "running" and r,
+                                 timeout=90, what="running again")
+            assert running[1] is None and running[2] > stalled[2]
             time.sleep(2)
         finally:
             stop.set()
@@ -66,10 +76,19 @@ def test_broker_restart_reconnects_without_loss_or_duplicates(kafka_bootstrap, k
         time.sleep(0.5)
         assert query(engine, "SELECT count(*) FROM src")[0][0] == total
         assert dict(query(engine, "SELECT user_id, n FROM counts")) == dict(sent)
-        states = [h["status"] for h in src.status()["history"]]
+        history = sql("SELECT h.status, h.error FROM mz_internal.mz_source_status_history h "
+                      "JOIN mz_sources o ON o.id = h.source_id WHERE o.name = 'src' "
+                      "ORDER BY h.occurred_at")
+        states = [st for st, _ in history]
         i = states.index("stalled")
         assert "running" in states[:i] and "running" in states[i:], states
-        assert src.status()["error"] is None
+        assert history[i][1], "the stall is recorded with its error"
+        assert sql(status_sql)[0][:2] == ("running", None)
+        lag = sql("SELECT p.partition, p.lag, p.offset_committed FROM "
+                  "mz_internal.mz_source_partition_statistics p JOIN mz_sources o "
+                  "ON o.id = p.source_id WHERE o.name = 'src' ORDER BY 1")
+        assert [p for p, *_ in lag] == [0, 1, 2] and all(n == 0 for _, n, _ in lag), lag
+        assert sum(c for *_, c in lag) == total
         sink = driver_of(engine, "counts_out")
         wait_until(lambda: (st := sink.status())["status"] == "running" and st["pending_ticks"] == 0,
                    timeout=60, what="sink settled")

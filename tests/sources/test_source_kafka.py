@@ -8,7 +8,7 @@ import json
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions
-from kafka_harness import create_topic, driver_of, kafka_engine, produce, query, wait_until
+from kafka_harness import create_topic, driver_of, kafka_engine, produce, query, wait_until, wire
 
 import stack
 
@@ -94,6 +94,23 @@ def _bad_input(kafka_bootstrap, topic, dlq, big):
         assert st["dead_letters"] == len(dead) and st["dead_letters_committed"] == len(dead)
         assert st["updates_committed"] == n_src and st["messages_received"] == len(messages) - 2 * rounds
         assert all(p["lag"] == 0 for p in st["partitions"])
+        # the same, as a client sees it: SQL over the PostgreSQL protocol
+        with wire(engine) as sql:
+            stats = {name: tuple(rest) for name, *rest in sql(
+                "SELECT o.name, s.dead_letters_received, s.dead_letters_committed, "
+                "s.updates_committed, s.messages_received, s.offset_committed, "
+                "s.snapshot_committed FROM mz_internal.mz_source_statistics s "
+                "JOIN mz_sources o USING (id)")}
+            statuses = sql("SELECT o.name, s.status, s.error FROM mz_internal.mz_source_statuses s"
+                           " JOIN mz_sources o USING (id) ORDER BY 1")
+            lag = sql("SELECT p.partition, p.lag FROM mz_internal.mz_source_partition_statistics p "
+                      "JOIN mz_sources o ON o.id = p.source_id WHERE o.name = 'src' ORDER BY 1")
+        n_topic = len(messages) - 2 * rounds
+        assert stats["src"] == (len(dead), len(dead), n_src, n_topic, n_topic, True), stats
+        assert stats["src_big"] == (len(dead_big), len(dead_big), n_big, 2 * rounds, 2 * rounds,
+                                    True), stats
+        assert statuses == [("src", "running", None), ("src_big", "running", None)]
+        assert lag == [(0, 0), (1, 0), (2, 0)]
         # republished copies carry their origin
         c = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": "dlq-check"})
         c.assign([TopicPartition(dlq, 0, 0)])
