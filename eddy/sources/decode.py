@@ -14,16 +14,19 @@ describe the error. Decode failures are a second output, not exceptions.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from eddy.sources.ddl import DEAD_LETTER_COLUMNS, SourceSpec
+from eddy.sql.dialect import canonical_json
 
 ARROW_TYPES = {
     "jsonb": pa.json_(),  # Arrow's JSON extension type: DuckDB reads it as JSON, no re-parse
@@ -273,7 +276,40 @@ def _decode_column(fmt: str, arr: pa.Array, raw: list, null: np.ndarray, errors:
         sub = strings if len(check) == len(strings) else strings.take(pa.array(check))
         for j, e in checker.errors(sub, objects_only).items():
             errors.setdefault(int(check[j]), e)
+        good = [int(i) for i in check if int(i) not in errors]
+        if good:
+            text = canonical_texts([raw[i] for i in good])
+            if len(good) == len(raw):
+                return pa.ExtensionArray.from_storage(pa.json_(), binary_array(text).view(pa.string()))
+            fixed = [None if v is None else b"" for v in raw]  # errors: dropped later
+            for i, t in zip(good, text, strict=True):
+                fixed[i] = t
+            strings = binary_array(fixed).view(pa.string())
     return pa.ExtensionArray.from_storage(pa.json_(), strings.cast(pa.string()))
+
+
+_EXPONENT = re.compile(rb"[0-9][eE][-+]?[0-9]")
+
+
+def canonical_texts(values: list[bytes]) -> list[bytes]:
+    """Valid JSON payloads in jsonb's canonical text (`eddy.sql.dialect.canonical_json`:
+    compact, keys sorted, the last duplicate key wins), so equal values written differently
+    compare and group as equal. orjson does it in ~1.5 us per click event; where its number
+    formatting differs from Python's (exponents; integers beyond 64 bits, which it reads as
+    floats) the output has an exponent and the message takes the exact, slower path."""
+    loads, dumps, out = orjson.loads, orjson.dumps, []
+    for v in values:
+        try:
+            t = dumps(loads(v), option=orjson.OPT_SORT_KEYS)
+        except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+            t = None
+        if t is None or _EXPONENT.search(t) is not None:
+            try:
+                t = canonical_json(v).encode()
+            except ValueError:  # e.g. a lone surrogate escape: keep the text as sent
+                t = v
+        out.append(t)
+    return out
 
 
 def _metadata(what: str, batch: RawBatch, typ: pa.DataType) -> pa.Array:

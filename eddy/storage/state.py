@@ -34,6 +34,9 @@ class StateDB:
             self.path = str(Path(data_dir) / FILE_NAME)
         self.conn = duckdb.connect(self.path or ":memory:")
         self.conn.execute("SET GLOBAL TimeZone = 'UTC'")
+        # DuckDB checkpoints whenever the WAL passes 16 MB; under Kafka ingestion that is every
+        # few ticks and was most of a tick's cost. 128 MB: ~1.5x ingest rate, longer WAL replay.
+        self.conn.execute("SET checkpoint_threshold = '128MB'")
         self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q(SCHEMA)}")
         for ddl in (
             f"CREATE TABLE IF NOT EXISTS {phys('catalog')} (id VARCHAR PRIMARY KEY, body VARCHAR)",
