@@ -228,6 +228,10 @@ def _rename(session, txn, binder, st) -> Result:
     obj.name = new
     if obj.create_sql:
         obj.create_sql = _renamed_create_sql(obj.create_sql, new)
+    txn.touch(obj)
+    if obj.kind not in ("cluster", "database", "schema"):
+        from eddy.sql.rename import rename_in_dependants
+        rename_in_dependants(txn, obj, old)
     if obj.kind == "schema":
         for o in txn.catalog:
             if o.database == obj.database and o.schema == old:

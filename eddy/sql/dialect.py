@@ -36,6 +36,8 @@ from sqlglot.errors import ErrorLevel, UnsupportedError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from eddy.errors import EddyError, unsupported
+from eddy.sql.colnames import column_name, name_columns  # noqa: F401 - column_name is API
+from eddy.sql.result_types import aggregate_types, pg_typeof
 
 MZ_NOW_VARIABLE = "mz_now"
 NUMERIC = exp.DataType.build("DECIMAL(38, 10)", dialect="duckdb")
@@ -191,6 +193,10 @@ def casts(expression: exp.Expression) -> exp.Expression:
             node.set("to", exp.DataType.build("UBIGINT", dialect="duckdb"))
         elif kind == exp.DataType.Type.TEXT:
             node.set("to", exp.DataType.build("VARCHAR"))
+        elif kind == exp.DataType.Type.INTERVAL and isinstance(node.this, exp.Literal) and \
+                node.this.is_string and not to.expressions:
+            from eddy.sql.intervals import duckdb_literal
+            return exp.Interval(this=exp.Literal.string(duckdb_literal(node.this.this)))
         return node
     return _transform(expression, rule)
 
@@ -484,65 +490,6 @@ def reject_unsupported(expression: exp.Expression) -> exp.Expression:
     return expression
 
 
-# --- result column names ----------------------------------------------------------------------
-
-
-_TYPE_NAMES = {"INT": "int4", "BIGINT": "int8", "SMALLINT": "int2", "DOUBLE": "float8",
-               "FLOAT": "float4", "DECIMAL": "numeric", "TEXT": "text", "VARCHAR": "varchar",
-               "BOOLEAN": "bool", "TIMESTAMPTZ": "timestamptz", "TIMESTAMP": "timestamp",
-               "DATE": "date", "JSONB": "jsonb", "JSON": "json", "INTERVAL": "interval"}
-
-
-_OPERATORS = (exp.Binary, exp.Unary, exp.Predicate, exp.JSONExtract, exp.JSONExtractScalar,
-              exp.JSONBExtract, exp.JSONBExtractScalar, exp.JSONBContainsTopKey)
-
-
-def column_name(node: exp.Expression) -> str:
-    """The name PostgreSQL gives an unaliased select-list expression."""
-    while isinstance(node, exp.Paren):
-        node = node.this
-    if isinstance(node, exp.Column):
-        return node.name
-    if isinstance(node, exp.Cast):
-        inner = column_name(node.this)
-        if inner != "?column?":
-            return inner
-        return _TYPE_NAMES.get(node.to.this.name, node.to.this.name.lower())
-    if isinstance(node, exp.Window):
-        return column_name(node.this)
-    if isinstance(node, exp.Case):
-        return "case"
-    if isinstance(node, exp.CurrentTimestamp):
-        return "now"
-    if isinstance(node, exp.Exists):
-        return "exists"
-    if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select):
-        return node.this.named_selects[0] if node.this.named_selects else "?column?"
-    if isinstance(node, exp.Anonymous):
-        return node.name.lower()
-    if isinstance(node, _OPERATORS):
-        return "?column?"
-    if isinstance(node, exp.Func):
-        text = node.sql("postgres")
-        match = re.match(r"([A-Za-z_][A-Za-z_0-9]*)\s*\(", text)
-        if match:
-            return match.group(1).lower()
-    return "?column?"
-
-
-def name_columns(expression: exp.Expression) -> exp.Expression:
-    """Alias unnamed select-list expressions with PostgreSQL's names (``count``, ``?column?``)."""
-    for select in expression.find_all(exp.Select):
-        projections = []
-        for projection in select.expressions:
-            if isinstance(projection, exp.Alias | exp.Star | exp.Column):
-                projections.append(projection)
-            else:
-                projections.append(exp.alias_(projection, column_name(projection), quoted=True))
-        select.set("expressions", projections)
-    return expression
-
-
 def normalize_names(expression: exp.Expression) -> exp.Expression:
     """Unquoted identifiers fold to lower case, as in PostgreSQL."""
     return normalize_identifiers(expression, dialect="postgres")
@@ -558,6 +505,8 @@ RULES = (
     integer_division,
     modulo,
     casts,
+    aggregate_types,
+    pg_typeof,
     json_operators,
     json_functions,
     date_trunc_dates,
@@ -576,7 +525,7 @@ def to_duckdb(expression: exp.Expression, schema: dict | None = None) -> exp.Exp
     rules (``round`` on floats, ``mz_now()`` comparisons) are exact; without it they use the
     types of literals and casts only.
     """
-    expression = expression.copy()
+    expression = name_columns(normalize_names(expression.copy()))  # before qualify's _col_N
     if schema is not None:
         from sqlglot.optimizer.annotate_types import annotate_types
         from sqlglot.optimizer.qualify import qualify

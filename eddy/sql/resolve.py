@@ -22,6 +22,21 @@ class EddyPostgres(Postgres):
     class Parser(Postgres.Parser):
         LAMBDAS: dict = {}
 
+        def _parse_interval(self, require_interval: bool = True, parse_function_unit: bool = True):
+            """`INTERVAL '1 day 02:03:04'` (no unit after the string) is read whole and exactly;
+            sqlglot alone keeps only its first `<number> <unit>`."""
+            from sqlglot.tokens import TokenType
+
+            from eddy.sql.intervals import duckdb_literal
+            toks, i = self._tokens, self._index
+            if require_interval and self._curr and self._curr.token_type == TokenType.INTERVAL \
+                    and i + 1 < len(toks) and toks[i + 1].token_type == TokenType.STRING and (
+                        i + 2 >= len(toks) or toks[i + 2].text.upper()
+                        not in self.dialect.VALID_INTERVAL_UNITS):
+                self._advance(2)
+                return exp.Interval(this=exp.Literal.string(duckdb_literal(self._prev.text)))
+            return super()._parse_interval(require_interval, parse_function_unit)
+
 
 _PHYSICAL_SYSTEM_SCHEMAS = ("_pg_catalog", "_information_schema")
 
@@ -49,9 +64,39 @@ class Binder:
     """Resolves names against the catalog for one session's database and search_path."""
 
     def __init__(self, catalog: Catalog, database: str, search_path: list[str],
-                 system: dict[str, str] | None = None):
+                 system: dict[str, str] | None = None, user: str = "materialize"):
         self.catalog, self.database, self.search_path = catalog, database, search_path
-        self.system = system or {}
+        self.system, self.user = system or {}, user
+
+    def current_schema(self) -> str | None:
+        """The first schema of search_path that exists (PostgreSQL's current_schema())."""
+        for schema in self.search_path:
+            if schema in SYSTEM_SCHEMAS or self.catalog.find(self.database, None, schema,
+                                                             ("schema",)) is not None:
+                return schema
+        return None
+
+    def session_functions(self, ast: exp.Expression) -> exp.Expression:
+        """current_schema(), current_database(), current_user as the session's values."""
+        names = {exp.CurrentSchema: "current_schema", exp.CurrentDatabase: "current_database",
+                 exp.CurrentUser: "current_user", exp.SessionUser: "session_user"}
+
+        def fn(node):
+            if isinstance(node, exp.CurrentSchema):
+                schema = self.current_schema()
+                out = exp.Null() if schema is None else exp.Literal.string(schema)
+            elif isinstance(node, exp.CurrentDatabase):
+                out = exp.Literal.string(self.database)
+            elif isinstance(node, exp.CurrentUser | exp.SessionUser) or (
+                    isinstance(node, exp.Column) and not node.table and not node.this.quoted
+                    and node.name in ("current_role", "user")):
+                out = exp.Literal.string(self.user)
+            else:
+                return node
+            if isinstance(node.parent, exp.Select) and node.arg_key == "expressions":
+                return exp.alias_(out, names.get(type(node), node.name), quoted=True)
+            return out
+        return ast.transform(fn)
 
     def lookup(self, parts: list[str], kinds=None) -> CatalogObject | None:
         if len(parts) == 3:
@@ -75,6 +120,7 @@ class Binder:
         ctes = cte_names(ast)
         deps: list[str] = []
         system = _system_module()
+        ast = self.session_functions(ast)
         if system is not None:
             ast = system.rewrite(ast)   # pg_catalog.pg_class, ::regclass, OPERATOR(~), ...
 

@@ -52,7 +52,7 @@ class Session:
 
     def binder(self) -> Binder:
         return Binder(self.engine.catalog, self.database, self.search_path,
-                      self.engine.system_relations)
+                      self.engine.system_relations, self.user)
 
     def execute(self, sql: str, params: Sequence | None = None) -> list[Result]:
         results = []
@@ -280,7 +280,7 @@ class Session:
     def _ddl(self, txn, st: Statement) -> Result:
         from eddy.sql import ddl_misc
         binder = Binder(txn.catalog, self.database, self.search_path,
-                        self.engine.system_relations)
+                        self.engine.system_relations, self.user)
         kind = st.kind
         if kind == "create_view":
             target = self.target(st.parts["name"])

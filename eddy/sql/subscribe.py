@@ -8,6 +8,7 @@ import threading
 from collections import deque
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from eddy.catalog.objects import CatalogObject
 from eddy.engine import Column, Result
@@ -49,6 +50,8 @@ class Subscription:
         self._error: EddyError | None = None
         self.closed = False
         self.done = False
+        self._pending: list[pa.Table] | None = None    # AS OF a future tick: held back
+        self._pending_emit = True
 
     # engine side -------------------------------------------------------------------------
     def _emit(self, rows: list[tuple]) -> None:
@@ -87,15 +90,35 @@ class Subscription:
                 out.append(pre + ("upsert",) + tuple(row[i] for i in self._order))
         return out
 
-    def snapshot(self, ts: int, table: pa.Table) -> None:
-        if table.num_rows:
+    def snapshot(self, ts: int, table: pa.Table, emit: bool = True) -> None:
+        """The contents at `ts`; with AS OF a later tick, held back (and brought up to date
+        by the ticks up to AS OF) until that tick has committed."""
+        if self.as_of is not None and self.as_of > ts:
+            self._pending, self._pending_emit = [_weighted(table)], emit
+            return
+        if emit and table.num_rows:
             self._emit(self._rows(ts, table))
+
+    def _release(self, ts: int, table: pa.Table | None) -> bool:
+        """Fold a tick into the held-back AS OF snapshot; True while still holding back."""
+        if ts <= self.as_of:
+            if table is not None and table.num_rows:
+                self._pending.append(_weighted(table))
+            return True
+        pending, self._pending = self._pending, None
+        if self._pending_emit:
+            snap = _consolidate(pa.concat_tables(pending, promote_options="permissive"))
+            if snap.num_rows:
+                self._emit(self._rows(self.as_of, snap))
+        return False
 
     def push(self, ts: int, changes: dict[str, pa.Table]) -> None:
         if self.up_to is not None and ts >= self.up_to:
             self._finish()
             return
         table = changes.get(self.object_id)
+        if self._pending is not None and self._release(ts, table):
+            return
         rows = self._rows(ts, table) if table is not None and table.num_rows else []
         if self.progress:
             width = len(self.columns) - 2
@@ -145,6 +168,19 @@ class Subscription:
             self.closed = True
             self._cond.notify_all()
         self._detach()
+
+
+def _weighted(table: pa.Table) -> pa.Table:
+    return table.rename_columns(table.column_names[:-1] + ["__diff"])
+
+
+def _consolidate(table: pa.Table) -> pa.Table:
+    """One row per distinct row with its summed weight (last column); zero weights dropped."""
+    diff = table.column_names[-1]
+    names = table.column_names[:-1]
+    out = table.group_by(names, use_threads=False).aggregate([(diff, "sum")])
+    out = out.rename_columns(names + [diff])
+    return out.filter(pc.not_equal(out[diff], 0))
 
 
 def _parse(rest: str) -> dict:
@@ -221,9 +257,14 @@ def subscribe(session, st: Statement) -> Result:
         sub = Subscription(engine, obj.id, obj.columns, progress=opts.get("progress", False),
                            up_to=opts.get("up_to"), as_of=opts.get("as_of"),
                            upsert_key=opts.get("upsert_key"), transient=transient)
-        if opts.get("snapshot", True):
-            ts, table = engine.read_snapshot(obj.id)
-            sub.snapshot(max(ts, opts.get("as_of") or 0), table)
+        ts, table = engine.read_snapshot(obj.id)
+        as_of = opts.get("as_of")
+        if as_of is not None and as_of < ts:
+            sub.close()
+            raise EddyError("22023", f"Timestamp ({as_of}) is not valid for all inputs: the "
+                            f"earliest valid AS OF is {ts} (eddy keeps no history before the "
+                            "current tick)")
+        sub.snapshot(ts, table, emit=opts.get("snapshot", True))
         if sub.progress:
             sub._emit([(engine.last_ts + 1, True) + (None,) * (len(sub.columns) - 2)])
         engine.subscriptions.add(sub)
