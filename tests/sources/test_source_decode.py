@@ -134,3 +134,14 @@ def test_jsonb_text_is_canonical_so_equal_values_are_equal(checker):
     assert len(set(texts[:3])) == 1 and texts[0] == '{"a":{"x":"é","y":1},"b":[1,2.5]}'
     assert texts[3:] == [canonical_json(v) for v in exact]
     assert texts[4] == '{"big":123456789012345678901234567890}'
+
+
+def test_canonical_numbers_match_canonical_json_exactly():
+    from eddy.sources.decode import canonical_array
+    from eddy.sql.dialect import canonical_json
+    docs = [b'{"a": 0.00001}', b'{"a": 1e16, "b": 12345678901234567.0}', b'{"a": -1.5E-7}',
+            b'{"a": 123456789012345678901234567890}', b'{"a": 0.0001, "b": 100.0, "c": -0.0}',
+            b'{"a": 1, "t": "1e5 and .00001 in text"}', b'{"x":"\\ud800"}', b'{"z": 1, "a": 2}']
+    texts = canonical_array([*docs, None]).to_pylist()
+    assert texts[:-3] == [canonical_json(d) for d in docs[:-2]]
+    assert texts[-2:] == ['{"a":2,"z":1}', None]
