@@ -4,7 +4,7 @@ except, intersect), each keeping per-key accumulators that deltas add to."""
 from __future__ import annotations
 
 from eddy.dataflow.operators import Map, Node
-from eddy.dataflow.runtime import W, cols_sql, nullsafe
+from eddy.dataflow.runtime import W, apply_delta, cols_sql, consolidate_sql, nullsafe
 from eddy.storage.state import phys, q
 
 LINEAR_AGGS = ("count_star", "count", "sum", "avg")
@@ -205,3 +205,99 @@ class SetCount(Node):
         return f"Set count ({self.mode}, per-row counters, state {self.key})"
 
 
+
+
+class MinMaxAgg(Node):
+    """min(x) / max(x) per group. State: the input's distinct (group, x) with counts, and the
+    current extreme per group. A group whose delta only adds rows takes the better of its old
+    extreme and the delta's; only groups that lost rows re-read their distinct values.
+
+    Input columns: the group columns, then `_x`; output: the group columns, then `_v`."""
+
+    label = "min/max"
+    stateful = True
+
+    def __init__(self, child: Node, kind: str, names: list[str]):
+        super().__init__([child], names)
+        self.kind = kind                      # "min" or "max"
+        self.gcols = list(child.cols[:-1])
+        self.pick = "greatest" if kind == "max" else "least"
+
+    @property
+    def table(self):
+        return phys(self.key)
+
+    @property
+    def values(self):
+        return phys(self.key + "_a")
+
+    def state_tables(self):
+        return [self.key, self.key + "_a"]
+
+    def _extreme(self, rel: str, alias: str = "__in") -> str:
+        gsel = "".join(f"{alias}.{q(g)} AS {q(o)}, "
+                       for g, o in zip(self.gcols, self.cols, strict=False))
+        group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(self.gcols)))}" \
+            if self.gcols else ""
+        return (f"SELECT {gsel}{self.kind}({alias}._x) AS {q(self.cols[-1])}, 1::BIGINT AS {W} "
+                f"FROM {rel}{group}")
+
+    def setup(self, rt, fresh):
+        super().setup(rt, fresh)
+        if fresh:
+            child = self.children[0]
+            rt.run(f"CREATE OR REPLACE TABLE {self.values} AS "
+                   + consolidate_sql(f"({child.full()})", child.cols))
+            rt.run(f"CREATE OR REPLACE TABLE {self.table} AS "
+                   + self._extreme(f"{self.values} AS __in"))
+
+    def full(self):
+        return f"SELECT {cols_sql(self.cols)}, {W} FROM {self.table}"
+
+    def spec(self):
+        return self._extreme(f"({self.children[0].spec()}) AS __in WHERE __in.{W} > 0")
+
+    def _step(self, rt):
+        child = self.children[0]
+        delta = child.step(rt)
+        if delta is None:
+            return None
+        apply_delta(rt, self.values, child.cols, delta)
+        dn = rt.reg(delta)
+        gsel = "".join(f"d.{q(g)}, " for g in self.gcols)
+        group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(self.gcols)))}" \
+            if self.gcols else ""
+        touched = rt.reg(rt.table(
+            f"SELECT {gsel}bool_or(d.{W} < 0) AS __neg, "
+            f"{self.kind}(d._x) FILTER (WHERE d.{W} > 0) AS __dv FROM {dn} d{group}"))
+        old = rt.table(f"SELECT o.* FROM {self.table} o SEMI JOIN {touched} t "
+                       f"ON {nullsafe('o', 't', self.cols[:-1], self.gcols)}")
+        on = rt.reg(old)
+        v = q(self.cols[-1])
+        regrouped = rt.reg(rt.table(   # groups that lost rows: their distinct values again
+            self._extreme(f"{self.values} AS __in SEMI JOIN (SELECT * FROM {touched} "
+                          f"WHERE __neg) t ON {nullsafe('__in', 't', self.gcols)}")
+            if self.gcols else
+            f"SELECT * FROM ({self._extreme(f'{self.values} AS __in')}) "
+            f"WHERE (SELECT bool_or(__neg) FROM {touched})"))
+        outs = "".join(f"t.{q(g)} AS {q(o)}, " for g, o in zip(self.gcols, self.cols, strict=False))
+        added = (f"SELECT {outs}CASE WHEN o.{v} IS NULL THEN t.__dv WHEN t.__dv IS NULL THEN "
+                 f"o.{v} ELSE {self.pick}(o.{v}, t.__dv) END AS {v}, 1::BIGINT AS {W} "
+                 f"FROM {touched} t LEFT JOIN {on} o "
+                 f"ON {nullsafe('t', 'o', self.gcols, self.cols[:-1])} WHERE NOT t.__neg")
+        new = rt.table(f"SELECT * FROM {regrouped} UNION ALL {added}")
+        nn = rt.reg(new)
+        rt.run(f"DELETE FROM {self.table} o USING {touched} t "
+               f"WHERE {nullsafe('o', 't', self.cols[:-1], self.gcols)}")
+        if new.num_rows:
+            rt.run(f"INSERT INTO {self.table} SELECT * FROM {nn}")
+        out = rt.arrow(consolidate_sql(
+            f"(SELECT * FROM {nn} UNION ALL SELECT {cols_sql(self.cols)}, -{W} FROM {on})",
+            self.cols))
+        self.count(delta, out)
+        self.rows_read += new.num_rows
+        self.rows_written += new.num_rows
+        return out
+
+    def describe(self):
+        return f"Aggregate ({self.kind}: arrangement of distinct values, state {self.key})"

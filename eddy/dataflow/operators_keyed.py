@@ -69,8 +69,10 @@ class KeyedRecompute(Node):
             for child, keys in zip(self.children, self.keys, strict=False):
                 cond = " AND ".join(f"({k}) IS NOT DISTINCT FROM t.{q(n)}"
                                     for k, n in zip(keys, self.kcols, strict=False))
-                rels.append(f"SELECT __in.* FROM ({child.full()}) AS __in SEMI JOIN {tn} t "
-                            f"ON {cond}")
+                part = rt.table(f"SELECT __in.* FROM ({child.full()}) AS __in SEMI JOIN {tn} t "
+                                f"ON {cond}")
+                self.rows_read += part.num_rows     # the touched keys' input rows, re-read
+                rels.append(f"SELECT * FROM {part.name}")
         new = rt.table(consolidate_sql(f"(SELECT *, 1::BIGINT AS {W} FROM ({self._eval(rels)}))",
                                        self.kcols + self.cols))
         if tn is None:

@@ -141,12 +141,27 @@ def build_dataflow(engine, catalog: Catalog, obj: CatalogObject, fresh: bool,
                              has_mz_now(bound), str(f))
     assign_keys(root, obj.id)
     df = Dataflow(obj.id, root, names)
+    plan = "\n".join(df.explain())
+    if not fresh and _stored_plan(conn, obj.id) != plan:
+        fresh = True     # state of another build's plan (or of none recorded): rebuild it
     rt = TickContext(conn, engine.last_ts, engine.last_ts)
     try:
         df.setup(rt, fresh)
     finally:
         rt.close()
+    if fresh and not obj.id.startswith("t"):
+        _stored_plan(conn, obj.id)     # creates the table on first use
+        conn.execute(f"INSERT OR REPLACE INTO {phys('__plans')} VALUES (?, ?)", [obj.id, plan])
     return df
+
+
+def _stored_plan(conn, object_id: str) -> str | None:
+    """The plan the object's state tables were built for (None: not recorded)."""
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {phys('__plans')} "
+                 "(object_id VARCHAR PRIMARY KEY, plan VARCHAR)")
+    row = conn.execute(f"SELECT plan FROM {phys('__plans')} WHERE object_id = ?",
+                       [object_id]).fetchone()
+    return row[0] if row else None
 
 
 def describe_query(conn, sql: str) -> list[tuple[str, str, bool]]:

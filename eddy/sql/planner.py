@@ -8,7 +8,7 @@ from sqlglot import exp
 
 from eddy.catalog.objects import Catalog
 from eddy.dataflow.operators import Join, Map, Node, Scan, UnionAll
-from eddy.dataflow.operators_agg import LinearAgg, SetCount
+from eddy.dataflow.operators_agg import LinearAgg, MinMaxAgg, SetCount
 from eddy.dataflow.operators_keyed import KeyedRecompute
 from eddy.dataflow.temporal import TemporalFilter
 from eddy.errors import EddyError
@@ -293,7 +293,7 @@ class Planner:
             out = Map(node, exprs, [f"_c{i}" for i in range(len(exprs))], None)
             return (SetCount([out], "distinct") if plain_distinct else out), names
         if (aggs or group) and not (windows or distinct_on or limited) and all(
-                _linear(a) or _distinct_count(a) for a in aggs):
+                _linear(a) or _distinct_count(a) or _minmax(a) for a in aggs):
             return self.linear_agg(sel, node, colmap, group, aggs, names)
         return self.keyed(sel, node, colmap, group, windows, distinct_on, limited, names)
 
@@ -305,7 +305,8 @@ class Planner:
             if a not in uniq:
                 uniq.append(a)
         distinct = [a for a in uniq if _distinct_count(a)]
-        uniq = [a for a in uniq if not _distinct_count(a)]
+        extremes = [a for a in uniq if _minmax(a)]
+        uniq = [a for a in uniq if not _distinct_count(a) and not _minmax(a)]
         specs, types = [], []
         for a in uniq:
             kind = "count_star" if isinstance(a, exp.Count) and isinstance(
@@ -322,11 +323,16 @@ class Planner:
         # count(DISTINCT x): distinct (group, x) pairs counted per group, joined to the other
         # aggregates on the group key; the branches share the input operators
         branches: list[tuple[Node, int]] = []      # (node, column of its value(s))
-        if uniq or not distinct:
+        if uniq or not (distinct or extremes):
             branches.append((LinearAgg(node, gsql, specs, types, gnames + anames),
                              len(group)))
         for d in distinct:
             branches.append((self.distinct_count(node, gsql, d, colmap, schema), len(group)))
+        for m in extremes:
+            x = self.render(self.rebind(_minmax_arg(m), colmap), schema)
+            names_ = [f"_g{i}" for i in range(len(gsql))] + ["_x"]
+            branches.append((MinMaxAgg(Map(node, gsql + [x], names_, None), m.key,
+                                       names_[:-1] + ["_v"]), len(group)))
         agg, _ = branches[0]
         values = list(agg.cols[len(group):])
         for right, _ in branches[1:]:
@@ -339,7 +345,7 @@ class Planner:
             agg = Join(agg, right, on or "TRUE", cols)
             values.append(cols[width + len(group)])
         gnames = agg.cols[:len(group)]
-        uniq = uniq + distinct
+        uniq = uniq + distinct + extremes
         anames = values
 
         def post(e):
@@ -393,6 +399,7 @@ class Planner:
             keys = list(distinct_on.expressions)
         elif limited:
             what = "ORDER BY ... LIMIT"
+        node = self.narrow(sel, node, colmap)
         body = sel.copy()
         body.set("where", None)
         body.set("joins", None)
@@ -410,6 +417,24 @@ class Planner:
         out = KeyedRecompute([node], [ksql] if keys else [], body_sql,
                              [f"_c{i}" for i in range(len(names))], what)
         return out, names
+
+    @staticmethod
+    def narrow(sel: exp.Select, node: Node, colmap: dict) -> Node:
+        """Only the columns the recompute reads, so that its arrangement holds one row per
+        distinct (key, values) with a count rather than every input row (min/max over a
+        group then reads the group's distinct values, not its history)."""
+        sel = sel.copy()
+        for applied in ("where", "joins", "from_", "from"):    # already applied below
+            sel.set(applied, None)
+        if not isinstance(node, Map) or any(
+                isinstance(c.this, exp.Star) for c in sel.find_all(exp.Column)) or \
+                any(isinstance(e, exp.Star) for e in sel.expressions):
+            return node
+        used = {colmap.get((c.table, c.name)) for c in sel.find_all(exp.Column)}
+        keep = [c for c in node.cols if c in used]
+        if not keep or len(keep) == len(node.cols):
+            return node
+        return Map(node, [f"__in.{q(c)}" for c in keep], keep, None)
 
     def rebind_body(self, body: exp.Select, colmap: dict) -> exp.Select:
         def fn(n):
@@ -466,6 +491,18 @@ def _distinct_count(a: exp.Expression) -> bool:
     return isinstance(a, exp.Count) and isinstance(a.this, exp.Distinct) and \
         len(a.this.expressions) == 1 and not a.args.get("filter") and \
         not a.find_ancestor(exp.Filter)
+
+
+def _minmax_arg(a: exp.Expression) -> exp.Expression:
+    return a.this.expressions[0] if isinstance(a.this, exp.Distinct) else a.this
+
+
+def _minmax(a: exp.Expression) -> bool:
+    """min(x) / max(x) (DISTINCT changes nothing) of one argument, without FILTER."""
+    if not isinstance(a, exp.Min | exp.Max) or a.expressions or a.args.get("filter") or \
+            a.find_ancestor(exp.Filter):
+        return False
+    return not isinstance(a.this, exp.Distinct) or len(a.this.expressions) == 1
 
 
 def _linear(a: exp.Expression) -> bool:
