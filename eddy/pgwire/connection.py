@@ -58,8 +58,8 @@ from eddy.errors import EddyError
 from eddy.pgwire import messages as m
 from eddy.pgwire import types
 from eddy.pgwire.auth import ScramServer, md5_expected
-from eddy.pgwire.sqltext import split_statements
 from eddy.pgwire.statements import Cursor, LocalStatements, Outcome
+from eddy.sql.sqltext import split_statements
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from eddy.errors import EddyError
-from eddy.pgwire.sqltext import (
+from eddy.sql.sqltext import (
     CLOSE,
     COPY_FORMAT,
     COPY_TO,

@@ -1,4 +1,4 @@
-"""Pre-parser: splits statements and recognizes Materialize-only syntax sqlglot cannot parse."""
+"""Pre-parser: recognizes Materialize-only syntax sqlglot cannot parse."""
 
 from __future__ import annotations
 
@@ -9,43 +9,6 @@ from eddy.errors import EddyError
 
 _NAME_PART = r'(?:"(?:[^"]|"")*"|[A-Za-z_][A-Za-z0-9_$]*)'
 NAME = rf"{_NAME_PART}(?:\s*\.\s*{_NAME_PART})*"
-
-
-def split_statements(sql: str) -> list[str]:
-    """Split on semicolons outside quotes, dollar quotes and comments; drop empty statements."""
-    out, start, i, n = [], 0, 0, len(sql)
-    while i < n:
-        ch = sql[i]
-        if ch in ("'", '"'):
-            j = i + 1
-            while j < n:
-                if sql[j] == ch:
-                    if j + 1 < n and sql[j + 1] == ch:
-                        j += 2
-                        continue
-                    break
-                j += 1
-            i = j + 1
-        elif ch == "-" and sql.startswith("--", i):
-            j = sql.find("\n", i)
-            i = n if j < 0 else j + 1
-        elif ch == "/" and sql.startswith("/*", i):
-            j = sql.find("*/", i + 2)
-            i = n if j < 0 else j + 2
-        elif ch == "$":
-            m = re.match(r"\$[A-Za-z_]*\$", sql[i:])
-            if m:
-                j = sql.find(m.group(0), i + len(m.group(0)))
-                i = n if j < 0 else j + len(m.group(0))
-            else:
-                i += 1
-        elif ch == ";":
-            out.append(sql[start:i])
-            start = i = i + 1
-        else:
-            i += 1
-    out.append(sql[start:])
-    return [s.strip() for s in out if _strip_comments(s).strip()]
 
 
 def _strip_comments(sql: str) -> str:

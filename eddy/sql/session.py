@@ -13,8 +13,9 @@ from sqlglot import exp
 from eddy.engine import Column, Result, Write, as_eddy_error
 from eddy.errors import EddyError
 from eddy.sql import ddl, show, types, writes
-from eddy.sql.preparser import Statement, classify, split_statements
+from eddy.sql.preparser import Statement, classify
 from eddy.sql.resolve import Binder, parse, to_read_sql
+from eddy.sql.sqltext import split_statements
 
 DEFAULT_VARS = {
     "application_name": "", "client_encoding": "UTF8", "client_min_messages": "notice",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from eddy.errors import EddyError
-from eddy.pgwire.sqltext import split_statements
+from eddy.sql.sqltext import split_statements
 
 _OIDS = {"BOOLEAN": 16, "BIGINT": 20, "SMALLINT": 21, "INTEGER": 23, "VARCHAR": 25,
          "FLOAT": 700, "DOUBLE": 701, "DATE": 1082, "TIMESTAMP": 1114,

@@ -1,7 +1,7 @@
 """Lexical helpers over SQL text: split a query string into statements, read leading words.
 
-The protocol layer only needs to find statement boundaries and recognise the few statements
-it runs itself (transactions, cursors, COPY TO STDOUT); everything else goes to the engine.
+Shared by the engine's session (statement boundaries) and the protocol layer, which also
+recognises the few statements it runs itself (transactions, cursors, COPY TO STDOUT).
 """
 
 from __future__ import annotations
