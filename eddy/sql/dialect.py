@@ -36,6 +36,7 @@ from sqlglot.errors import ErrorLevel, UnsupportedError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from eddy.errors import EddyError, unsupported
+from eddy.sql.astutil import duckdb_func, transform_in_place, type_of
 from eddy.sql.colnames import column_name, name_columns  # noqa: F401 - column_name is API
 from eddy.sql.result_types import aggregate_types, pg_typeof
 
@@ -66,10 +67,6 @@ _TIME_TYPES = {exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.TIMESTAMP,
                exp.DataType.Type.TIMESTAMPLTZ, exp.DataType.Type.DATE}
 
 
-def _fn(name: str, *args: exp.Expression) -> exp.Expression:
-    return exp.func(name, *args, dialect="duckdb")
-
-
 def _literal_number(node: exp.Expression) -> float | None:
     """The value of a numeric literal (also negated), else None."""
     if isinstance(node, exp.Paren):
@@ -85,16 +82,6 @@ def _literal_number(node: exp.Expression) -> float | None:
     return None
 
 
-def _type_of(node: exp.Expression) -> exp.DataType.Type | None:
-    """The annotated type of a node (see ``to_duckdb(schema=...)``), None when unknown."""
-    dtype = node.type
-    if dtype is None or dtype.this in (exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL):
-        return None
-    return dtype.this
-
-
-def _transform(expression: exp.Expression, fn) -> exp.Expression:
-    return expression.transform(fn, copy=False)
 
 
 # --- arithmetic -------------------------------------------------------------------------------
@@ -106,7 +93,7 @@ def _nonzero(divisor: exp.Expression) -> exp.Expression:
     if value is not None and value != 0:
         return divisor
     check = exp.EQ(this=divisor.copy(), expression=exp.Literal.number(0))
-    return exp.Case(ifs=[exp.If(this=check, true=_fn("error", exp.Literal.string("division by zero")))],
+    return exp.Case(ifs=[exp.If(this=check, true=duckdb_func("error", exp.Literal.string("division by zero")))],
                     default=divisor)
 
 
@@ -116,7 +103,7 @@ def integer_division(expression: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Div):
             return exp.IntDiv(this=node.this, expression=_nonzero(node.expression))
         return node
-    return _transform(expression, rule)
+    return transform_in_place(expression, rule)
 
 
 def div_function(expression: exp.Expression) -> exp.Expression:
@@ -125,9 +112,9 @@ def div_function(expression: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.IntDiv) and not node.meta.get("eddy"):
             quotient = exp.IntDiv(this=node.this, expression=_nonzero(node.expression))
             quotient.meta["eddy"] = True
-            return _fn("trunc", quotient)
+            return duckdb_func("trunc", quotient)
         return node
-    expression = _transform(expression, rule)
+    expression = transform_in_place(expression, rule)
     return expression
 
 
@@ -139,7 +126,7 @@ def modulo(expression: exp.Expression) -> exp.Expression:
             out.meta["eddy"] = True
             return out
         return node
-    return _transform(expression, rule)
+    return transform_in_place(expression, rule)
 
 
 def _is_float(node: exp.Expression) -> bool:
@@ -153,16 +140,16 @@ def _is_float(node: exp.Expression) -> bool:
         return node.to.this in _FLOAT_TYPES
     if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div | exp.Mod):
         return _is_float(node.this) or _is_float(node.expression)
-    return _type_of(node) in _FLOAT_TYPES
+    return type_of(node) in _FLOAT_TYPES
 
 
 def round_half_even_floats(expression: exp.Expression) -> exp.Expression:
     """``round(double)`` rounds half to even in PostgreSQL; numeric rounds half away from zero."""
     def rule(node):
         if isinstance(node, exp.Round) and _is_float(node.this):
-            return _fn("round_even", node.this, node.args.get("decimals") or exp.Literal.number(0))
+            return duckdb_func("round_even", node.this, node.args.get("decimals") or exp.Literal.number(0))
         return node
-    return _transform(expression, rule)
+    return transform_in_place(expression, rule)
 
 
 # --- casts ------------------------------------------------------------------------------------
@@ -180,15 +167,15 @@ def casts(expression: exp.Expression) -> exp.Expression:
         elif kind in (exp.DataType.Type.VARCHAR, exp.DataType.Type.NVARCHAR) and to.expressions:
             width = to.expressions[0]
             node.set("to", exp.DataType.build("VARCHAR"))
-            return _fn("left", node, width.this if isinstance(width, exp.DataTypeParam) else width)
+            return duckdb_func("left", node, width.this if isinstance(width, exp.DataTypeParam) else width)
         elif kind in (exp.DataType.Type.JSONB, exp.DataType.Type.JSON):
             node.set("to", exp.DataType.build("JSON"))
             if isinstance(node.this, exp.Literal) and node.this.is_string:
                 # malformed JSON is left for DuckDB to report when the cast runs
                 with contextlib.suppress(ValueError):
                     node.set("this", exp.Literal.string(canonical_json(node.this.this)))
-            elif _type_of(node.this) in (None, exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT):
-                return _fn("json", node)  # minified (key order is kept: see canonical_json)
+            elif type_of(node.this) in (None, exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT):
+                return duckdb_func("json", node)  # minified (key order is kept: see canonical_json)
         elif kind == exp.DataType.Type.USERDEFINED and to.sql().lower() == "mz_timestamp":
             node.set("to", exp.DataType.build("UBIGINT", dialect="duckdb"))
         elif kind == exp.DataType.Type.TEXT:
@@ -198,7 +185,7 @@ def casts(expression: exp.Expression) -> exp.Expression:
             from eddy.sql.intervals import duckdb_literal
             return exp.Interval(this=exp.Literal.string(duckdb_literal(node.this.this)))
         return node
-    return _transform(expression, rule)
+    return transform_in_place(expression, rule)
 
 
 # --- jsonb ------------------------------------------------------------------------------------
@@ -240,24 +227,24 @@ def json_operators(expression: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.JSONBExtractScalar):
             return exp.JSONExtractScalar(this=node.this, expression=_pointer(node.expression, "#>>"))
         if isinstance(node, exp.ArrayContainsAll) and isinstance(node.expression, exp.Literal):
-            return _fn("json_contains", node.this, exp.cast(node.expression, "JSON"))
+            return duckdb_func("json_contains", node.this, exp.cast(node.expression, "JSON"))
         if isinstance(node, exp.JSONBContainsTopKey):
             keys = exp.Case(
-                ifs=[exp.If(this=exp.EQ(this=_fn("json_type", node.this.copy()),
+                ifs=[exp.If(this=exp.EQ(this=duckdb_func("json_type", node.this.copy()),
                                         expression=exp.Literal.string("ARRAY")),
-                            true=_fn("json_extract_string", node.this.copy(),
+                            true=duckdb_func("json_extract_string", node.this.copy(),
                                      exp.Literal.string("$[*]")))],
-                default=_fn("json_keys", node.this))
-            return _fn("list_contains", keys, node.expression)
+                default=duckdb_func("json_keys", node.this))
+            return duckdb_func("list_contains", keys, node.expression)
         return node
-    return _transform(expression, rule)
+    return transform_in_place(expression, rule)
 
 
 def _set_returning(name: str, args: list[exp.Expression]) -> exp.Expression:
     if name.endswith("object_keys"):
-        return exp.Unnest(expressions=[_fn("json_keys", *args)])
+        return exp.Unnest(expressions=[duckdb_func("json_keys", *args)])
     if name.endswith("_text"):
-        return exp.Unnest(expressions=[_fn("json_extract_string", args[0], exp.Literal.string("$[*]"))])
+        return exp.Unnest(expressions=[duckdb_func("json_extract_string", args[0], exp.Literal.string("$[*]"))])
     return exp.Unnest(expressions=[exp.cast(args[0], exp.DataType.build("JSON[]", dialect="duckdb"))])
 
 
@@ -270,9 +257,9 @@ def json_functions(expression: exp.Expression) -> exp.Expression:
         if name in _JSON_FUNCTIONS:
             return exp.Anonymous(this=_JSON_FUNCTIONS[name], expressions=node.expressions)
         if name in ("jsonb_agg", "json_agg"):  # keeps NULL elements and ORDER BY
-            return _fn("to_json", exp.Anonymous(this="list", expressions=node.expressions))
+            return duckdb_func("to_json", exp.Anonymous(this="list", expressions=node.expressions))
         if name in ("jsonb_typeof", "json_typeof"):
-            kind = _fn("json_type", *node.expressions)
+            kind = duckdb_func("json_type", *node.expressions)
             return exp.Case(this=kind, ifs=[
                 exp.If(this=exp.Literal.string(k), true=exp.Literal.string(v))
                 for k, v in _JSON_TYPE_NAMES.items()])
@@ -287,7 +274,7 @@ def json_functions(expression: exp.Expression) -> exp.Expression:
                 holder.set("alias", alias)
             return unnest
         return node
-    expression = _transform(expression, rule)
+    expression = transform_in_place(expression, rule)
     # A table-position UNNEST must not stay wrapped in a Table node.
     for table in list(expression.find_all(exp.Table)):
         if isinstance(table.this, exp.Unnest):
@@ -307,7 +294,7 @@ def extract_fields(expression: exp.Expression) -> exp.Expression:
             micros = exp.Extract(this=exp.var("MICROSECOND"), expression=node.expression)
             return exp.paren(exp.Div(this=micros, expression=exp.Literal.number("1000000.0")))
         return node
-    return _transform(expression, rule)
+    return transform_in_place(expression, rule)
 
 
 def date_trunc_dates(expression: exp.Expression) -> exp.Expression:
@@ -316,11 +303,11 @@ def date_trunc_dates(expression: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.TimestampTrunc | exp.DateTrunc):
             arg = node.this
             is_date = (isinstance(arg, exp.Cast) and arg.to.this == exp.DataType.Type.DATE) or \
-                _type_of(arg) == exp.DataType.Type.DATE
+                type_of(arg) == exp.DataType.Type.DATE
             if is_date:
                 node.set("this", exp.cast(arg, exp.DataType.build("TIMESTAMPTZ", dialect="duckdb")))
         return node
-    return _transform(expression, rule)
+    return transform_in_place(expression, rule)
 
 
 def to_timestamp_text(expression: exp.Expression) -> exp.Expression:
@@ -330,7 +317,7 @@ def to_timestamp_text(expression: exp.Expression) -> exp.Expression:
             node.meta["eddy"] = True
             return exp.cast(node, exp.DataType.build("TIMESTAMPTZ", dialect="duckdb"))
         return node
-    return _transform(expression, rule)
+    return transform_in_place(expression, rule)
 
 
 # strftime directives whose meaning matches the PostgreSQL pattern sqlglot mapped them from
@@ -383,7 +370,7 @@ def _is_mz_now(node: exp.Expression) -> bool:
 
 
 def _epoch_ms(node: exp.Expression) -> exp.Expression:
-    return _fn("epoch_ms", node)
+    return duckdb_func("epoch_ms", node)
 
 
 def mz_now(expression: exp.Expression) -> exp.Expression:
@@ -403,15 +390,15 @@ def mz_now(expression: exp.Expression) -> exp.Expression:
                 node.set("this", _as_mz_timestamp(left))
             return node
         if _is_mz_now(node):
-            return exp.cast(_fn("getvariable", exp.Literal.string(MZ_NOW_VARIABLE)), "UBIGINT",
+            return exp.cast(duckdb_func("getvariable", exp.Literal.string(MZ_NOW_VARIABLE)), "UBIGINT",
                             dialect="duckdb")
         return node
-    return _transform(expression, rule)
+    return transform_in_place(expression, rule)
 
 
 def _as_mz_timestamp(node: exp.Expression) -> exp.Expression:
     """A value compared with mz_now(), as epoch ms: timestamps convert, numbers stay."""
-    kind = _type_of(node)
+    kind = type_of(node)
     if kind is not None and kind not in _TIME_TYPES:
         return node
     if kind is None and _literal_number(node) is not None:
@@ -459,7 +446,7 @@ def substring_start(expression: exp.Expression) -> exp.Expression:
         out = exp.Substring(**args)
         out.meta["eddy"] = True
         return out
-    return _transform(expression, rule)
+    return transform_in_place(expression, rule)
 
 
 def like_escape(expression: exp.Expression) -> exp.Expression:
@@ -471,7 +458,7 @@ def like_escape(expression: exp.Expression) -> exp.Expression:
                 return node
             return exp.Escape(this=node, expression=exp.Literal.string("\\"))
         return node
-    return _transform(expression, rule)
+    return transform_in_place(expression, rule)
 
 
 def reject_unsupported(expression: exp.Expression) -> exp.Expression:

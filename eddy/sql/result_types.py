@@ -4,21 +4,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-
-def _fn(name: str, *args: exp.Expression) -> exp.Expression:
-    return exp.func(name, *args, dialect="duckdb")
-
-
-def _type_of(node: exp.Expression) -> exp.DataType.Type | None:
-    dtype = node.type
-    if dtype is None or dtype.this in (exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL):
-        return None
-    return dtype.this
-
-
-def _transform(expression: exp.Expression, fn) -> exp.Expression:
-    return expression.transform(fn, copy=False)
-
+from eddy.sql.astutil import duckdb_func, transform_in_place, type_of
 
 _SMALL_INTS = {exp.DataType.Type.INT, exp.DataType.Type.SMALLINT, exp.DataType.Type.TINYINT}
 _EXACT = _SMALL_INTS | {exp.DataType.Type.BIGINT, exp.DataType.Type.DECIMAL,
@@ -32,7 +18,7 @@ def aggregate_types(expression: exp.Expression) -> exp.Expression:
         arg = agg.this
         if isinstance(arg, exp.Distinct):
             arg = arg.expressions[0] if len(arg.expressions) == 1 else None
-        kind = _type_of(arg) if arg is not None else None
+        kind = type_of(arg) if arg is not None else None
         if isinstance(agg, exp.Sum):
             return "BIGINT" if kind in _SMALL_INTS else \
                 "DECIMAL(38,0)" if kind == exp.DataType.Type.BIGINT else None
@@ -49,7 +35,7 @@ def aggregate_types(expression: exp.Expression) -> exp.Expression:
         if typ is None:
             return node
         return exp.Cast(this=node, to=exp.DataType.build(typ, dialect="duckdb"))
-    return _transform(expression, rule)
+    return transform_in_place(expression, rule)
 
 
 def pg_typeof(expression: exp.Expression) -> exp.Expression:
@@ -60,11 +46,11 @@ def pg_typeof(expression: exp.Expression) -> exp.Expression:
         if not (isinstance(node, exp.Anonymous) and node.name.lower() == "pg_typeof"
                 and len(node.expressions) == 1):
             return node
-        duck = _fn("typeof", node.expressions[0])
+        duck = duckdb_func("typeof", node.expressions[0])
         ifs = [exp.If(this=exp.Like(this=duck.copy(), expression=exp.Literal.string("DECIMAL%")),
                       true=exp.Literal.string("numeric"))]
         ifs += [exp.If(this=exp.EQ(this=duck.copy(), expression=exp.Literal.string(d)),
                        true=exp.Literal.string(m))
                 for d, m in _DUCK_TO_MZ.items() if not d.startswith('"')]
-        return exp.Case(ifs=ifs, default=_fn("lower", duck))
-    return _transform(expression, rule)
+        return exp.Case(ifs=ifs, default=duckdb_func("lower", duck))
+    return transform_in_place(expression, rule)
