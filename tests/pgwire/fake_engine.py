@@ -10,10 +10,10 @@ import queue
 import re
 import threading
 import time
-from dataclasses import dataclass, field
 
 import duckdb
 
+from eddy.engine import Column, Result
 from eddy.errors import EddyError
 from eddy.sql.sqltext import split_statements
 
@@ -21,21 +21,6 @@ _OIDS = {"BOOLEAN": 16, "BIGINT": 20, "SMALLINT": 21, "INTEGER": 23, "VARCHAR": 
          "FLOAT": 700, "DOUBLE": 701, "DATE": 1082, "TIMESTAMP": 1114,
          "TIMESTAMP WITH TIME ZONE": 1184, "INTERVAL": 1186, "UUID": 2950, "JSON": 3802,
          "HUGEINT": 1700, "BLOB": 17}
-
-
-@dataclass
-class Column:
-    name: str
-    type_oid: int
-    type_name: str
-
-
-@dataclass
-class Result:
-    tag: str
-    columns: list | None = None
-    rows: list = field(default_factory=list)
-    subscription: object | None = None
 
 
 def _column(name: str, duck_type) -> Column:
