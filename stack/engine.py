@@ -68,9 +68,5 @@ def start(s: Settings) -> int:
 
 
 def stop(s: Settings) -> bool:
-    pid = running_pid(s)
-    if pid is None:
-        return False
-    procs.terminate(pid, STOP_GRACE)
-    s.pid_file("eddy").unlink(missing_ok=True)
-    return True
+    """Stop the engine gracefully (SIGTERM, then SIGKILL after STOP_GRACE s). True if it ran."""
+    return procs.stop_recorded(s.pid_file("eddy"), _markers(s), STOP_GRACE)

@@ -143,9 +143,4 @@ def _wait_ready(s: Settings, pid: int) -> None:
 
 def stop(s: Settings) -> bool:
     """Stop the broker gracefully (SIGTERM, then SIGKILL after STOP_GRACE s). True if it ran."""
-    pid = running_pid(s)
-    if pid is None:
-        return False
-    procs.terminate(pid, STOP_GRACE)
-    s.pid_file("kafka").unlink(missing_ok=True)
-    return True
+    return procs.stop_recorded(s.pid_file("kafka"), _markers(s), STOP_GRACE)

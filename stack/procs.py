@@ -107,6 +107,17 @@ def terminate(pid: int, grace: float) -> bool:
     return True
 
 
+def stop_recorded(pid_file: Path, markers: Sequence[str], grace: float) -> bool:
+    """Stop the process a pid file names (SIGTERM, then SIGKILL after `grace` s) and forget
+    it. True if it was running."""
+    pid = read_pid(pid_file, markers)
+    if pid is None:
+        return False
+    terminate(pid, grace)
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
 def port_in_use(host: str, port: int) -> bool:
     """True if something already listens on (or holds) host:port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
