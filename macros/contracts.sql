@@ -48,6 +48,8 @@ case
         then 'event_id: missing or not a string'
     when not coalesce({{ payload }} ->> 'event_time' ~ '{{ event_time_pattern() }}', false)
         then 'event_time: missing or not RFC 3339 UTC with milliseconds'
+    when not {{ is_calendar_date(payload ~ " ->> 'event_time'") }}
+        then 'event_time: not a calendar date'
 {%- for field, kind in event_contract(topic) %}
   {%- if kind in ('string', 'country', 'currency') %}
     when not coalesce(jsonb_typeof({{ payload }} -> '{{ field }}') = 'string', false)
@@ -88,9 +90,25 @@ end
 {%- endmacro %}
 
 {% macro event_time_pattern() -%}
-{#- RFC 3339 in UTC with milliseconds, with the field ranges checked so the cast cannot fail
-    (a day past the month's end, e.g. Feb 30, still can). -#}
+{#- RFC 3339 in UTC with milliseconds, with the field ranges checked (hour 24, minute 60 fail
+    here); a day past the month's end, e.g. Feb 30, passes: is_calendar_date checks that. -#}
 ^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{3}Z$
+{%- endmacro %}
+
+{% macro is_calendar_date(text) -%}
+{#- For a text that matches event_time_pattern(): its year is at least 1 and its day exists in
+    its month (Feb 29 only in leap years), so the cast to timestamptz cannot fail. There is no
+    try_cast in Materialize, hence the arithmetic. -#}
+{%- set year = "substring(" ~ text ~ ", 1, 4)::integer" -%}
+{%- set month = "substring(" ~ text ~ ", 6, 2)::integer" -%}
+{%- set day = "substring(" ~ text ~ ", 9, 2)::integer" -%}
+({{ year }} >= 1 and {{ day }} <= case
+    when {{ month }} = 2 and {{ year }} % 4 = 0 and ({{ year }} % 100 <> 0 or {{ year }} % 400 = 0)
+        then 29
+    when {{ month }} = 2 then 28
+    when {{ month }} in (4, 6, 9, 11) then 30
+    else 31
+end)
 {%- endmacro %}
 
 {% macro deduplicate_events(relation) -%}

@@ -26,9 +26,16 @@ typed as (
 
 ),
 
+retained as (
+
+    select * from typed
+    where {{ within_retention('event_time') }}
+
+),
+
 deduplicated as (
 
-    {{ deduplicate_events('typed') }}
+    {{ deduplicate_events('retained') }}
 
 )
 
