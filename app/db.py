@@ -1,0 +1,436 @@
+"""All of the dashboard's database access: connection settings, a small connection pool, and
+one function per query (lowercase SQL, bound parameters; identifiers only from the catalog,
+quoted by psycopg). Works against eddy and a real Materialize alike.
+
+Connection settings, first found wins: Streamlit secrets `[connections.eddy]` (host, port,
+user, password, dbname, sslmode, cluster), then the environment: EDDY_HOST (127.0.0.1),
+EDDY_PORT (6875), EDDY_USER (materialize), EDDY_PASSWORD, EDDY_DATABASE (materialize),
+EDDY_SSLMODE (prefer), EDDY_CLUSTER.
+
+psycopg 3 with its default settings: every query runs in its own read transaction that is
+ended right after the fetch (Materialize confines a transaction to one time domain, so
+queries are never batched into one).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pandas as pd
+import psycopg
+import streamlit as st
+from psycopg import sql
+
+LIVE_TTL = 1.0       # live tiles: cached at most this long (with run_every=1 s: fresh within 2 s)
+SLOW_TTL = 5.0       # heavier queries
+CONNECT_TIMEOUT = 2  # seconds; a stopped engine is reported quickly
+POOL_SIZE = 4
+
+MARTS = ("page_views_per_minute", "user_sessions", "funnel_conversion",
+         "account_takeover_alerts", "error_alerts")
+#: (relation, newest-time expression) per view whose freshness the Operations page shows.
+FRESHNESS = (
+    ("page_views_per_minute", "window_start + interval '1 minute'"),
+    ("user_sessions", "session_end"),
+    ("account_takeover_alerts", "transaction_time"),
+    ("error_alerts", "window_start + interval '1 minute'"),
+    ("stg_clicks", "event_time"),
+    ("stg_transactions", "event_time"),
+    ("stg_app_logs", "event_time"),
+)
+DELIVERIES = "alert_deliveries"  # written by `python -m app.alerts` (see app/alerts/publish.py)
+
+
+class EngineUnreachable(Exception):
+    """The engine did not answer (stopped, restarting, network)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 6875
+    user: str = "materialize"
+    password: str = ""
+    dbname: str = "materialize"
+    sslmode: str = "prefer"
+    cluster: str = ""
+
+    def conninfo(self) -> dict:
+        info = {"host": self.host, "port": self.port, "user": self.user, "dbname": self.dbname,
+                "sslmode": self.sslmode, "connect_timeout": CONNECT_TIMEOUT,
+                "application_name": "eddy-dashboard"}
+        if self.password:
+            info["password"] = self.password
+        if self.cluster:
+            info["options"] = f"--cluster={self.cluster}"
+        return info
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def settings_from(env: dict[str, str], secrets: dict | None = None) -> Settings:
+    """Secrets `[connections.eddy]` over environment variables over defaults."""
+    s = dict(secrets or {})
+    d = Settings()
+    return Settings(
+        host=str(s.get("host", env.get("EDDY_HOST", d.host))),
+        port=int(s.get("port", env.get("EDDY_PORT", d.port))),
+        user=str(s.get("user", env.get("EDDY_USER", d.user))),
+        password=str(s.get("password", env.get("EDDY_PASSWORD", d.password))),
+        dbname=str(s.get("dbname", env.get("EDDY_DATABASE", d.dbname))),
+        sslmode=str(s.get("sslmode", env.get("EDDY_SSLMODE", d.sslmode))),
+        cluster=str(s.get("cluster", env.get("EDDY_CLUSTER", d.cluster))))
+
+
+def _secrets() -> dict | None:
+    try:
+        return dict(st.secrets["connections"]["eddy"])
+    except (KeyError, FileNotFoundError, AttributeError):
+        return None
+    except Exception:  # noqa: BLE001 - no secrets.toml at all is the common case
+        return None
+
+
+def settings() -> Settings:
+    return settings_from(dict(os.environ), _secrets())
+
+
+class Pool:
+    """At most `size` psycopg connections (default settings), made on demand; a connection
+    that failed is dropped and the next query reconnects."""
+
+    def __init__(self, s: Settings, size: int = POOL_SIZE):
+        self.settings = s
+        self._idle: queue.LifoQueue[psycopg.Connection] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(size)
+
+    def fetch(self, query: sql.Composable | str, params: Sequence | None = None) -> pd.DataFrame:
+        with self._slots:
+            conn = self._take()
+            try:
+                cur = conn.execute(query, params)
+                cols = [c.name for c in cur.description or []]
+                rows = cur.fetchall()
+                conn.rollback()  # end the read transaction
+            except psycopg.OperationalError as e:
+                conn.close()
+                raise EngineUnreachable(f"{self.settings.address}: {e}") from e
+            except BaseException:
+                if conn.closed or conn.broken:
+                    conn.close()
+                else:
+                    conn.rollback()
+                    self._idle.put(conn)
+                raise
+            self._idle.put(conn)
+        return _frame(rows, cols)
+
+    def _take(self) -> psycopg.Connection:
+        while True:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if not conn.closed and not conn.broken:
+                return conn
+        try:
+            return psycopg.connect(**self.settings.conninfo())
+        except psycopg.OperationalError as e:
+            raise EngineUnreachable(f"{self.settings.address}: {_first_line(e)}") from e
+
+    def close(self) -> None:
+        while not self._idle.empty():
+            self._idle.get_nowait().close()
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[-1]
+
+
+def _frame(rows: list[tuple], cols: list[str]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=cols)
+    for col in df.columns:
+        first = df[col].dropna()
+        if len(first) and isinstance(first.iloc[0], Decimal):
+            df[col] = df[col].astype(float)
+    return df
+
+
+@st.cache_resource(show_spinner=False)
+def pool() -> Pool:
+    return Pool(settings())
+
+
+def fetch(query: sql.Composable | str, params: Sequence | None = None) -> pd.DataFrame:
+    return pool().fetch(query, params)
+
+
+# --- Overview -------------------------------------------------------------------------------
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def overview() -> dict:
+    """Headline figures: clicks in the newest minute, active sessions (last event within 30
+    minutes of the newest event), conversion, alerts in the last hour of data, freshness."""
+    df = fetch("""
+        with clock as (
+            select max(session_end) as newest from user_sessions
+        ),
+        minute as (
+            select sum(views) as views from page_views_per_minute
+            where window_start = (select max(window_start) from page_views_per_minute)
+        ),
+        active as (
+            select count(*) as sessions from user_sessions
+            where session_end >= (select newest from clock) - interval '30 minutes'
+        ),
+        purchase as (
+            select conversion_from_start from funnel_conversion where step = 'purchase'
+        ),
+        fraud as (
+            select count(*) as alerts from account_takeover_alerts
+            where transaction_time >= (select newest from clock) - interval '1 hour'
+        ),
+        errors as (
+            select count(*) as alerts from error_alerts
+            where window_start >= (select newest from clock) - interval '1 hour'
+        )
+        select
+            (select views from minute) as clicks_last_minute,
+            (select sessions from active) as active_sessions,
+            (select conversion_from_start from purchase) as conversion_rate,
+            (select alerts from fraud) as fraud_alerts,
+            (select alerts from errors) as error_alerts,
+            (select newest from clock) as newest_event,
+            extract(epoch from (now() - (select newest from clock))) as freshness_seconds
+    """)
+    return df.iloc[0].to_dict()
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def events_per_minute(minutes: int = 60) -> pd.DataFrame:
+    """Click events per minute over the newest `minutes` minutes of data."""
+    return fetch("""
+        select window_start, sum(views) as events
+        from page_views_per_minute
+        where window_start > (select max(window_start) from page_views_per_minute)
+            - %s::int * interval '1 minute'
+        group by window_start
+        order by window_start
+    """, [minutes])
+
+
+# --- Traffic --------------------------------------------------------------------------------
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def page_views(minutes: int = 60, top: int = 8) -> pd.DataFrame:
+    """Views and unique users per minute of the `top` pages of the newest `minutes` minutes;
+    the other pages summed as '(other)'."""
+    return fetch("""
+        with recent as (
+            select * from page_views_per_minute
+            where window_start > (select max(window_start) from page_views_per_minute)
+                - %s::int * interval '1 minute'
+        ),
+        ranked as (
+            select page_url, row_number() over (order by sum(views) desc, page_url) as rank
+            from recent
+            group by page_url
+        ),
+        labelled as (
+            select
+                recent.window_start,
+                case when ranked.rank <= %s then recent.page_url else '(other)' end as page_url,
+                recent.views,
+                recent.unique_users
+            from recent
+            join ranked on ranked.page_url = recent.page_url
+        )
+        select window_start, page_url, sum(views) as views, sum(unique_users) as unique_users
+        from labelled
+        group by window_start, page_url
+        order by window_start, page_url
+    """, [minutes, top])
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def traffic_totals(minutes: int = 60) -> dict:
+    df = fetch("""
+        select sum(views) as views, count(distinct page_url) as pages, max(unique_users) as
+            peak_unique_users
+        from page_views_per_minute
+        where window_start > (select max(window_start) from page_views_per_minute)
+            - %s::int * interval '1 minute'
+    """, [minutes])
+    return df.iloc[0].to_dict()
+
+
+# --- Funnel ---------------------------------------------------------------------------------
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def funnel() -> pd.DataFrame:
+    return fetch("""
+        select step_order, step, sessions, conversion_from_previous, conversion_from_start,
+            drop_off
+        from funnel_conversion
+        order by step_order
+    """)
+
+
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def session_durations(bucket_seconds: int = 30, cap_seconds: int = 3600) -> pd.DataFrame:
+    """Sessions per duration bucket (durations past `cap_seconds` fall in the last bucket)."""
+    return fetch("""
+        select
+            least(floor(duration_seconds / %s) * %s, %s) as bucket_start,
+            count(*) as sessions,
+            sum(case when converted then 1 else 0 end) as converted
+        from user_sessions
+        group by 1
+        order by 1
+    """, [bucket_seconds, bucket_seconds, cap_seconds])
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def sessions(user_id: str | None, limit: int = 200) -> pd.DataFrame:
+    """The newest sessions, of one user when `user_id` is given."""
+    return fetch("""
+        select user_id, session_start, session_end, duration_seconds, event_count, page_views,
+            product_views, cart_adds, purchases, revenue, converted
+        from user_sessions
+        where %s::text is null or user_id = %s::text
+        order by session_start desc, user_id
+        limit %s
+    """, [user_id or None, user_id or None, limit])
+
+
+# --- Fraud ----------------------------------------------------------------------------------
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def takeover_alerts(limit: int = 500) -> pd.DataFrame:
+    return fetch("""
+        select transaction_id, user_id, amount, transaction_time, trigger_event_id,
+            trigger_reason, trigger_time, seconds_after_trigger
+        from account_takeover_alerts
+        order by transaction_time desc, transaction_id, trigger_event_id
+        limit %s
+    """, [limit])
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def takeover_counts() -> dict:
+    df = fetch("""
+        select count(*) as alerts, count(distinct transaction_id) as transactions,
+            count(distinct user_id) as users, coalesce(sum(amount), 0) as amount
+        from (select distinct transaction_id, user_id, amount from account_takeover_alerts) t
+    """)
+    return df.iloc[0].to_dict()
+
+
+# --- Operations -----------------------------------------------------------------------------
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def error_alerts(minutes: int = 120) -> pd.DataFrame:
+    return fetch("""
+        select window_start, service, error_count, total_count, error_rate
+        from error_alerts
+        where window_start > (select max(window_start) from error_alerts)
+            - %s::int * interval '1 minute'
+        order by window_start, service
+    """, [minutes])
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def source_health() -> pd.DataFrame:
+    """One row per source: status, error, messages received, committed offsets, dead letters."""
+    return fetch("""
+        select
+            s.name as source, st.status, st.error, stats.messages_received,
+            stats.updates_committed, stats.offset_known, stats.offset_committed,
+            stats.dead_letters_committed as dead_letters,
+            extract(epoch from now()) as sampled_at
+        from mz_catalog.mz_sources s
+        join mz_internal.mz_source_statuses st on st.id = s.id
+        left join mz_internal.mz_source_statistics stats on stats.id = s.id
+        where s.type = 'kafka'
+        order by s.name
+    """)
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def partition_lag() -> pd.DataFrame:
+    return fetch("""
+        select s.name as source, p.partition, p.offset_known, p.offset_committed, p.lag
+        from mz_internal.mz_source_partition_statistics p
+        join mz_catalog.mz_sources s on s.id = p.source_id
+        order by s.name, p.partition
+    """)
+
+
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def dead_letter_sample(source: str, limit: int = 5) -> pd.DataFrame:
+    """The newest dead letters of `source` (a name from the catalog, quoted as identifier)."""
+    return fetch(sql.SQL("""
+        select topic, partition, "offset", error, convert_from(raw, 'utf8') as raw, received_at
+        from {}
+        order by received_at desc, "offset" desc
+        limit %s
+    """).format(sql.Identifier(f"{source}_dead_letters")), [limit])
+
+
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def malformed_sample(limit: int = 10) -> pd.DataFrame:
+    return fetch("""
+        select topic, reason, data::text as data
+        from stg_malformed_events
+        limit %s
+    """, [limit])
+
+
+@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+def malformed_counts() -> pd.DataFrame:
+    return fetch("""
+        select topic, count(*) as malformed from stg_malformed_events
+        group by topic order by topic
+    """)
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def freshness() -> pd.DataFrame:
+    """Per view: its newest event time and how many seconds ago that was."""
+    parts = [sql.SQL("select {} as view, max({}) as newest from {}").format(
+        sql.Literal(name), sql.SQL(expr), sql.Identifier(name)) for name, expr in FRESHNESS]
+    query = sql.SQL("select view, newest, extract(epoch from (now() - newest)) as "
+                    "lag_seconds from ({}) f order by view").format(
+        sql.SQL(" union all ").join(parts))
+    return fetch(query)
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def deliveries(limit: int = 50) -> pd.DataFrame:
+    """The alerting process's delivery log (empty when it never ran against this engine)."""
+    exists = fetch("""
+        select count(*) as n from mz_catalog.mz_tables t
+        join mz_catalog.mz_schemas s on s.id = t.schema_id
+        where t.name = %s and s.name = 'public'
+    """, [DELIVERIES])
+    if not int(exists["n"].iloc[0]):
+        return pd.DataFrame(columns=["at", "rule", "alert_key", "status", "attempts", "detail"])
+    return fetch(sql.SQL("""
+        select at, rule, alert_key, status, attempts, detail from {}
+        order by at desc, alert_key limit %s
+    """).format(sql.Identifier(DELIVERIES)), [limit])
+
+
+def ping() -> float:
+    """Seconds one trivial query takes (raises EngineUnreachable)."""
+    t0 = time.perf_counter()
+    fetch("select 1")
+    return time.perf_counter() - t0

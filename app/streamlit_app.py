@@ -1,0 +1,32 @@
+"""The dashboard: `streamlit run app/streamlit_app.py`. One router; the pages are in pages/.
+
+Reads the marts and the engine's status relations over the PostgreSQL protocol (app/db.py):
+the embedded engine by default, a real Materialize when EDDY_* / secrets point there.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run` puts app/ first; the package root must win
+    sys.path.insert(0, str(ROOT))
+
+from app import db  # noqa: E402
+
+PAGES = Path(__file__).resolve().parent / "pages"
+
+st.set_page_config(page_title="Shop analytics", page_icon=":material/monitoring:", layout="wide")
+
+nav = st.navigation([
+    st.Page(PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    st.Page(PAGES / "traffic.py", title="Traffic", icon=":material/traffic:"),
+    st.Page(PAGES / "funnel.py", title="Funnel", icon=":material/filter_alt:"),
+    st.Page(PAGES / "fraud.py", title="Fraud", icon=":material/policy:"),
+    st.Page(PAGES / "operations.py", title="Operations", icon=":material/build:"),
+])
+st.sidebar.caption(f"Engine: `{db.settings().address}` · database `{db.settings().dbname}`")
+nav.run()

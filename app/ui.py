@@ -1,0 +1,79 @@
+"""Page building blocks: live fragments that survive an unreachable engine, metric helpers."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import psycopg
+import streamlit as st
+
+from app import db
+
+LIVE_EVERY = 1.0   # seconds between live tile refreshes (data changes show within 2 s)
+SLOW_EVERY = 5.0
+
+
+def live(run_every: float = LIVE_EVERY):
+    """Decorator: the function becomes a fragment rerun every `run_every` seconds that shows a
+    clear "engine unreachable" state (and recovers by itself) instead of an exception."""
+    def wrap(fn):
+        @st.fragment(run_every=run_every)
+        @functools.wraps(fn)
+        def body(*args, **kwargs):
+            try:
+                fn(*args, **kwargs)
+            except db.EngineUnreachable as e:
+                unreachable(str(e))
+            except psycopg.errors.UndefinedTable as e:
+                st.warning(f"Not available yet: {_first_line(e)}. Run `dbt run` to create the "
+                           "marts; this tile retries by itself.", icon=":material/hourglass_empty:")
+            except psycopg.Error as e:
+                st.warning(f"The engine rejected a query: {_first_line(e)}", icon=":material/warning:")
+        return body
+    return wrap
+
+
+def unreachable(reason: str) -> None:
+    st.error(f"**Engine unreachable** at `{db.settings().address}`. Retrying every "
+             f"{LIVE_EVERY:.0f} s; this page recovers by itself when the engine is back.\n\n"
+             f"Reason: {reason}", icon=":material/power_off:")
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def number(value, fmt: str = "{:,.0f}") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return fmt.format(value)
+
+
+def seconds(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    value = max(float(value), 0.0)
+    if value < 120:
+        return f"{value:.1f} s"
+    if value < 7200:
+        return f"{value / 60:.1f} min"
+    return f"{value / 3600:.1f} h"
+
+
+def rates(df, key: str = "source_rates"):
+    """Add `messages_per_second` to source health rows (cumulative `messages_received` at the
+    engine's `sampled_at`) from the previous sample this browser session saw."""
+    prev = st.session_state.get(key, {})
+    seen, out = {}, []
+    for src, at, received in zip(df["source"], df["sampled_at"], df["messages_received"],
+                                 strict=True):
+        t0, r0, rate = prev.get(src, (None, None, 0.0))
+        if t0 is not None and at > t0 and received is not None and r0 is not None:
+            rate = max((received - r0) / (at - t0), 0.0)
+            seen[src] = (at, received, rate)
+        else:
+            seen[src] = (t0, r0, rate) if t0 is not None else (at, received, 0.0)
+        out.append(rate)
+    st.session_state[key] = seen
+    return df.assign(messages_per_second=out)
