@@ -60,19 +60,25 @@ def produce(bootstrap: str, topic: str, n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def raw_rate(bootstrap: str, topic: str, n: int, do_decode: bool) -> float:
-    spec = parse_source(f"CONNECTION kc (TOPIC '{topic}') FORMAT JSON")
+def raw_rate(bootstrap: str, topic: str | list[str], n: int, do_decode: bool) -> float:
+    """Messages/s reading `n` messages of `topic` (or of several topics) from the start."""
+    topics = [topic] if isinstance(topic, str) else list(topic)
+    specs = {t: parse_source(f"CONNECTION kc (TOPIC '{t}') FORMAT JSON") for t in topics}
     checker = JsonChecker()
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
                   "enable.auto.commit": False, "fetch.wait.max.ms": 100})
-    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
+    c.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t in topics for p in range(PARTITIONS)])
     seen = 0
     t0 = time.perf_counter()
     while seen < n:
         msgs = [m for m in c.consume(num_messages=10_000, timeout=1.0) if m.error() is None]
         if do_decode and msgs:
-            d = decode(spec, RawBatch.from_messages(topic, msgs), checker)
-            assert d.dead.num_rows == 0
+            by_topic = {topics[0]: msgs} if len(topics) == 1 else {}
+            for m in msgs if len(topics) > 1 else ():
+                by_topic.setdefault(m.topic(), []).append(m)
+            for t, batch in by_topic.items():
+                d = decode(specs[t], RawBatch.from_messages(t, batch), checker)
+                assert d.dead.num_rows == 0
         seen += len(msgs)
     rate = n / (time.perf_counter() - t0)
     c.close()

@@ -1,0 +1,319 @@
+"""Marts benchmark: the dbt project's marts maintained by a real `eddy serve`, fed through real
+Kafka by the load generator; the figures of issues 10 and 14 in a table and a JSON file.
+
+    .venv/bin/python bench/marts_bench.py [--quick] [--json .bench/latest.json]
+
+Phases (one engine, own port and temp data dir; own topics `<prefix>clicks` ...; the broker of
+`stack/` with a lease, as the tests use it):
+ 1. `dbt run` of the whole project against the empty topics (every mart maintained); stop.
+ 2. 1x history (HISTORY/10 events) produced; engine started; caught up.
+ 3. per-event cost at 1x: ROUNDS bursts of BATCH events, each timed until the engine's committed
+    offsets reach the topics' end; cost = engine CPU seconds (and wall seconds) per message.
+ 4. engine stopped; 9x more history produced (10x in all); `limit_events_per_s` = raw consume +
+    JSON decode of all the topics with the source's decoder, no engine (median of ROUNDS);
+    engine started: `eddy_events_per_s` = messages committed / seconds, from the first reading
+    after the engine listens until its committed offsets reach the end (all marts maintained;
+    the ticks commit offsets and view state together, so the marts then reflect every message).
+ 5. the marts read over pgwire (kept for the oracle); per-event cost at 10x as in 3;
+    `history_cost_ratio_10x` = median CPU cost at 10x / median at 1x.
+ 6. steady load: `loadgen run --rate RATE` for DURATION s in its own process, a marker every
+    0.5 s (see bench/marts_probe.py) polled until it shows in each mart: `freshness_p50_ms`,
+    `freshness_p99_ms`; meanwhile a new connection + `select 1` + close every 0.25 s:
+    `new_connection_select1_p99_ms`. `peak_rss_mb`: the engine's VmHWM at the end.
+ 7. `recompute_events_per_s`: the same messages as in 4 loaded into DuckDB tables; the project's
+    compiled SQL (to DuckDB by eddy.sql.dialect) rebuilt in full, median of ROUNDS; messages /
+    seconds of one rebuild. Its marts must equal the engine's marts read in 5 (the oracle).
+
+"Events" are Kafka messages (the load generator sends 1% duplicates and 5% late events).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from ingest_bench import raw_rate  # noqa: E402
+from marts_env import (  # noqa: E402
+    BIN,
+    BenchError,
+    Dbt,
+    EddyServer,
+    committed,
+    end_offsets,
+    mart_names,
+    produce_chunk,
+    topic_names,
+    wait_caught_up,
+)
+from marts_probe import ConnectionProbe, Markers, percentile  # noqa: E402
+from marts_recompute import Project, compare, load_events  # noqa: E402
+from marts_report import report  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
+
+import stack  # noqa: E402
+from loadgen.faults import FaultConfig  # noqa: E402
+from stack import shared  # noqa: E402
+
+FAULTS = FaultConfig(late_fraction=0.05, duplicate_fraction=0.01)
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+
+
+def say(text: str) -> None:
+    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {text}")
+
+
+class Bench:
+    def __init__(self, args, bootstrap: str, work: Path):
+        self.args, self.bootstrap, self.work = args, bootstrap, work
+        self.prefix = f"bm{uuid.uuid4().hex[:6]}_"
+        self.topics = topic_names(self.prefix)
+        self.dbt = Dbt(self.prefix, bootstrap, work)
+        self.eddy: EddyServer | None = None
+        self.out: dict = {}
+        self.detail: dict = {}
+        # simulated time: the history ends before now (the marts keep 24 h of event time)
+        self.clock_ms = int(time.time() * 1000) - 2 * 3600 * 1000
+        self.seed = 0
+
+    # -- pieces ---------------------------------------------------------------------------------
+
+    def start(self) -> EddyServer:
+        self.eddy = EddyServer(self.work / "eddy", self.work / "eddy.log")
+        return self.eddy
+
+    def stop(self) -> None:
+        if self.eddy is not None:
+            self.eddy.stop()
+            self.eddy = None
+
+    def end(self) -> int:
+        return sum(end_offsets(self.bootstrap, self.topics).values())
+
+    def produce(self, events: int, workers: int = 1) -> float:
+        self.seed += 1
+        secs = produce_chunk(self.bootstrap, self.prefix, self.seed, events, self.clock_ms,
+                             workers=workers, faults=FAULTS)
+        self.clock_ms += events  # about 1000 simulated events per simulated second
+        return secs
+
+    def catch_up(self, label: str, timeout: float) -> tuple[float, int, float]:
+        """(perf_counter of the first reading, committed then, perf_counter when caught up)."""
+        target = self.end()
+        with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console, transient=True) as bar:
+            task = bar.add_task(label, total=target)
+            with self.eddy.connect() as conn:
+                first = committed(conn)
+                t_first = time.perf_counter()
+            done = wait_caught_up(self.eddy, target, timeout,
+                                  lambda n: bar.update(task, completed=n))
+        return t_first, first, done
+
+    def cost_rounds(self, label: str) -> tuple[float, float]:
+        """Median (CPU s, wall s) per message of ROUNDS bursts of BATCH events."""
+        cpu, wall = [], []
+        for r in range(self.args.rounds):
+            before = self.end()
+            c0, t0 = self.eddy.cpu_seconds(), time.perf_counter()
+            self.produce(self.args.batch)
+            after = self.end()
+            t1 = wait_caught_up(self.eddy, after, self.args.timeout)
+            n = after - before
+            cpu.append((self.eddy.cpu_seconds() - c0) / n)
+            wall.append((t1 - t0) / n)
+            say(f"  {label} round {r + 1}: {n:,} messages, {cpu[-1] * 1e6:,.1f} µs CPU and "
+                f"{wall[-1] * 1e6:,.1f} µs wall per message")
+        self.detail[f"cost_{label}"] = {"cpu_us": [x * 1e6 for x in cpu],
+                                        "wall_us": [x * 1e6 for x in wall],
+                                        "history_messages": self.end()}
+        return statistics.median(cpu), statistics.median(wall)
+
+    def read_marts(self) -> dict[str, list[tuple]]:
+        with self.eddy.connect() as conn:
+            return {m: conn.execute(f'select * from "{m}"').fetchall() for m in self.marts}
+
+    # -- phases ---------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        a = self.args
+        stack.create_topics(self.bootstrap, self.topics, partitions=3)
+        say(f"topics {self.prefix}*; engine data in {self.work}")
+        self.start()
+        t0 = time.perf_counter()
+        self.dbt("run", self.eddy.port, "--threads", "1")
+        self.marts = mart_names(self.dbt.manifest())
+        say(f"dbt run: {time.perf_counter() - t0:.0f} s; marts maintained: {', '.join(self.marts)}")
+        self.stop()
+
+        one_x = a.history // 10
+        self.produce(one_x)
+        self.start()
+        t_first, first, done = self.catch_up("1x history", a.timeout)
+        say(f"1x history: {one_x:,} events, caught up {done - self.eddy.started:.1f} s after start")
+        cost1, wall1 = self.cost_rounds("1x")
+        self.stop()
+
+        secs = self.produce(a.history - one_x, workers=2)
+        total = self.end()
+        say(f"9x history produced: {a.history - one_x:,} events in {secs:.1f} s; "
+            f"{total:,} messages in the topics")
+        limits = []
+        for r in range(a.rounds):
+            limits.append(raw_rate(self.bootstrap, self.topics, total, True))
+            say(f"  raw consume + decode round {r + 1}: {limits[-1]:,.0f} messages/s")
+        self.out["limit_events_per_s"] = statistics.median(limits)
+        self.detail["limit_rounds"] = limits
+
+        self.start()
+        t_first, first, done = self.catch_up("10x history", a.timeout)
+        rate = (total - first) / (done - t_first)
+        self.out["eddy_events_per_s"] = rate
+        self.detail["eddy"] = {"messages_total": total, "committed_at_first_reading": first,
+                               "seconds_from_first_reading": done - t_first,
+                               "seconds_from_spawn": done - self.eddy.started,
+                               "rate_from_spawn": total / (done - self.eddy.started)}
+        say(f"engine caught up: {total - first:,} messages in {done - t_first:.1f} s "
+            f"({rate:,.0f}/s; {done - self.eddy.started:.1f} s after spawn)")
+        upto = end_offsets(self.bootstrap, self.topics)
+        snapshot = self.read_marts()
+
+        cost10, wall10 = self.cost_rounds("10x")
+        self.out["history_cost_ratio_10x"] = cost10 / cost1
+        self.detail["history_cost_wall_ratio_10x"] = wall10 / wall1
+
+        self.steady()
+        self.out["peak_rss_mb"] = self.eddy.peak_rss_mb()
+        self.stop()
+
+        self.recompute(upto, snapshot)
+
+    def steady(self) -> None:
+        a = self.args
+        base = self.end()
+        say(f"steady load: {a.rate:,.0f} events/s for {a.duration:.0f} s, markers every 0.5 s")
+        gen = subprocess.Popen(
+            [str(BIN / "loadgen"), "run", "--rate", str(a.rate), "--duration", str(a.duration),
+             "--seed", str(self.seed + 100), "--no-progress", "--bootstrap", self.bootstrap,
+             "--topic-prefix", self.prefix, "--late-fraction", str(FAULTS.late_fraction),
+             "--duplicate-fraction", str(FAULTS.duplicate_fraction)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        markers = Markers(self.bootstrap, self.prefix, self.eddy.dsn(), self.marts)
+        with ConnectionProbe(self.eddy.dsn()) as probe:
+            markers.run_for(a.duration, settle=a.settle)
+        log = gen.communicate(timeout=a.duration + 120)[0]
+        if gen.returncode != 0:
+            raise BenchError(f"loadgen failed:\n{log[-3000:]}")
+        m = re.search(r"([\d,]+) events in ([\d.]+) s \(([\d,]+) events/s\)", log)
+        achieved = float(m.group(3).replace(",", "")) if m else float("nan")
+        with self.eddy.connect() as conn:
+            lag = self.end() - committed(conn)
+        lat = markers.latencies_ms()
+        self.out["freshness_p50_ms"] = percentile(lat, 0.5)
+        self.out["freshness_p99_ms"] = percentile(lat, 0.99)
+        self.out["new_connection_select1_p99_ms"] = percentile(probe.samples_ms, 0.99)
+        self.detail["steady"] = {
+            "loadgen_events_per_s": achieved, "markers": len(markers.sent),
+            "marker_samples": len(lat), "markers_missing": markers.missing(),
+            "lag_after_load_messages": lag, "messages": self.end() - base,
+            "per_mart_p50_ms": {mt: percentile(markers.latencies_ms(mt), 0.5) for mt in markers.marts},
+            "per_mart_p99_ms": {mt: percentile(markers.latencies_ms(mt), 0.99) for mt in markers.marts},
+            "poll_errors": markers.errors[:3],
+            "new_connection_samples": len(probe.samples_ms),
+            "new_connection_p50_ms": percentile(probe.samples_ms, 0.5),
+            "new_connection_max_ms": max(probe.samples_ms, default=None),
+            "new_connection_failures": probe.failures[:3] + ([f"... {len(probe.failures)} in all"]
+                                                             if len(probe.failures) > 3 else [])}
+        say(f"steady load done: loadgen {achieved:,.0f} events/s; {len(lat)} marker samples, "
+            f"{markers.missing()} missing; lag after load {lag:,} messages")
+
+    def recompute(self, upto: dict, snapshot: dict) -> None:
+        a = self.args
+        messages = sum(upto.values())
+        t0 = time.perf_counter()
+        conn = load_events(self.bootstrap, upto, self.prefix)
+        say(f"recompute baseline: {messages:,} messages loaded into DuckDB in "
+            f"{time.perf_counter() - t0:.1f} s")
+        project = Project(self.dbt.manifest(), self.marts)
+        seconds = []
+        for r in range(a.rounds):
+            seconds.append(project.recompute(conn))
+            say(f"  full recompute round {r + 1}: {seconds[-1]:.2f} s")
+        self.out["recompute_events_per_s"] = messages / statistics.median(seconds)
+        self.detail["recompute"] = {"messages": messages, "seconds": seconds,
+                                    "models": [n for n, _, _ in project.models]}
+        self.detail["oracle"] = compare(snapshot, conn)
+        conn.close()
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller sizes: about 2-3 minutes")
+    ap.add_argument("--history", type=int, help="events of 10x history (default 1,000,000; "
+                                                "quick 200,000); 1x is a tenth")
+    ap.add_argument("--batch", type=int, help="events per cost round (default 30,000; quick 10,000)")
+    ap.add_argument("--rounds", type=int, help="rounds of each repeated figure (default 3; quick 2)")
+    ap.add_argument("--rate", type=float, default=20_000, help="steady load, events/s")
+    ap.add_argument("--duration", type=float, help="seconds of steady load (default 60; quick 20)")
+    ap.add_argument("--settle", type=float, default=30.0,
+                    help="seconds to wait for the last markers after the load")
+    ap.add_argument("--timeout", type=float, default=600.0, help="seconds any catch-up may take")
+    ap.add_argument("--json", type=Path, default=ROOT / ".bench" / "latest.json")
+    args = ap.parse_args(argv)
+    quick = args.quick
+    args.history = args.history or (200_000 if quick else 1_000_000)
+    args.batch = args.batch or (10_000 if quick else 30_000)
+    args.rounds = args.rounds or (2 if quick else 3)
+    args.duration = args.duration or (20.0 if quick else 60.0)
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    settings = stack.Settings.from_env()
+    started = shared.acquire(settings)
+    load = [os.getloadavg()[0]]
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="eddy-marts-bench-") as tmp:
+        bench = Bench(args, settings.bootstrap, Path(tmp))
+        error = None
+        try:
+            bench.run()
+        except BenchError as exc:
+            error = str(exc)
+            console.print(f"[bold red]benchmark phase failed:[/] {exc}")
+        finally:
+            bench.stop()
+            load.append(os.getloadavg()[0])
+            try:
+                stack.delete_topics(settings.bootstrap, bench.topics)
+            except stack.StackError as exc:
+                console.print(f"(could not delete the benchmark topics: {exc})")
+            shared.release(settings, started)
+    result = {**bench.out, "details": bench.detail, "error": error,
+              "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+              "load_average": {"start": load[0], "end": load[-1], "cores": os.cpu_count()},
+              "seconds": time.perf_counter() - t0, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                                   time.gmtime())}
+    report(result, Console(width=None if sys.stdout.isatty() else 160))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"written {args.json}")
+    return 1 if error else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""The marts benchmark's moving parts: an own `eddy serve`, the dbt project, Kafka offsets,
+loadgen chunks. Used by `bench/marts_bench.py`."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from confluent_kafka import Consumer, TopicPartition
+from rich.console import Console
+
+from loadgen.faults import FaultConfig
+from loadgen.model import TOPICS
+from loadgen.runner import RunOptions, run
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class BenchError(RuntimeError):
+    """A phase of the benchmark could not complete (shown without a traceback)."""
+
+
+class EddyServer:
+    """`eddy serve` on a free loopback port with its own data dir; output to a log file."""
+
+    def __init__(self, data_dir: Path, log: Path):
+        self.data_dir, self.log = data_dir, log
+        self.started = time.perf_counter()
+        skip = log.stat().st_size if log.exists() else 0  # earlier runs' lines
+        with open(log, "a") as out:
+            self.proc = subprocess.Popen(
+                [str(BIN / "eddy"), "--log-level", "WARNING", "serve", "--port", "0",
+                 "--data-dir", str(data_dir)],
+                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            text = log.read_text()[skip:]
+            if m := list(re.finditer(r"eddy listening on 127\.0\.0\.1:(\d+)", text)):
+                self.port = int(m[-1].group(1))
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.proc.kill()
+        raise BenchError(f"eddy serve did not start; see {log}:\n{log.read_text()[-2000:]}")
+
+    def dsn(self) -> str:
+        return f"host=127.0.0.1 port={self.port} user=materialize dbname=materialize"
+
+    def connect(self) -> psycopg.Connection:
+        return psycopg.connect(self.dsn(), autocommit=True)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the engine process so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def peak_rss_mb(self) -> float:
+        """The process's peak resident set (VmHWM)."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@dataclass
+class Dbt:
+    """The project's dbt commands against one engine, on the benchmark's topics."""
+
+    prefix: str
+    bootstrap: str
+    work: Path
+
+    def _env(self, port: int) -> dict:
+        return {**os.environ, "EDDY_PORT": str(port), "KAFKA_BOOTSTRAP": self.bootstrap,
+                "DBT_PROFILES_DIR": str(ROOT), "DBT_TARGET_PATH": str(self.work / "target"),
+                "DBT_LOG_PATH": str(self.work / "logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+
+    def __call__(self, command: str, port: int, *args: str) -> str:
+        done = subprocess.run(
+            [str(BIN / "dbt"), command, "--project-dir", str(ROOT),
+             "--vars", json.dumps({"topic_prefix": self.prefix}), *args],
+            capture_output=True, text=True, env=self._env(port), timeout=900)
+        if done.returncode != 0:
+            raise BenchError(f"dbt {command} failed:\n{done.stdout[-4000:]}{done.stderr[-2000:]}")
+        return done.stdout
+
+    def manifest(self) -> dict:
+        return json.loads((self.work / "target" / "manifest.json").read_text())
+
+
+def mart_names(manifest: dict) -> list[str]:
+    """The project's models under models/marts (what the benchmark maintains and reads)."""
+    return sorted(n["name"] for n in manifest["nodes"].values()
+                  if n["resource_type"] == "model" and n["fqn"][1:2] == ["marts"])
+
+
+def end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
+    """The high watermark of every partition of `topics`."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-marts-watermarks"})
+    try:
+        md = c.list_topics(timeout=10)
+        out = {}
+        for t in topics:
+            for p in md.topics[t].partitions:
+                out[t, p] = c.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
+        return out
+    finally:
+        c.close()
+
+
+def committed(conn: psycopg.Connection) -> int:
+    """Sum over all sources of the offsets committed by the engine's last tick."""
+    row = conn.execute("select coalesce(sum(offset_committed), 0) "
+                       "from mz_internal.mz_source_partition_statistics").fetchone()
+    return int(row[0])
+
+
+def wait_caught_up(eddy: EddyServer, target: int, timeout: float, progress=None) -> float:
+    """Seconds (perf_counter) at which the engine's committed offsets reached `target`."""
+    deadline = time.monotonic() + timeout
+    with eddy.connect() as conn:
+        while True:
+            done = committed(conn)
+            if progress is not None:
+                progress(done)
+            if done >= target:
+                return time.perf_counter()
+            if eddy.proc.poll() is not None:
+                raise BenchError(f"eddy exited (code {eddy.proc.returncode}); see {eddy.log}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"the engine committed {done:,} of {target:,} offsets "
+                                 f"in {timeout:.0f} s")
+            time.sleep(0.02)
+
+
+def produce_chunk(bootstrap: str, prefix: str, seed: int, events: int, start_ms: int,
+                  workers: int = 1, faults: FaultConfig | None = None) -> float:
+    """Send `events` simulated events (acked); returns the wall seconds it took."""
+    log = io.StringIO()
+    t0 = time.perf_counter()
+    code = run(RunOptions(seed=seed, events=events, via="kafka", bootstrap=bootstrap,
+                          topic_prefix=prefix, start_ms=start_ms, progress=False,
+                          workers=workers, faults=faults or FaultConfig()),
+               Console(file=log, width=120))
+    if code != 0:
+        raise BenchError(f"loadgen failed:\n{log.getvalue()}")
+    return time.perf_counter() - t0
+
+
+def topic_names(prefix: str) -> list[str]:
+    return [prefix + t for t in TOPICS]
