@@ -7,7 +7,7 @@ JARS_STAMP := .stack/jars/.resolved
 # command:Debian package, installed by `make setup` only when the command is missing
 DEBS := kcat:kcat psql:postgresql-client chromium:chromium
 
-.PHONY: setup debs test test-slow demo up down status lint
+.PHONY: setup debs test test-slow demo up down status lint bench
 
 setup: $(VENV)/.installed $(JARS_STAMP) debs
 
@@ -44,6 +44,11 @@ test-slow: setup
 
 demo: setup
 	@$(BIN)/python -m stack.demo
+
+# The marts benchmark on real Kafka and the real engine: a table, and .bench/latest.json.
+# `make bench QUICK=1` for a short run; BENCH_ARGS passes other options (see --help).
+bench: setup
+	$(BIN)/python bench/marts_bench.py $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .
