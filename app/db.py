@@ -3,9 +3,7 @@ one function per query (lowercase SQL, bound parameters; identifiers only from t
 quoted by psycopg). Works against eddy and a real Materialize alike.
 
 Connection settings, first found wins: Streamlit secrets `[connections.eddy]` (host, port,
-user, password, dbname, sslmode, cluster), then the environment: EDDY_HOST (127.0.0.1),
-EDDY_PORT (6875), EDDY_USER (materialize), EDDY_PASSWORD, EDDY_DATABASE (materialize),
-EDDY_SSLMODE (prefer), EDDY_CLUSTER.
+user, password, dbname, sslmode, cluster), then the environment variables of app/settings.py.
 
 psycopg 3 with its default settings: every query runs in its own read transaction that is
 ended right after the fetch (Materialize confines a transaction to one time domain, so
@@ -19,7 +17,6 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 
 import pandas as pd
@@ -27,9 +24,10 @@ import psycopg
 import streamlit as st
 from psycopg import sql
 
+from app.settings import Settings, settings_from
+
 LIVE_TTL = 1.0       # live tiles: cached at most this long (with run_every=1 s: fresh within 2 s)
 SLOW_TTL = 5.0       # heavier queries
-CONNECT_TIMEOUT = 2  # seconds; a stopped engine is reported quickly
 POOL_SIZE = 4
 
 MARTS = ("page_views_per_minute", "user_sessions", "funnel_conversion",
@@ -49,45 +47,6 @@ DELIVERIES = "alert_deliveries"  # written by `python -m app.alerts` (see app/al
 
 class EngineUnreachable(Exception):
     """The engine did not answer (stopped, restarting, network)."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    host: str = "127.0.0.1"
-    port: int = 6875
-    user: str = "materialize"
-    password: str = ""
-    dbname: str = "materialize"
-    sslmode: str = "prefer"
-    cluster: str = ""
-
-    def conninfo(self) -> dict:
-        info = {"host": self.host, "port": self.port, "user": self.user, "dbname": self.dbname,
-                "sslmode": self.sslmode, "connect_timeout": CONNECT_TIMEOUT,
-                "application_name": "eddy-dashboard"}
-        if self.password:
-            info["password"] = self.password
-        if self.cluster:
-            info["options"] = f"--cluster={self.cluster}"
-        return info
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-def settings_from(env: dict[str, str], secrets: dict | None = None) -> Settings:
-    """Secrets `[connections.eddy]` over environment variables over defaults."""
-    s = dict(secrets or {})
-    d = Settings()
-    return Settings(
-        host=str(s.get("host", env.get("EDDY_HOST", d.host))),
-        port=int(s.get("port", env.get("EDDY_PORT", d.port))),
-        user=str(s.get("user", env.get("EDDY_USER", d.user))),
-        password=str(s.get("password", env.get("EDDY_PASSWORD", d.password))),
-        dbname=str(s.get("dbname", env.get("EDDY_DATABASE", d.dbname))),
-        sslmode=str(s.get("sslmode", env.get("EDDY_SSLMODE", d.sslmode))),
-        cluster=str(s.get("cluster", env.get("EDDY_CLUSTER", d.cluster))))
 
 
 def _secrets() -> dict | None:
