@@ -7,6 +7,7 @@ e.g. the load generator and the dashboard). A part whose `present` check fails i
 "not available yet" and skipped. Output of long-running parts goes to .stack/logs/<name>.log.
 Every part gets EDDY_HOST, EDDY_PORT and KAFKA_BOOTSTRAP_SERVERS in its environment.
 Ports: STACK_API_PORT (mock API, 8088), STACK_APP_PORT (dashboard, 8501); STACK_LOADGEN_RATE.
+The alerting process (`python -m app.alerts`) posts to SLACK_WEBHOOK_URL when it is set.
 """
 
 from __future__ import annotations
@@ -73,11 +74,18 @@ PARTS: tuple[Part, ...] = (
                     "--no-progress"],
          present=_module("loadgen.cli")),
     Part("dashboard",
-         lambda s: [str(BIN / "streamlit"), "run", str(ROOT / "app" / "main.py"),
+         lambda s: [str(BIN / "streamlit"), "run", str(ROOT / "app" / "streamlit_app.py"),
                     "--server.address", HOST, "--server.port", str(APP_PORT),
                     "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-         present=lambda s: (ROOT / "app" / "main.py").exists(), port=APP_PORT,
+         present=lambda s: (ROOT / "app" / "streamlit_app.py").exists(), port=APP_PORT,
          port_setting="STACK_APP_PORT", url=f"http://{HOST}:{APP_PORT}"),
+    Part("alerts",
+         lambda s: [sys.executable, "-m", "app.alerts", "--state",
+                    str(s.state_dir / "alerts.sqlite")],
+         present=_module("app.alerts"),
+         url=("Slack (SLACK_WEBHOOK_URL); deliveries on the dashboard's Operations page"
+              if os.environ.get("SLACK_WEBHOOK_URL") else
+              "no SLACK_WEBHOOK_URL: alerts go to .stack/logs/alerts.log")),
 )
 
 
