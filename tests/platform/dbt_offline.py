@@ -94,8 +94,10 @@ class _Connection:
         self.closed = 1
 
 
-def record(target: str, project_dir: Path = REPO, extra_args: tuple[str, ...] = ()) -> list[dict]:
-    """Run `dbt run --target <target>` against the recording connection; the statements sent."""
+def record(target: str, project_dir: Path = REPO, target_path: Path | None = None,
+           extra_args: tuple[str, ...] = ()) -> list[dict]:
+    """Run `dbt run --target <target>` against the recording connection; the statements sent.
+    `target_path`: dbt's target directory (a `dbt compile` left there saves the parse)."""
     import psycopg2
     from dbt.adapters.sql.connections import SQLConnectionManager
     from dbt.cli.main import dbtRunner
@@ -112,8 +114,9 @@ def record(target: str, project_dir: Path = REPO, extra_args: tuple[str, ...] = 
     with tempfile.TemporaryDirectory(prefix="dbt-offline-") as tmp:
         result = dbtRunner().invoke([
             "run", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
-            "--target", target, "--threads", "1", "--target-path", f"{tmp}/target",
-            "--log-path", f"{tmp}/logs", "--no-partial-parse", *extra_args])
+            "--target", target, "--threads", "1",
+            "--target-path", str(target_path or f"{tmp}/target"), "--log-path", f"{tmp}/logs",
+            *extra_args])
     if not result.success:
         raise RuntimeError(f"dbt run --target {target} failed offline: {result.exception}")
     return sent
@@ -123,9 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", required=True)
     parser.add_argument("--project-dir", type=Path, default=REPO)
+    parser.add_argument("--target-path", type=Path, help="dbt's target directory")
     parser.add_argument("--out", type=Path, help="JSON file (default: stdout)")
     args, extra = parser.parse_known_args(argv)
-    statements = record(args.target, args.project_dir, tuple(extra))
+    statements = record(args.target, args.project_dir, args.target_path, tuple(extra))
     text = json.dumps(statements, indent=1)
     if args.out:
         args.out.write_text(text)
