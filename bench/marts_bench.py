@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -49,10 +50,12 @@ from ingest_bench import raw_rate  # noqa: E402
 from marts_env import (  # noqa: E402
     BIN,
     BenchError,
+    CatchUp,
     Dbt,
     EddyServer,
     committed,
     end_offsets,
+    maintained,
     mart_names,
     produce_chunk,
     topic_names,
@@ -85,6 +88,7 @@ class Bench:
         self.eddy: EddyServer | None = None
         self.out: dict = {}
         self.detail: dict = {}
+        self.notes: list[str] = []
         # simulated time: the history ends before now (the marts keep 24 h of event time)
         self.clock_ms = int(time.time() * 1000) - 2 * 3600 * 1000
         self.seed = 0
@@ -110,20 +114,23 @@ class Bench:
         self.clock_ms += events  # about 1000 simulated events per simulated second
         return secs
 
-    def catch_up(self, label: str, timeout: float) -> tuple[float, int, float]:
-        """(perf_counter of the first reading, committed then, perf_counter when caught up)."""
+    def deadline(self) -> float:
+        return time.monotonic() + self.args.timeout
+
+    def catch_up(self, label: str, marts: list[str] = ()) -> CatchUp:
+        """Wait (with a progress bar) until the engine committed every message in the topics."""
         target = self.end()
         with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, transient=True) as bar:
             task = bar.add_task(label, total=target)
-            with self.eddy.connect() as conn:
-                first = committed(conn)
-                t_first = time.perf_counter()
-            done = wait_caught_up(self.eddy, target, timeout,
-                                  lambda n: bar.update(task, completed=n))
-        return t_first, first, done
+            got = wait_caught_up(self.eddy, target, self.deadline(),
+                                 lambda n: bar.update(task, completed=n), marts)
+        if not got.finished:
+            self.notes.append(f"{label}: the engine committed {got.done:,} of {target:,} "
+                              f"messages within --timeout {self.args.timeout:.0f} s")
+        return got
 
-    def cost_rounds(self, label: str) -> tuple[float, float]:
+    def cost_rounds(self, label: str) -> tuple[float, float] | None:
         """Median (CPU s, wall s) per message of ROUNDS bursts of BATCH events."""
         cpu, wall = [], []
         for r in range(self.args.rounds):
@@ -131,16 +138,31 @@ class Bench:
             c0, t0 = self.eddy.cpu_seconds(), time.perf_counter()
             self.produce(self.args.batch)
             after = self.end()
-            t1 = wait_caught_up(self.eddy, after, self.args.timeout)
+            got = wait_caught_up(self.eddy, after, self.deadline())
+            if not got.finished:
+                self.notes.append(f"cost at {label}: a burst of {after - before:,} messages was "
+                                  f"not absorbed within --timeout {self.args.timeout:.0f} s")
+                return None
             n = after - before
             cpu.append((self.eddy.cpu_seconds() - c0) / n)
-            wall.append((t1 - t0) / n)
+            wall.append((got.t_done - t0) / n)
             say(f"  {label} round {r + 1}: {n:,} messages, {cpu[-1] * 1e6:,.1f} µs CPU and "
                 f"{wall[-1] * 1e6:,.1f} µs wall per message")
         self.detail[f"cost_{label}"] = {"cpu_us": [x * 1e6 for x in cpu],
                                         "wall_us": [x * 1e6 for x in wall],
                                         "history_messages": self.end()}
         return statistics.median(cpu), statistics.median(wall)
+
+    def explain(self) -> dict[str, list[str]]:
+        """Per maintained model: the EXPLAIN lines naming a part that is not incremental."""
+        found = {}
+        with self.eddy.connect() as conn:
+            for name in maintained(self.dbt.manifest()):
+                lines = [r[0] for r in conn.execute(f'explain materialized view "{name}"')]
+                flagged = [x.strip() for x in lines if re.search(r"not incremental|recompute", x, re.I)]
+                if flagged:
+                    found[name] = flagged
+        return found
 
     def read_marts(self) -> dict[str, list[tuple]]:
         with self.eddy.connect() as conn:
@@ -157,14 +179,16 @@ class Bench:
         self.dbt("run", self.eddy.port, "--threads", "1")
         self.marts = mart_names(self.dbt.manifest())
         say(f"dbt run: {time.perf_counter() - t0:.0f} s; marts maintained: {', '.join(self.marts)}")
+        self.detail["plans_not_incremental"] = self.explain()
         self.stop()
 
         one_x = a.history // 10
         self.produce(one_x)
         self.start()
-        t_first, first, done = self.catch_up("1x history", a.timeout)
-        say(f"1x history: {one_x:,} events, caught up {done - self.eddy.started:.1f} s after start")
-        cost1, wall1 = self.cost_rounds("1x")
+        got = self.catch_up("1x history")
+        say(f"1x history: {one_x:,} events; engine caught up {got.t_done - self.eddy.started:.1f} s "
+            f"after its start" if got.finished else f"1x history: {one_x:,} events; NOT caught up")
+        cost1 = self.cost_rounds("1x") if got.finished else None
         self.stop()
 
         secs = self.produce(a.history - one_x, workers=2)
@@ -179,21 +203,31 @@ class Bench:
         self.detail["limit_rounds"] = limits
 
         self.start()
-        t_first, first, done = self.catch_up("10x history", a.timeout)
-        rate = (total - first) / (done - t_first)
-        self.out["eddy_events_per_s"] = rate
-        self.detail["eddy"] = {"messages_total": total, "committed_at_first_reading": first,
-                               "seconds_from_first_reading": done - t_first,
-                               "seconds_from_spawn": done - self.eddy.started,
-                               "rate_from_spawn": total / (done - self.eddy.started)}
-        say(f"engine caught up: {total - first:,} messages in {done - t_first:.1f} s "
-            f"({rate:,.0f}/s; {done - self.eddy.started:.1f} s after spawn)")
+        got = self.catch_up("10x history", self.marts)
+        self.out["eddy_events_per_s"] = got.rate
+        self.detail["eddy"] = {
+            "messages_total": total, "caught_up": got.finished,
+            "committed_at_first_reading": got.first, "committed_at_end": got.done,
+            "seconds_from_first_reading": got.t_done - got.t_first,
+            "seconds_from_spawn": got.t_done - self.eddy.started,
+            "rate_from_spawn": got.done / (got.t_done - self.eddy.started)}
+        say(f"engine: {got.done - got.first:,} messages committed in {got.t_done - got.t_first:.1f} s "
+            f"({got.rate:,.0f}/s; {got.t_done - self.eddy.started:.1f} s after its spawn)"
+            + ("" if got.finished else "; NOT caught up"))
         upto = end_offsets(self.bootstrap, self.topics)
-        snapshot = self.read_marts()
+        snapshot = None
+        if got.finished:
+            snapshot = self.read_marts()
+            final = {m: len(rows) for m, rows in snapshot.items()}
+            self.detail["eddy"]["marts_final_when_caught_up"] = final == got.counts
+            if final != got.counts:
+                self.notes.append(f"mart counts changed after the offsets reached the end: "
+                                  f"{got.counts} then {final}")
 
-        cost10, wall10 = self.cost_rounds("10x")
-        self.out["history_cost_ratio_10x"] = cost10 / cost1
-        self.detail["history_cost_wall_ratio_10x"] = wall10 / wall1
+        cost10 = self.cost_rounds("10x") if got.finished else None
+        if cost1 and cost10:
+            self.out["history_cost_ratio_10x"] = cost10[0] / cost1[0]
+            self.detail["history_cost_wall_ratio_10x"] = cost10[1] / cost1[1]
 
         self.steady()
         self.out["peak_rss_mb"] = self.eddy.peak_rss_mb()
@@ -211,11 +245,23 @@ class Bench:
              "--topic-prefix", self.prefix, "--late-fraction", str(FAULTS.late_fraction),
              "--duplicate-fraction", str(FAULTS.duplicate_fraction)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        markers = Markers(self.bootstrap, self.prefix, self.eddy.dsn(), self.marts)
-        with ConnectionProbe(self.eddy.dsn()) as probe:
-            markers.run_for(a.duration, settle=a.settle)
-        log = gen.communicate(timeout=a.duration + 120)[0]
-        if gen.returncode != 0:
+        try:
+            markers = Markers(self.bootstrap, self.prefix, self.eddy.dsn(), self.marts)
+            with ConnectionProbe(self.eddy.dsn()) as probe:
+                markers.run_for(a.duration, settle=a.settle)
+            try:
+                log = gen.communicate(timeout=30)[0]
+                failed = gen.returncode != 0
+            except subprocess.TimeoutExpired:  # it could not keep the rate: stop it, keep figures
+                gen.send_signal(signal.SIGINT)
+                log, failed = gen.communicate(timeout=120)[0], False
+                self.notes.append(f"loadgen could not send {a.rate:,.0f} events/s for "
+                                  f"{a.duration:.0f} s; interrupted after the markers")
+        finally:
+            if gen.poll() is None:
+                gen.kill()
+                gen.wait()
+        if failed:
             raise BenchError(f"loadgen failed:\n{log[-3000:]}")
         m = re.search(r"([\d,]+) events in ([\d.]+) s \(([\d,]+) events/s\)", log)
         achieved = float(m.group(3).replace(",", "")) if m else float("nan")
@@ -255,7 +301,8 @@ class Bench:
         self.out["recompute_events_per_s"] = messages / statistics.median(seconds)
         self.detail["recompute"] = {"messages": messages, "seconds": seconds,
                                     "models": [n for n, _, _ in project.models]}
-        self.detail["oracle"] = compare(snapshot, conn)
+        if snapshot is not None:
+            self.detail["oracle"] = compare(snapshot, conn)
         conn.close()
 
 
@@ -270,7 +317,9 @@ def parse_args(argv=None):
     ap.add_argument("--duration", type=float, help="seconds of steady load (default 60; quick 20)")
     ap.add_argument("--settle", type=float, default=30.0,
                     help="seconds to wait for the last markers after the load")
-    ap.add_argument("--timeout", type=float, default=600.0, help="seconds any catch-up may take")
+    ap.add_argument("--timeout", type=float,
+                    help="seconds the engine may take to absorb any one phase's messages "
+                         "(default 300; quick 120); past it the figure is what it reached")
     ap.add_argument("--json", type=Path, default=ROOT / ".bench" / "latest.json")
     args = ap.parse_args(argv)
     quick = args.quick
@@ -278,6 +327,7 @@ def parse_args(argv=None):
     args.batch = args.batch or (10_000 if quick else 30_000)
     args.rounds = args.rounds or (2 if quick else 3)
     args.duration = args.duration or (20.0 if quick else 60.0)
+    args.timeout = args.timeout or (120.0 if quick else 300.0)
     return args
 
 
@@ -295,6 +345,9 @@ def main(argv=None) -> int:
         except BenchError as exc:
             error = str(exc)
             console.print(f"[bold red]benchmark phase failed:[/] {exc}")
+        except Exception as exc:  # noqa: BLE001 - report what was measured before the failure
+            error = f"{type(exc).__name__}: {exc}"
+            console.print_exception()
         finally:
             bench.stop()
             load.append(os.getloadavg()[0])
@@ -303,7 +356,7 @@ def main(argv=None) -> int:
             except stack.StackError as exc:
                 console.print(f"(could not delete the benchmark topics: {exc})")
             shared.release(settings, started)
-    result = {**bench.out, "details": bench.detail, "error": error,
+    result = {**bench.out, "details": bench.detail, "error": error, "notes": bench.notes,
               "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
               "load_average": {"start": load[0], "end": load[-1], "cores": os.cpu_count()},
               "seconds": time.perf_counter() - t0, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",

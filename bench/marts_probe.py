@@ -73,6 +73,7 @@ class Markers:
         self.sent: dict[int, float] = {}          # marker -> perf_counter when produced
         self.seen: dict[tuple[str, int], float] = {}  # (mart, marker) -> perf_counter when read
         self.errors: list[str] = []
+        self.ended = 0.0
         self._stop = threading.Event()
 
     def _query(self) -> tuple[str, list[str]]:
@@ -129,10 +130,13 @@ class Markers:
         poller.join(settle)
         self._stop.set()
         poller.join()
+        self.ended = time.perf_counter()
 
     def latencies_ms(self, mart: str | None = None) -> list[float]:
-        return [(self.seen[m, n] - t) * 1000 for n, t in self.sent.items()
-                for m in self.marts if (mart is None or m == mart) and (m, n) in self.seen]
+        """Per (marker, mart): ms until seen; for one never seen, until polling stopped (a
+        lower bound, so that missing markers raise the percentiles instead of vanishing)."""
+        return [(self.seen.get((m, n), self.ended) - t) * 1000 for n, t in self.sent.items()
+                for m in self.marts if mart is None or m == mart]
 
     def missing(self) -> int:
         return len(self.sent) * len(self.marts) - len(self.seen)
