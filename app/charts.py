@@ -9,7 +9,8 @@ HEIGHT = 260
 
 
 def _time(field: str, title: str = "minute (UTC)") -> alt.X:
-    return alt.X(f"{field}:T", title=title, axis=alt.Axis(format="%H:%M"))
+    return alt.X(f"{field}:T", title=title,
+                 axis=alt.Axis(format="%H:%M", tickMinStep=60_000))
 
 
 def events_per_minute(df: pd.DataFrame) -> alt.Chart:
@@ -37,7 +38,8 @@ def funnel(df: pd.DataFrame) -> alt.LayerChart:
         y=alt.Y("step:N", sort=order, title=None),
         x=alt.X("sessions:Q", title="sessions reaching the step"))
     bars = base.mark_bar().encode(
-        color=alt.Color("step:N", sort=order, legend=None),
+        color=alt.Color("step_order:O", scale=alt.Scale(scheme="blues", reverse=True),
+                        legend=None),
         tooltip=["step:N", "sessions:Q",
                  alt.Tooltip("conversion_from_previous:Q", format=".1%", title="from previous"),
                  alt.Tooltip("conversion_from_start:Q", format=".1%", title="from start"),
@@ -58,7 +60,8 @@ def durations(df: pd.DataFrame, bucket_seconds: int) -> alt.Chart:
 
 def takeover_timeline(df: pd.DataFrame) -> alt.Chart:
     return alt.Chart(df, height=HEIGHT).mark_circle(size=90, opacity=0.8).encode(
-        x=alt.X("transaction_time:T", title="transaction time (UTC)"),
+        x=alt.X("transaction_time:T", title="transaction time (UTC)",
+                axis=alt.Axis(format="%H:%M:%S")),
         y=alt.Y("amount:Q", title="amount"),
         color=alt.Color("trigger_reason:N", title="trigger"),
         size=alt.Size("seconds_after_trigger:Q", title="seconds after trigger"),

@@ -4,7 +4,7 @@ The status relations are a handful of rows (one per source / partition) computed
 they are sampled every `health_interval_seconds` (SUBSCRIBE is for the marts). Metrics:
 consumer_lag (sum of per-partition lag), staleness_seconds (since the committed offsets last
 advanced, counted from this process's first sample), dead_letters_per_minute (committed dead
-letters over the last minute of samples), source_not_running (1 while status != running).
+letters between the oldest sample of the last minute and now, scaled to 60 s), source_not_running (1 while status != running).
 """
 
 from __future__ import annotations
@@ -57,7 +57,10 @@ class Sampler:
             window.append((now, int(dead or 0)))
             while len(window) > 1 and window[1][0] <= now - 60:
                 window.popleft()
-            out["dead_letters_per_minute"][name] = float(window[-1][1] - window[0][1])
+            (t0, d0), (t1, d1) = window[0], window[-1]
+            elapsed = t1 - t0
+            out["dead_letters_per_minute"][name] = float(
+                (d1 - d0) * 60 / elapsed if elapsed > 60 else d1 - d0)
         return out
 
 

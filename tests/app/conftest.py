@@ -4,19 +4,26 @@ subprocess, and the Slack stand-in."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 from eddyproc import EddyProcess
 from receiver import Receiver
 
+from loadgen.model import TOPICS
+from stack.topics import create_topics, delete_topics
+
 REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
@@ -45,6 +52,64 @@ class Engine:
     @property
     def env(self) -> dict[str, str]:
         return {"EDDY_HOST": "127.0.0.1", "EDDY_PORT": str(self.port)}
+
+
+class Platform:
+    """`with Platform(bootstrap, tmp, name) as p`: own topics (prefix `p.prefix`), an Engine,
+    and the platform's dbt project run against both; all removed on exit."""
+
+    def __init__(self, bootstrap: str, tmp: Path, name: str):
+        self.bootstrap, self.tmp = bootstrap, tmp
+        self.prefix = f"{name}{uuid.uuid4().hex[:8]}_"
+
+    def __enter__(self) -> Platform:
+        create_topics(self.bootstrap, [self.prefix + t for t in TOPICS])
+        self.engine = Engine(self.tmp / "eddy")
+        env = {**os.environ, **self.engine.env, "KAFKA_BOOTSTRAP": self.bootstrap,
+               "DBT_PROFILES_DIR": str(REPO), "DBT_TARGET_PATH": str(self.tmp / "target"),
+               "DBT_LOG_PATH": str(self.tmp / "logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        try:
+            dbt = subprocess.run(
+                [str(BIN / "dbt"), "run", "--project-dir", str(REPO),
+                 "--vars", json.dumps({"topic_prefix": self.prefix})],
+                capture_output=True, text=True, env=env, timeout=600)
+            assert dbt.returncode == 0, dbt.stdout[-4000:]
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *_):
+        self.engine.stop()
+        delete_topics(self.bootstrap, [self.prefix + t for t in TOPICS])
+
+
+def loadgen_records(out: Path, args: list[str]) -> list[dict]:
+    """The records of a load generator dry run (`--out`), in order."""
+    gen = subprocess.run([str(BIN / "loadgen"), "run", *args, "--dry-run", "--out", str(out),
+                          "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert gen.returncode == 0, gen.stderr[-4000:]
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def produce_loadgen(bootstrap: str, prefix: str, out: Path, args: list[str]) -> int:
+    """The load generator's events, produced to Kafka as it records them (`--out`). A dry run
+    keeps its simulated pacing (minutes of shop time, so account takeovers complete) without
+    taking that long in wall-clock time."""
+    return produce(bootstrap, prefix, loadgen_records(out, args))
+
+
+def produce(bootstrap: str, prefix: str, records: list[dict]) -> int:
+    """Produce `--out` records (well-formed `value`s and malformed `raw` texts) to Kafka."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
+                         "linger.ms": 20})
+    for r in records:
+        value = r["raw"] if "raw" in r else json.dumps(r["value"])
+        value = value.encode() if isinstance(value, str) else json.dumps(value).encode()
+        producer.produce(prefix + r["topic"], key=(r.get("key") or "").encode(), value=value)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+    return len(records)
 
 
 class AlertProcess:

@@ -1,0 +1,207 @@
+"""The dashboard in a real headless Chromium (Playwright, Debian's /usr/bin/chromium) against
+`streamlit run` over a real `eddy serve` whose marts (the platform's dbt project) are filled
+by the load generator through real Kafka. Screenshots go to .stack/test-artifacts/dashboard/."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+from conftest import REPO, Platform, free_port, produce_loadgen, wait_until
+
+from stack import procs
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+BIN = Path(sys.executable).parent
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", REPO / ".stack" / "test-artifacts")) / "dashboard"
+CHROMIUM = "/usr/bin/chromium"
+PAGES = {"overview": "", "traffic": "traffic", "funnel": "funnel", "fraud": "fraud",
+         "operations": "operations"}
+CHARTS = {"overview": 1, "traffic": 2, "funnel": 2, "fraud": 2, "operations": 4}
+
+
+@pytest.fixture(scope="module")
+def shop(kafka_bootstrap, tmp_path_factory):
+    """Own topics, an engine on a fixed port, the dbt project run, and 4,000 mixed events."""
+    with Platform(kafka_bootstrap, tmp_path_factory.mktemp("shop"), "dash") as p:
+        produce_loadgen(kafka_bootstrap, p.prefix, p.tmp / "events.jsonl",
+                        ["--events", "4000", "--rate", "25", "--seed", "5", "--scenario", "mixed",
+                         "--malformed-fraction", "0.01"])
+        with p.engine.connect() as conn:
+            wait_until(lambda: _settled(conn), 180, 1.0, "the marts settle")
+        yield p.engine, p.prefix, kafka_bootstrap
+
+
+def _settled(conn, last=[]) -> bool:  # noqa: B006 - remembers the previous poll
+    lag = conn.execute("select coalesce(sum(lag), 0) from "
+                       "mz_internal.mz_source_partition_statistics").fetchone()[0]
+    counts = conn.execute("select (select count(*) from user_sessions), "
+                          "(select count(*) from page_views_per_minute)").fetchone()
+    done = lag == 0 and counts[0] > 0 and last == [counts]
+    last[:] = [counts]
+    return done
+
+
+@pytest.fixture(scope="module")
+def dashboard(shop):
+    engine = shop[0]
+    port = free_port()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log = open(ARTIFACTS / "streamlit.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [str(BIN / "streamlit"), "run", str(REPO / "app" / "streamlit_app.py"),
+         "--server.address", "127.0.0.1", "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env={**os.environ, **engine.env}, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: procs.accepts("127.0.0.1", port), 60, 0.3, "streamlit listens")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    pg = browser.new_page(viewport={"width": 1400, "height": 1600})
+    yield pg
+    pg.close()
+
+
+def open_page(page, base: str, name: str, charts: int):
+    page.goto(f"{base}/{PAGES[name]}")
+    page.wait_for_function(
+        "n => document.querySelectorAll('.vega-embed canvas, .vega-embed svg.marks').length >= n",
+        arg=charts, timeout=90_000)
+    time.sleep(1.5)  # the fragments' first rerun
+
+
+def metric(page, label: str) -> str:
+    box = page.locator("[data-testid=stMetric]").filter(
+        has=page.locator("[data-testid=stMetricLabel]", has_text=label))
+    return box.locator("[data-testid=stMetricValue]").inner_text().strip()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def expected(conn) -> dict:
+    """What the views hold, computed here from plain reads of the marts (not the app's SQL)."""
+    q = lambda s: conn.execute(s).fetchall()  # noqa: E731
+    sessions = q("select session_end from user_sessions")
+    newest = max(end for (end,) in sessions)
+    funnel = {step: (n, start) for step, n, start in
+              q("select step, sessions, conversion_from_start from funnel_conversion")}
+    ato = q("select transaction_id, amount from account_takeover_alerts")
+    pv = q("select window_start, views from page_views_per_minute")
+    last = max(w for w, _ in pv)
+    return {
+        "active": sum(1 for (end,) in sessions if end >= newest - dt.timedelta(minutes=30)),
+        "conversion": float(funnel["purchase"][1]),
+        "alerts": len(ato),
+        "transactions": len({t for t, _ in ato}),
+        "views_60": sum(v for w, v in pv if w > last - dt.timedelta(minutes=60)),
+        "sources": len(q("select id from mz_catalog.mz_sources where type = 'kafka'")),
+    }
+
+
+def test_every_page_shows_charts_and_the_figures_the_views_hold(shop, dashboard, page):
+    engine = shop[0]
+    with engine.connect() as conn:
+        want = expected(conn)
+    assert want["alerts"] > 0 and want["views_60"] > 0
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    for name, charts in CHARTS.items():
+        open_page(page, dashboard, name, charts)
+        assert page.locator("[data-testid=stException]").count() == 0, name
+        assert "Engine unreachable" not in page.inner_text("body"), name
+        if name == "overview":
+            assert metric(page, "Active sessions") == f"{want['active']:,}"
+            assert metric(page, "Conversion rate") == f"{want['conversion']:.1%}"
+        elif name == "traffic":
+            assert metric(page, "Page views") == f"{want['views_60']:,}"
+        elif name == "funnel":
+            assert metric(page, "Sessions that purchased") == f"{want['conversion']:.2%}"
+            page.get_by_label("Filter sessions by user id").fill("no-such-user")
+            page.keyboard.press("Enter")
+            page.get_by_text("Sessions of user `no-such-user`").or_(
+                page.get_by_text("Sessions of user no-such-user")).wait_for(timeout=20_000)
+        elif name == "fraud":
+            assert metric(page, "Alerts") == f"{want['alerts']:,}"
+            assert metric(page, "Transactions") == f"{want['transactions']:,}"
+        elif name == "operations":
+            assert metric(page, "Sources running") == f"{want['sources']} / {want['sources']}"
+        shot(page, name)
+    assert errors == []
+
+
+def test_a_live_tile_changes_within_seconds_of_new_events(shop, dashboard, page):
+    engine, prefix, bootstrap = shop
+    with engine.connect() as conn:
+        newest = conn.execute("select max(session_end) from user_sessions").fetchone()[0]
+    open_page(page, dashboard, "overview", 1)
+    before = int(metric(page, "Active sessions").replace(",", ""))
+    click = {"event_id": str(uuid.uuid4()),
+             "event_time": newest.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+             "user_id": "live-tile-user", "event_type": "page_view", "page_url": "/",
+             "product_id": None, "referrer": None, "user_agent": "test", "country": "DE"}
+    producer = Producer({"bootstrap.servers": bootstrap})
+    producer.produce(prefix + "clicks", key=b"live-tile-user", value=json.dumps(click).encode())
+    assert producer.flush(30) == 0
+    sent = time.monotonic()
+    try:
+        wait_until(lambda: metric(page, "Active sessions") == f"{before + 1:,}", 15, 0.1,
+                   "Active sessions counts the new session")
+    except AssertionError:
+        with engine.connect() as conn:
+            mine = conn.execute("select * from user_sessions where user_id = 'live-tile-user'"
+                                ).fetchall()
+            clicks = conn.execute("select count(*) from stg_clicks where user_id = "
+                                  "'live-tile-user'").fetchall()
+            bad = conn.execute("select reason from stg_malformed_events where topic = 'clicks'"
+                               ).fetchall()
+        shot(page, "overview-live-failed")
+        raise AssertionError(f"before {before}, shown {metric(page, 'Active sessions')}, "
+                             f"session {mine}, clicks {clicks}, malformed {bad[:3]}") from None
+    took = time.monotonic() - sent
+    print(f"live tile changed {took:.1f} s after the event was produced")
+    shot(page, "overview-live")
+
+
+def test_engine_unreachable_state_and_recovery(shop, dashboard, page):
+    engine = shop[0]
+    open_page(page, dashboard, "fraud", 2)
+    engine.stop()
+    try:
+        page.get_by_text("Engine unreachable").first.wait_for(timeout=30_000)
+        assert page.locator("[data-testid=stException]").count() == 0
+        shot(page, "fraud-engine-unreachable")
+    finally:
+        engine.start()
+    wait_until(lambda: page.get_by_text("Engine unreachable").count() == 0, 60, 0.5,
+               "the page recovers by itself")
+    page.locator("[data-testid=stMetric]").first.wait_for(timeout=30_000)
+    shot(page, "fraud-recovered")
