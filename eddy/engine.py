@@ -2,11 +2,15 @@
 
 A tick is one DuckDB transaction: pending table writes and source batches are applied,
 deltas propagate through every dataflow in dependency order, view outputs and source offsets
-are written, and the transaction commits. Readers use their own cursors and so always see
-one committed tick across all objects."""
+are written, and the transaction commits. Readers never take the tick lock: each has its own
+DuckDB connection (`reader()`), and one statement or one read transaction is one MVCC snapshot,
+so it sees one committed tick across all objects however long a tick runs. The tick timestamp
+a snapshot belongs to is stored in it (`_eddy.meta` last_ts) and mapped to `mz_now` by
+`snapshot_ts()`."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import itertools
 import logging
@@ -70,7 +74,12 @@ class Engine:
         self.tick_interval = tick_interval
         self.state = StateDB(data_dir)
         self.catalog = Catalog(self.state.load_catalog())
-        self.last_ts: int = self.state.get_meta("last_ts", 0)
+        ts = self.state.get_meta("last_ts", 0)
+        # (ts of the last tick that committed data, ts of the last tick): one tuple, replaced
+        # whole, so a reader never sees half of an update
+        self._clock: tuple[int, int] = (ts, ts)
+        self._reader_root = self.state.cursor()  # spawns reader connections; never executes
+        self._reader_lock = threading.Lock()
         self.manual_clock = tick_interval is None
         self.dataflows: dict[str, Dataflow] = {}
         self.connectors: dict[str, object] = {}
@@ -90,6 +99,15 @@ class Engine:
         self._thread: threading.Thread | None = None
         self.closed = False
         self._bootstrap()
+
+    @property
+    def last_ts(self) -> int:
+        """Timestamp (ms) of the last tick, idle ones included."""
+        return self._clock[1]
+
+    @last_ts.setter
+    def last_ts(self, ts: int) -> None:
+        self._clock = (self._clock[0], ts)
 
     # -- startup -------------------------------------------------------------------------
     def _bootstrap(self) -> None:
@@ -128,11 +146,16 @@ class Engine:
         self._thread.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.tick_interval):
+        """A tick every `tick_interval` seconds from the start of the last one: a tick that
+        ran longer is followed at once by the next, which takes all that arrived meanwhile."""
+        wait = self.tick_interval
+        while not self._stop.wait(wait):
+            started = time.monotonic()
             try:
                 self.tick()
             except Exception:  # noqa: BLE001 - the loop must survive one bad tick
                 log.exception("tick failed")
+            wait = max(0.0, self.tick_interval - (time.monotonic() - started))
 
     def close(self) -> None:
         """Stop the loop and connectors, checkpoint, release files."""
@@ -150,11 +173,33 @@ class Engine:
         for sub in list(self.subscriptions):
             sub.close()
         with self.lock:
+            with self._reader_lock:
+                self._reader_root.close()
             self.state.close()
 
     def session(self, user: str = "materialize", database: str = "materialize"):
         from eddy.sql.session import Session
         return Session(self, user=user, database=database)
+
+    # -- reads (never take the tick lock) -------------------------------------------------
+    def reader(self):
+        """A new DuckDB connection for reads: each statement, or each transaction, it runs is
+        a snapshot of committed state. Opening one never waits for a tick."""
+        if self.closed:
+            raise EddyError("57P01", "engine is closed")
+        with self._reader_lock:
+            cur = self._reader_root.cursor()
+        cur.execute("SET TimeZone = 'UTC'")
+        return cur
+
+    def snapshot_ts(self, cur) -> int:
+        """The tick timestamp (mz_now) of the snapshot of `cur`'s open transaction: the
+        snapshot stores the ts of the data tick it shows; if no data tick committed since,
+        the idle ticks after it show the same data, so the latest tick's ts holds."""
+        row = cur.execute(f"SELECT value FROM {phys('meta')} WHERE key = 'last_ts'").fetchone()
+        stored = int(row[0]) if row else 0
+        data_ts, ts = self._clock
+        return ts if stored == data_ts else stored
 
     # -- catalog changes -----------------------------------------------------------------
     def ddl(self, fn: Callable) -> object:
@@ -175,20 +220,26 @@ class Engine:
                 conn.execute("ROLLBACK")
                 txn.rollback()
                 raise
+            self.refresh_system(txn.catalog)   # before the catalog readers bind against
             txn.publish()
-            self.refresh_system()
             txn.after_commit()
             return result
 
-    def refresh_system(self) -> None:
-        """Rebuild the system relations (mz_catalog, pg_catalog, ...) if that module exists."""
+    def refresh_system(self, catalog: Catalog | None = None) -> None:
+        """Rebuild the system relations (mz_catalog, pg_catalog, ...) if that module exists,
+        in one transaction: a concurrent catalog query sees all of them old or all new."""
         try:
             system = importlib.import_module("eddy.catalog.system")
         except ImportError:
             return
+        conn = self.state.conn
         try:
-            system.refresh(self.state.conn, self.catalog)
+            conn.execute("BEGIN")
+            system.refresh(conn, self.catalog if catalog is None else catalog)
+            conn.execute("COMMIT")
         except Exception:  # noqa: BLE001 - a catalog view bug must not break DDL
+            with contextlib.suppress(Exception):
+                conn.execute("ROLLBACK")
             log.exception("system catalog refresh failed")
         self.system_relations = dict(system.unqualified_relations())
 
@@ -237,9 +288,12 @@ class Engine:
             self._ingests.setdefault(source_id, []).append(IngestBatch(rows, offsets, extra or {}))
 
     def committed_offsets(self, source_id: str) -> dict:
-        """Offsets recorded by the last committed tick."""
-        with self.lock:
-            return self.state.get_offsets(source_id)
+        """Offsets recorded by the last committed tick (read without waiting for a tick)."""
+        cur = self.reader()
+        try:
+            return self.state.get_offsets(source_id, cur)
+        finally:
+            cur.close()
 
     def on_commit(self, callback: Callable) -> int:
         """callback(tick_ts, {object_id: pa.Table of changes with mz_diff}) after each commit."""
@@ -367,7 +421,7 @@ class Engine:
                 raise
             return False
         conn.close()
-        self.last_ts = ts
+        self._clock = (ts, ts)
         for w in writes:
             w.finish()
         self._publish(ts, changes)

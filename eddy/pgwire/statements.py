@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from eddy.errors import EddyError
+from eddy.sql import savepoints
 from eddy.sql.sqltext import (
     CLOSE,
     COPY_FORMAT,
@@ -112,6 +113,12 @@ class LocalStatements:
         words = leading_words(sql, 2)
         head = words[0] if words else ""
         text = strip_comments(sql).rstrip().rstrip(";").rstrip()
+        if head == "ROLLBACK" and savepoints.match(text) is not None:
+            # ROLLBACK TO SAVEPOINT: the block goes on, and a failed one is usable again
+            cursor = await self._engine(text, params)
+            if conn.txn == "E":
+                conn.txn = "T"
+            return Outcome(cursor)
         if head in ("COMMIT", "END", "ROLLBACK", "ABORT"):
             # The engine ends its transaction (a failed one always rolls back).
             commit = head in ("COMMIT", "END") and conn.txn != "E"

@@ -12,10 +12,12 @@ from sqlglot import exp
 
 from eddy.engine import Column, Result, Write, as_eddy_error
 from eddy.errors import EddyError
-from eddy.sql import ddl, show, types, writes
+from eddy.sql import ddl, savepoints, show, types, writes
+from eddy.sql.dialect import MZ_NOW_VARIABLE
 from eddy.sql.preparser import Statement, classify
 from eddy.sql.resolve import Binder, parse, to_read_sql
-from eddy.sql.sqltext import split_statements
+from eddy.sql.settings import inline_current_setting
+from eddy.sql.sqltext import leading_words, split_statements
 
 DEFAULT_VARS = {
     "application_name": "", "client_encoding": "UTF8", "client_min_messages": "notice",
@@ -29,17 +31,49 @@ DEFAULT_VARS = {
 }
 
 
+# PostgreSQL commands eddy does not run: refused by name before parsing (sqlglot would read
+# some as an alias or a generic command and the error would name that instead)
+NOT_SUPPORTED = {"LISTEN", "UNLISTEN", "NOTIFY", "VACUUM", "ANALYZE", "ANALYSE", "LOCK",
+                 "CLUSTER", "REINDEX", "CHECKPOINT", "LOAD", "CALL", "DO", "GRANT", "REVOKE",
+                 "REASSIGN", "SECURITY", "TRUNCATE", "MERGE", "COPY", "IMPORT", "REFRESH",
+                 "SAVEPOINT", "RELEASE"}
+_MODIFIERS = {"OR", "REPLACE", "TEMP", "TEMPORARY", "UNIQUE", "DEFAULT", "UNLOGGED", "GLOBAL",
+              "LOCAL", "RECURSIVE", "IF", "NOT", "EXISTS", "CONCURRENTLY", "TRUSTED",
+              "PROCEDURAL"}
+_TWO_WORD_KINDS = {"MATERIALIZED", "FOREIGN", "EVENT", "ACCESS", "TEXT", "OPERATOR", "USER",
+                   "DEFAULT", "CLUSTER", "PUBLICATION", "SUBSCRIPTION"}
+_MZ_NOW = f"'{MZ_NOW_VARIABLE}'"
+
+
+def statement_name(text: str) -> str:
+    """The statement's kind in the user's words: `VACUUM`, `CREATE FUNCTION`, `ALTER SYSTEM`."""
+    words = leading_words(text, 8)
+    if not words:
+        return "this statement"
+    head, rest = words[0], words[1:]
+    if head in ("CREATE", "ALTER", "DROP", "COMMENT", "IMPORT", "REFRESH") and rest:
+        kind = [w for w in rest if w not in _MODIFIERS][:2]
+        if head == "COMMENT" or not kind:
+            return head
+        return " ".join([head, kind[0]] + (kind[1:] if kind[0] in _TWO_WORD_KINDS else []))
+    return head
+
+
 class Session:
-    """One client's state: variables, search_path, transaction, and a reader cursor."""
+    """One client's state: variables, search_path, transaction, and a reader cursor.
+
+    The cursor is a DuckDB connection of its own: statements outside a transaction each read
+    one committed tick, a read transaction reads the tick of its first query throughout, and
+    neither ever waits for a tick (only writes and DDL serialize with ticks)."""
 
     def __init__(self, engine, user: str = "materialize", database: str = "materialize"):
         self.engine = engine
         self.user = user
         self.vars = dict(DEFAULT_VARS, database=database)
-        with engine.lock:      # the main connection is not safe to share mid-tick
-            self.cursor = engine.state.cursor()
+        self.cursor = engine.reader()
         self.txn: str | None = None          # None | "pending" | "read" | "write"
         self.txn_writes: list = []
+        self.savepoints = savepoints.Savepoints()
         self.notices: list[str] = []
 
     # -- public API ----------------------------------------------------------------------
@@ -51,9 +85,9 @@ class Session:
     def search_path(self) -> list[str]:
         return [p.strip().strip('"') for p in self.vars["search_path"].split(",") if p.strip()]
 
-    def binder(self) -> Binder:
-        return Binder(self.engine.catalog, self.database, self.search_path,
-                      self.engine.system_relations, self.user)
+    def binder(self, catalog=None) -> Binder:
+        return Binder(self.engine.catalog if catalog is None else catalog, self.database,
+                      self.search_path, self.engine.system_relations, self.user)
 
     def execute(self, sql: str, params: Sequence | None = None) -> list[Result]:
         results = []
@@ -100,6 +134,8 @@ class Session:
 
     def _dispatch(self, st: Statement, params) -> Result:
         kind = st.kind
+        if kind in ("rollback", "sql") and (sp := savepoints.match(st.text)) is not None:
+            return self._savepoint(*sp)
         if kind == "begin":
             if self.txn is None:
                 self.txn = "pending"
@@ -133,9 +169,12 @@ class Session:
             raise EddyError("25001", "DDL statements cannot run inside a transaction block")
 
     def _sql(self, st: Statement, params) -> Result:
+        words = leading_words(st.text, 1)
+        if words and words[0] in NOT_SUPPORTED:
+            raise EddyError("0A000", f"{statement_name(st.text)} is not supported")
         ast = parse(st.text)
         if isinstance(ast, exp.Query | exp.Values):
-            return self.query(ast, params)
+            return self.query(ast, params, st.text)
         if isinstance(ast, exp.Insert | exp.Update | exp.Delete):
             return self.write(ast, params)
         if isinstance(ast, exp.Create):
@@ -147,8 +186,7 @@ class Session:
                     ast.this, exp.Schema) else ast.this))
                 return self.engine.ddl(
                     lambda txn: Result(ddl.create_table(txn, target, ast, st.text)))
-            raise EddyError("0A000", f"CREATE {kind} not supported")
-        raise EddyError("0A000", f"{ast.key.upper()} statement not supported")
+        raise EddyError("0A000", f"{statement_name(st.text)} is not supported")
 
     # -- names ---------------------------------------------------------------------------
     @staticmethod
@@ -171,27 +209,53 @@ class Session:
         return database, schema, name
 
     # -- queries -------------------------------------------------------------------------
-    def _read_sql(self, ast: exp.Expression) -> str:
-        binder = self.binder()
-        bound, deps = binder.bind(ast)
+    def _read_sql(self, ast: exp.Expression, catalog=None) -> str:
+        binder = self.binder(catalog)
+        bound, deps = binder.bind(inline_current_setting(ast, self.vars))
         for dep in deps:
             df = self.engine.dataflows.get(dep)
             if df is not None and df.error is not None:
                 raise df.error
         return to_read_sql(bound, binder.catalog)
 
-    def query(self, ast: exp.Expression, params) -> Result:
+    def query(self, ast: exp.Expression, params, text: str | None = None) -> Result:
+        """A one-off read of the last committed tick (never waits for a tick)."""
         if self.txn == "write":
             raise EddyError("25000", "transaction in write-only mode")
+        args = list(params) if params else []
         if self.txn == "pending":
             self.txn = "read"
-            self.cursor.execute("BEGIN")
-            self.cursor.execute(f"SET VARIABLE mz_now = {int(self.engine.last_ts)}")
-        sql = self._read_sql(ast)
-        if self.txn != "read":
-            self.cursor.execute(f"SET VARIABLE mz_now = {int(self.engine.last_ts)}")
-        rel = self.cursor.execute(sql, list(params) if params else [])
-        return self.result_from_cursor(rel)
+            self._begin_snapshot()
+        if self.txn == "read":
+            return self.result_from_cursor(self.cursor.execute(self._read_sql(ast), args))
+        catalog = self.engine.catalog
+        sql = self._read_sql(ast, catalog)
+        try:
+            return self._one_off(sql, args)
+        except duckdb.Error:
+            if self.engine.catalog is catalog or text is None:
+                raise
+        # DDL committed between binding and reading: bind against the new catalog once more
+        return self._one_off(self._read_sql(parse(text)), args)
+
+    def _begin_snapshot(self) -> None:
+        """Open the cursor's read transaction: from here on it reads one committed tick,
+        with mz_now() that tick's timestamp."""
+        self.cursor.execute("BEGIN")
+        ts = self.engine.snapshot_ts(self.cursor)
+        self.cursor.execute(f"SET VARIABLE {MZ_NOW_VARIABLE} = {int(ts)}")
+
+    def _one_off(self, sql: str, args: list) -> Result:
+        """One statement is one snapshot; one that calls mz_now() reads the snapshot's tick
+        timestamp in the same transaction."""
+        if _MZ_NOW not in sql:
+            return self.result_from_cursor(self.cursor.execute(sql, args))
+        self._begin_snapshot()
+        try:
+            return self.result_from_cursor(self.cursor.execute(sql, args))
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                self.cursor.execute("ROLLBACK")   # read only: nothing to commit
 
     def result_from_cursor(self, rel) -> Result:
         desc = rel.description or []
@@ -229,11 +293,39 @@ class Session:
     def _end_txn(self, commit: bool) -> Result:
         mode, fns = self.txn, self.txn_writes
         self.txn, self.txn_writes = None, []
+        self.savepoints.clear()
         if mode == "read":
-            self.cursor.execute("COMMIT")
+            with contextlib.suppress(duckdb.Error):   # read only; may be aborted by an error
+                self.cursor.execute("ROLLBACK")
         if mode == "write" and commit and fns:
             self.engine.submit(Write(lambda rt: [d for f in fns for d in f(rt)]))
         return Result("COMMIT" if commit else "ROLLBACK")
+
+    def _savepoint(self, verb: str, name: str) -> Result:
+        if self.txn is None:
+            raise savepoints.outside_block(verb)
+        if verb == "savepoint":
+            self.savepoints.set(name, self.txn, len(self.txn_writes))
+        elif verb == "release":
+            self.savepoints.release(name)
+        else:
+            mark = self.savepoints.rollback_to(name)
+            del self.txn_writes[mark.writes:]
+            if self.txn == "write" and mark.mode == "pending":
+                self.txn = "pending"
+            elif self.txn == "read":
+                self._revive_snapshot()
+        return Result(savepoints.TAGS[verb])
+
+    def _revive_snapshot(self) -> None:
+        """After ROLLBACK TO: a statement that failed while running aborted the DuckDB
+        transaction; a new one starts (at the latest committed tick) so the block goes on."""
+        try:
+            self.cursor.execute("SELECT 1").fetchall()
+        except duckdb.Error:
+            with contextlib.suppress(duckdb.Error):
+                self.cursor.execute("ROLLBACK")
+            self._begin_snapshot()
 
     def _set(self, st: Statement) -> Result:
         rest = st.parts["rest"]
@@ -285,10 +377,11 @@ class Session:
         kind = st.kind
         if kind == "create_view":
             target = self.target(st.parts["name"])
-            return Result(ddl.create_view(txn, binder, target, st, self.vars["cluster"]))
-        if kind == "create_index":
-            return Result(ddl.create_index(txn, binder, st, self.vars["cluster"]))
-        result = ddl_misc.run(self, txn, binder, st)
+            result = Result(ddl.create_view(txn, binder, target, st, self.vars["cluster"]))
+        elif kind == "create_index":
+            result = Result(ddl.create_index(txn, binder, st, self.vars["cluster"]))
+        else:
+            result = ddl_misc.run(self, txn, binder, st)
         self.notices.extend(txn.notices)
         return result
 
