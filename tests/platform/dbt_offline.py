@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -94,31 +95,56 @@ class _Connection:
         self.closed = 1
 
 
+def _invoke(runner, command: str, target: str, project_dir: Path, target_path: Path,
+            log_path: Path, *args: str):
+    return runner.invoke([
+        command, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
+        "--target", target, "--target-path", str(target_path), "--log-path", str(log_path),
+        *args])
+
+
 def record(target: str, project_dir: Path = REPO, target_path: Path | None = None,
-           extra_args: tuple[str, ...] = ()) -> list[dict]:
+           compile_first: bool = False) -> list[dict]:
     """Run `dbt run --target <target>` against the recording connection; the statements sent.
-    `target_path`: dbt's target directory (a `dbt compile` left there saves the parse)."""
+
+    `target_path`: dbt's target directory (default: a temporary one). `compile_first`: run
+    `dbt compile --no-introspect` first, with the real psycopg2 (it must not connect), on the
+    same parsed project; its manifest.json is left in `target_path`."""
     import psycopg2
     from dbt.adapters.sql.connections import SQLConnectionManager
     from dbt.cli.main import dbtRunner
 
-    sent: list[dict] = []
-    add_query = SQLConnectionManager.add_query
-
-    def recording_add_query(self, sql, *args, **kwargs):
-        sent.append({"connection": self.get_thread_connection().name, "sql": sql})
-        return add_query(self, sql, *args, **kwargs)
-
-    psycopg2.connect = lambda *args, **kwargs: _Connection()
-    SQLConnectionManager.add_query = recording_add_query
     with tempfile.TemporaryDirectory(prefix="dbt-offline-") as tmp:
-        result = dbtRunner().invoke([
-            "run", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
-            "--target", target, "--threads", "1",
-            "--target-path", str(target_path or f"{tmp}/target"), "--log-path", f"{tmp}/logs",
-            *extra_args])
+        paths = (Path(target_path or f"{tmp}/target"), Path(tmp) / "logs")
+        parsed = _invoke(dbtRunner(), "parse", target, project_dir, *paths)
+        if not parsed.success:
+            raise RuntimeError(f"dbt parse --target {target} failed: {parsed.exception}")
+        runner = dbtRunner(manifest=parsed.result)
+        if compile_first:
+            compiled = _invoke(runner, "compile", target, project_dir, *paths,
+                               "--no-introspect", "--no-populate-cache")
+            if not compiled.success:
+                raise RuntimeError(f"dbt compile --target {target} failed without a server: "
+                                   f"{compiled.exception or compiled.result}")
+            shutil.copy(paths[0] / "manifest.json", paths[0] / "compiled_manifest.json")
+
+        sent: list[dict] = []
+        add_query = SQLConnectionManager.add_query
+
+        def recording_add_query(self, sql, *args, **kwargs):
+            sent.append({"connection": self.get_thread_connection().name, "sql": sql})
+            return add_query(self, sql, *args, **kwargs)
+
+        connect = psycopg2.connect
+        psycopg2.connect = lambda *args, **kwargs: _Connection()
+        SQLConnectionManager.add_query = recording_add_query
+        try:
+            result = _invoke(runner, "run", target, project_dir, *paths, "--threads", "1")
+        finally:
+            psycopg2.connect, SQLConnectionManager.add_query = connect, add_query
     if not result.success:
-        raise RuntimeError(f"dbt run --target {target} failed offline: {result.exception}")
+        raise RuntimeError(f"dbt run --target {target} failed offline: "
+                           f"{result.exception or result.result}")
     return sent
 
 
@@ -127,9 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", required=True)
     parser.add_argument("--project-dir", type=Path, default=REPO)
     parser.add_argument("--target-path", type=Path, help="dbt's target directory")
+    parser.add_argument("--compile-first", action="store_true",
+                        help="run `dbt compile --no-introspect` first (manifest left in "
+                             "<target-path>/compiled_manifest.json)")
     parser.add_argument("--out", type=Path, help="JSON file (default: stdout)")
-    args, extra = parser.parse_known_args(argv)
-    statements = record(args.target, args.project_dir, args.target_path, tuple(extra))
+    args = parser.parse_args(argv)
+    statements = record(args.target, args.project_dir, args.target_path, args.compile_first)
     text = json.dumps(statements, indent=1)
     if args.out:
         args.out.write_text(text)
