@@ -190,10 +190,9 @@ def create_table(txn: DdlTxn, target, ast: exp.Create, text: str) -> str:
     if ast.expression is not None:
         raise EddyError("0A000", "CREATE TABLE ... AS not supported")
     cols, defs = [], []
+    key_columns = _key_columns(ast.this.expressions)
     for c in ast.this.expressions:
         if not isinstance(c, exp.ColumnDef):
-            if isinstance(c, exp.PrimaryKey | exp.UniqueColumnConstraint | exp.Constraint):
-                raise EddyError("0A000", "table constraints not supported")
             continue
         kind = c.args.get("kind")
         if kind is None:
@@ -208,8 +207,13 @@ def create_table(txn: DdlTxn, target, ast: exp.Create, text: str) -> str:
                 constraint_sql.append("NOT NULL")
             elif isinstance(cons.kind, exp.DefaultColumnConstraint):
                 raise EddyError("0A000", "column DEFAULT not supported")
-            elif isinstance(cons.kind, exp.PrimaryKeyColumnConstraint | exp.UniqueColumnConstraint):
-                raise EddyError("0A000", "column constraints other than NOT NULL not supported")
+            elif not isinstance(cons.kind, exp.PrimaryKeyColumnConstraint
+                                | exp.UniqueColumnConstraint | exp.NotNullColumnConstraint):
+                raise EddyError("0A000", f"column constraint {cons.sql('postgres')} "
+                                "not supported")
+        if c.name in key_columns and nullable:
+            nullable = False
+            constraint_sql.append("NOT NULL")
         cols.append((c.name, tname, nullable))
         defs.append(f"{q(c.name)} {types.duckdb_type(tname)} {' '.join(constraint_sql)}")
     if len({c[0] for c in cols}) != len(cols):
@@ -218,6 +222,27 @@ def create_table(txn: DdlTxn, target, ast: exp.Create, text: str) -> str:
                                 cols, create_sql=text))
     txn.conn.execute(f"CREATE TABLE {phys(obj.id)} ({', '.join(defs)})")
     return "CREATE TABLE"
+
+
+def _key_columns(elements: list) -> set[str]:
+    """Columns of PRIMARY KEY constraints. As in Materialize, PRIMARY KEY and UNIQUE are accepted
+    and not enforced (a primary key's columns become NOT NULL); CHECK and FOREIGN KEY are
+    refused by name."""
+    keys: set[str] = set()
+    for e in elements:
+        if isinstance(e, exp.ColumnDef):
+            if any(isinstance(c.kind, exp.PrimaryKeyColumnConstraint)
+                   for c in e.args.get("constraints") or []):
+                keys.add(e.name)
+            continue
+        inner = e.expressions[0] if isinstance(e, exp.Constraint) and e.expressions else e
+        if isinstance(inner, exp.PrimaryKey):
+            keys |= {c.name for c in inner.find_all(exp.Identifier, exp.Column)}
+        elif not isinstance(inner, exp.UniqueColumnConstraint):
+            what = "FOREIGN KEY" if isinstance(inner, exp.ForeignKey) else \
+                "CHECK" if isinstance(inner, exp.CheckColumnConstraint) else inner.key.upper()
+            raise EddyError("0A000", f"{what} constraints are not supported")
+    return keys
 
 
 def create_view(txn: DdlTxn, binder, target, st, default_cluster: str = "quickstart") -> str:
