@@ -212,6 +212,9 @@ def test_every_statement_sent_passes(builds, target):
         assert f'"{model["alias"]}"' in created, f"nothing creates {model['name']}"
     views = [m for m in models if m["config"]["materialized"] != "source"]
     assert checked.get("sqlglot", 0) + checked.get("eddy+sqlglot", 0) >= len(views), checked
+    # and every configured index (where the dashboard and the alerting look up)
+    indexes = sum(len(m["config"].get("indexes") or []) for m in models)
+    assert len(re.findall(r"\bcreate\s+index\b", created)) == indexes
 
 
 def test_each_engine_takes_its_own_path(builds):
