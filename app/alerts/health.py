@@ -4,7 +4,8 @@ The status relations are a handful of rows (one per source / partition) computed
 they are sampled every `health_interval_seconds` (SUBSCRIBE is for the marts). Metrics:
 consumer_lag (sum of per-partition lag), staleness_seconds (since the committed offsets last
 advanced, counted from this process's first sample), dead_letters_per_minute (committed dead
-letters between the oldest sample of the last minute and now, scaled to 60 s), source_not_running (1 while status != running).
+letters since the sample just before the last minute, scaled to 60 s), source_not_running (1
+while status != running).
 """
 
 from __future__ import annotations

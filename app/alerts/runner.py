@@ -60,21 +60,30 @@ class Alerter:
         if snapshot:
             first = not self.store.started_before(rule.name)
             skip = first and self.config.first_start == "skip"
+        alerts = []
         for row in rows:
-            self.raise_alert(rule, {k: alert.plain(v) for k, v in row.items()}, skip=skip)
+            row = {k: alert.plain(v) for k, v in row.items()}
+            alerts.append(self._alert(rule, row))
+        self._claimed(alerts, self.store.claim_many(alerts, skip=skip))
 
-    def raise_alert(self, rule: Rule, row: dict, key: str | None = None,
-                    skip: bool = False) -> str:
-        key = key or alert.key(rule, row)
-        state = self.store.claim(key, rule.name, alert.payload(rule, row, key, self.origin),
-                                 alert.cooldown_group(rule, row), rule.cooldown_seconds,
-                                 skip=skip)
-        if state == "pending":
-            log.info("alert %s", key)
-            self._wake.set()
-        elif state == "suppressed":
-            log.info("alert %s suppressed (cooldown or first start)", key)
+    def raise_alert(self, rule: Rule, row: dict, key: str | None = None) -> str:
+        a = self._alert(rule, row, key)
+        state = self.store.claim(*a)
+        self._claimed([a], [state])
         return state
+
+    def _alert(self, rule: Rule, row: dict, key: str | None = None) -> tuple:
+        key = key or alert.key(rule, row)
+        return (key, rule.name, alert.payload(rule, row, key, self.origin),
+                alert.cooldown_group(rule, row), rule.cooldown_seconds)
+
+    def _claimed(self, alerts: list[tuple], states: list[str]) -> None:
+        for a, state in zip(alerts, states, strict=True):
+            if state == "pending":
+                log.info("alert %s", a[0])
+                self._wake.set()
+            elif state == "suppressed":
+                log.info("alert %s suppressed (cooldown or first start)", a[0])
 
     # -- delivery --------------------------------------------------------------------------
 
