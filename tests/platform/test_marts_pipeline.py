@@ -234,9 +234,9 @@ class Events:
         return self._make("purchases", user, minutes, user_id=user, order_id=f"o{self.n}",
                           amount=amount, currency="EUR", item_count=2)
 
-    def login(self, user: str, minutes: float, device: str) -> Message:
+    def login(self, user: str, minutes: float, device: str, success: bool = True) -> Message:
         return self._make("logins", user, minutes, user_id=user, device_id=device,
-                          ip="10.1.2.3", country="DE", success=True)
+                          ip="10.1.2.3", country="DE", success=success)
 
     def transaction(self, user: str, minutes: float | timedelta, amount: float) -> Message:
         return self._make("transactions", user, minutes, transaction_id=f"tx{self.n}",
@@ -266,7 +266,17 @@ def test_adversarial_events_update_the_rows_they_belong_to(kafka_bootstrap, plat
         ev.login("u4", 0, "d-new"), alert := ev.transaction("u4", 10, 100.00),
         ev.transaction("u4", timedelta(minutes=10, milliseconds=1), 500.00),
         *[ev.log("search", 5, "ERROR", f"failure {i}") for i in range(5)],  # at the threshold
+        *[ev.log("auth", 7, "ERROR", f"failure {i}") for i in range(3)],
+        *[ev.log("auth", 7, "WARN", f"Upstream EXCEPTION {i}") for i in range(3)],
         ev.click("u9", -25 * 60),                                         # past the horizon
+        # a gap of exactly 30 minutes, then one of 30 minutes and 1 ms
+        ev.click("u5", 0), ev.click("u5", 30),
+        ev.click("u5", timedelta(minutes=60, milliseconds=1)),
+        # two first logins from a device at the same instant; 99.99 is below the amount
+        ev.login("u6", 0, "d6"), ev.login("u6", 0, "d6"), ev.transaction("u6", 5, 150.00),
+        ev.transaction("u6", 5, 99.99),
+        # a failed login from a new device is not risky
+        ev.login("u7", 0, "d7", success=False), ev.transaction("u7", 1, 200.00),
     ]
     late = ev.cart("u1", 25)                                              # merges the sessions
     second = [
@@ -295,9 +305,17 @@ def test_adversarial_events_update_the_rows_they_belong_to(kafka_bootstrap, plat
     assert sessions_of(before, "u1") == [(1, 0, 0), (1, 0, 0)]
     assert sessions_of(after, "u1") == [(3, 0, 0)]
     assert sessions_of(before, "u2") == sessions_of(after, "u2") == [(3, 1, Decimal("39.98"))]
-    assert [r["error_count"] for r in before["error_alerts"]] == []
-    assert [r["error_count"] for r in after["error_alerts"]] == [6]
-    assert [r["transaction_id"] for r in before["account_takeover_alerts"]] == [
-        json.loads(alert[2])["transaction_id"]]
-    assert after["account_takeover_alerts"] == []
+    assert sessions_of(after, "u5") == [(1, 0, 0), (2, 0, 0)]
+    assert sorted((r["service"], r["error_count"]) for r in before["error_alerts"]) == [
+        ("auth", 6)]
+    assert sorted((r["service"], r["error_count"]) for r in after["error_alerts"]) == [
+        ("auth", 6), ("search", 6)]
+
+    def alerted(result: dict) -> Counter:
+        return Counter(r["user_id"] for r in result["account_takeover_alerts"])
+
+    assert alerted(before) == {"u4": 1, "u6": 2}
+    assert [r["transaction_id"] for r in before["account_takeover_alerts"]
+            if r["user_id"] == "u4"] == [json.loads(alert[2])["transaction_id"]]
+    assert alerted(after) == {"u6": 2}
     assert not any(r["user_id"] == "u9" for r in after["user_sessions"])
