@@ -158,8 +158,9 @@ class Bench:
         found = {}
         with self.eddy.connect() as conn:
             for name in maintained(self.dbt.manifest()):
-                lines = [r[0] for r in conn.execute(f'explain materialized view "{name}"')]
-                flagged = [x.strip() for x in lines if re.search(r"not incremental|recompute", x, re.I)]
+                text = "\n".join(r[0] for r in conn.execute(f'explain materialized view "{name}"'))
+                flagged = [x.strip() for x in text.splitlines()
+                           if re.search(r"not incremental|whole input", x, re.I)]
                 if flagged:
                     found[name] = flagged
         return found

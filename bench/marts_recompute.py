@@ -13,11 +13,11 @@ from decimal import Decimal
 
 import duckdb
 import pyarrow as pa
-import sqlglot
 from confluent_kafka import Consumer, TopicPartition
 from sqlglot import exp
 
 from eddy.sql import dialect
+from eddy.sql.resolve import parse
 
 
 def load_events(bootstrap: str, upto: dict[tuple[str, int], int], prefix: str) -> duckdb.DuckDBPyConnection:
@@ -54,7 +54,8 @@ def load_events(bootstrap: str, upto: dict[tuple[str, int], int], prefix: str) -
 
 
 def _unqualified(sql: str) -> exp.Expression:
-    tree = sqlglot.parse_one(sql, read="postgres")
+    """The model's compiled SELECT (parsed as the engine parses it) with bare table names."""
+    tree = parse(sql)
     for table in tree.find_all(exp.Table):
         table.set("catalog", None)
         table.set("db", None)
