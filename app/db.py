@@ -366,8 +366,8 @@ def freshness() -> pd.DataFrame:
     """Per view: its newest event time and how many seconds ago that was."""
     parts = [sql.SQL("select {} as view, max({}) as newest from {}").format(
         sql.Literal(name), sql.SQL(expr), sql.Identifier(name)) for name, expr in FRESHNESS]
-    query = sql.SQL("select view, newest, extract(epoch from (now() - newest)) as "
-                    "lag_seconds from ({}) f order by view").format(
+    query = sql.SQL("select view, newest, greatest(extract(epoch from (now() - newest)), 0) "
+                    "as lag_seconds from ({}) f order by view").format(
         sql.SQL(" union all ").join(parts))
     return fetch(query)
 

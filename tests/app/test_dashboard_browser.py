@@ -83,16 +83,23 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    pg = browser.new_page(viewport={"width": 1400, "height": 1600})
+    pg = browser.new_page(viewport={"width": 1400, "height": 2400})
     yield pg
     pg.close()
 
 
-def open_page(page, base: str, name: str, charts: int):
+def open_page(page, base: str, name: str, charts: int, timeout: float = 180):
+    """Open a page and wait until its charts are drawn (generous: the first page of a fresh
+    Streamlit process imports pandas/Altair on a busy 2-core test machine)."""
     page.goto(f"{base}/{PAGES[name]}")
-    page.wait_for_function(
-        "n => document.querySelectorAll('.vega-embed canvas, .vega-embed svg.marks').length >= n",
-        arg=charts, timeout=90_000)
+    try:
+        page.wait_for_function(
+            "n => document.querySelectorAll('.vega-embed canvas, .vega-embed svg.marks')"
+            ".length >= n", arg=charts, timeout=timeout * 1000)
+    except Exception:
+        shot(page, f"{name}-not-rendered")
+        raise AssertionError(f"{name}: charts not drawn; page text: "
+                             f"{page.inner_text('body')[:1500]}") from None
     time.sleep(1.5)  # the fragments' first rerun
 
 
@@ -160,10 +167,13 @@ def test_every_page_shows_charts_and_the_figures_the_views_hold(shop, dashboard,
 
 def test_a_live_tile_changes_within_seconds_of_new_events(shop, dashboard, page):
     engine, prefix, bootstrap = shop
+    active = "select count(*) from user_sessions where session_end >= %s"
     with engine.connect() as conn:
         newest = conn.execute("select max(session_end) from user_sessions").fetchone()[0]
+        view_before = conn.execute(active, [newest - dt.timedelta(minutes=30)]).fetchone()[0]
     open_page(page, dashboard, "overview", 1)
     before = int(metric(page, "Active sessions").replace(",", ""))
+    assert before == view_before
     click = {"event_id": str(uuid.uuid4()),
              "event_time": newest.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
              "user_id": "live-tile-user", "event_type": "page_view", "page_url": "/",
@@ -172,22 +182,23 @@ def test_a_live_tile_changes_within_seconds_of_new_events(shop, dashboard, page)
     producer.produce(prefix + "clicks", key=b"live-tile-user", value=json.dumps(click).encode())
     assert producer.flush(30) == 0
     sent = time.monotonic()
-    try:
-        wait_until(lambda: metric(page, "Active sessions") == f"{before + 1:,}", 15, 0.1,
-                   "Active sessions counts the new session")
-    except AssertionError:
-        with engine.connect() as conn:
-            mine = conn.execute("select * from user_sessions where user_id = 'live-tile-user'"
-                                ).fetchall()
-            clicks = conn.execute("select count(*) from stg_clicks where user_id = "
-                                  "'live-tile-user'").fetchall()
-            bad = conn.execute("select reason from stg_malformed_events where topic = 'clicks'"
-                               ).fetchall()
-        shot(page, "overview-live-failed")
-        raise AssertionError(f"before {before}, shown {metric(page, 'Active sessions')}, "
-                             f"session {mine}, clicks {clicks}, malformed {bad[:3]}") from None
-    took = time.monotonic() - sent
-    print(f"live tile changed {took:.1f} s after the event was produced")
+    seen: dict[str, float] = {}
+    with engine.connect() as conn:
+
+        def changed():
+            now = time.monotonic()
+            if "view" not in seen and conn.execute(
+                    active, [newest - dt.timedelta(minutes=30)]).fetchone()[0] == before + 1:
+                seen["view"] = now
+            if "tile" not in seen and metric(page, "Active sessions") == f"{before + 1:,}":
+                seen["tile"] = now
+            return len(seen) == 2
+
+        wait_until(changed, 60, 0.05, f"the view and the tile count the new session {seen}")
+    lag = seen["tile"] - seen["view"]
+    print(f"view changed {seen['view'] - sent:.1f} s after the event was produced; "
+          f"the live tile {lag:.1f} s after the view")
+    assert lag <= 3.0, f"the live tile showed the change {lag:.1f} s after the view had it"
     shot(page, "overview-live")
 
 
