@@ -105,6 +105,7 @@ def project(kafka_bootstrap, tmp_path_factory):
 
         project = type("Project", (), {})()
         project.eddy, project.dbt, project.work, project.events = eddy, dbt, work, out
+        project.bootstrap, project.prefix = kafka_bootstrap, prefix
         project.build = dbt("build")
         yield project
     finally:
@@ -238,3 +239,55 @@ def test_each_mart_is_maintained_incrementally(project, mart):
         plan = "\n".join(r[0] for r in conn.execute(
             f"explain materialized view {mart}").fetchall())
     assert "Recompute and diff" not in plan, plan
+
+
+def _produce_clicks(project, clicks: list[dict]) -> None:
+    producer = Producer({"bootstrap.servers": project.bootstrap, "enable.idempotence": True})
+    for click in clicks:
+        producer.produce(project.prefix + "clicks", key=click["user_id"].encode(),
+                         value=json.dumps(click).encode())
+    assert producer.flush(30) == 0
+
+
+def _rfc3339(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _poll(conn, sql: str, params, wanted, timeout: float = 90):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = conn.execute(sql, params).fetchall()
+        if got == wanted or time.monotonic() > deadline:
+            return got
+        time.sleep(0.5)
+
+
+def test_a_late_event_merges_two_maintained_sessions(project):
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    user = f"late-{uuid.uuid4().hex[:6]}"
+    sessions = "select session_start, event_count from user_sessions where user_id = %s order by 1"
+    with project.eddy.connect() as conn:
+        _produce_clicks(project, [{**_click(f"{user}-1", _rfc3339(base)), "user_id": user},
+                                  {**_click(f"{user}-2", _rfc3339(base + timedelta(hours=1))),
+                                   "user_id": user}])
+        two = [(base, 1), (base + timedelta(hours=1), 1)]
+        assert _poll(conn, sessions, (user,), two) == two
+        late = base + timedelta(minutes=30)
+        _produce_clicks(project, [{**_click(f"{user}-3", _rfc3339(late)), "user_id": user}])
+        assert _poll(conn, sessions, (user,), [(base, 3)]) == [(base, 3)]
+
+
+def test_an_event_leaves_the_marts_when_it_passes_the_retention_horizon(project):
+    user = f"old-{uuid.uuid4().hex[:6]}"
+    expired = "select expired_messages from stg_expired_events where topic = 'clicks'"
+    in_staging = "select count(*) from stg_clicks where user_id = %s"
+    with project.eddy.connect() as conn:
+        before = conn.execute(expired).fetchone()[0]
+        when = datetime.now(UTC) - timedelta(hours=24) + timedelta(seconds=60)
+        _produce_clicks(project, [{**_click(f"{user}-1", _rfc3339(when)), "user_id": user}])
+        assert _poll(conn, in_staging, (user,), [(1,)], timeout=55) == [(1,)]
+        assert _poll(conn, in_staging, (user,), [(0,)], timeout=90) == [(0,)]
+        assert _poll(conn, expired, (), [(before + 1,)]) == [(before + 1,)]
+        sessions = conn.execute("select count(*) from user_sessions where user_id = %s",
+                                (user,)).fetchone()[0]
+    assert sessions == 0
