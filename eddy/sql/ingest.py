@@ -1,12 +1,23 @@
-"""Applying source batches inside a tick: append (ENVELOPE NONE) or upsert by key."""
+"""Applying source batches inside a tick: append (ENVELOPE NONE) or upsert by key.
+
+All batches of a source that arrived since the last tick are applied as one: concatenated in
+arrival order (upserts keep the last row per key), so a tick's cost does not grow with how
+many pieces the data came in, and a busy tick is followed by a bigger, cheaper-per-row one.
+"""
 
 from __future__ import annotations
+
+import itertools
+import logging
 
 import pyarrow as pa
 
 from eddy.dataflow.runtime import Rel, W, nullsafe
 from eddy.sql import types
 from eddy.storage.state import phys, q
+
+log = logging.getLogger(__name__)
+_names = itertools.count(1)
 
 
 def _typed(rt, obj, rel: str, extra: str = "") -> Rel:
@@ -15,10 +26,20 @@ def _typed(rt, obj, rel: str, extra: str = "") -> Rel:
     return rt.table(f"SELECT {items}{extra} FROM {rel}")
 
 
+def _typed_arrow(rt, obj, rows: pa.Table, extra: str = "") -> Rel:
+    """The Arrow rows cast to the relation's types, copied once into a tick-local table."""
+    view = f"_eddy_ingest_{next(_names)}"
+    rt.conn.register(view, rows)
+    try:
+        return _typed(rt, obj, view, extra)
+    finally:
+        rt.conn.unregister(view)
+
+
 def _append(rt, obj, rows: pa.Table) -> Rel | None:
     if rows.num_rows == 0:
         return None
-    typed = _typed(rt, obj, rt.reg(rows), f", 1::BIGINT AS {W}")
+    typed = _typed_arrow(rt, obj, rows, f", 1::BIGINT AS {W}")
     cols = ", ".join(q(c[0]) for c in obj.columns)
     rt.run(f"INSERT INTO {phys(obj.id)} SELECT {cols} FROM {typed.name}")
     return typed
@@ -46,6 +67,28 @@ def _upsert(rt, obj, rows: pa.Table, key: list[str]) -> Rel | None:
     return out if out.num_rows else None
 
 
+def _concat(tables: list[pa.Table]) -> pa.Table | None:
+    """Tables of one relation as one (columns matched by name, types unified); None if empty."""
+    tables = [t for t in tables if t is not None and t.num_rows]
+    if len(tables) <= 1:
+        return tables[0] if tables else None
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _merged(obj, batches) -> tuple[pa.Table | None, dict[str, pa.Table | None]] | None:
+    """All batches' rows and subsource rows as one table each; None if they do not concat."""
+    names = [c[0] for c in obj.columns]
+    key = obj.internal.get("upsert_key")
+    try:
+        rows = _concat([b.rows if key else b.rows.select(names) for b in batches])
+        extra_names = {n for b in batches for n in (b.extra or {})}
+        extra = {n: _concat([(b.extra or {}).get(n) for b in batches]) for n in extra_names}
+    except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError) as e:
+        log.debug("source %s: batches applied one by one (%s)", obj.id, e)
+        return None
+    return rows, extra
+
+
 def apply_ingest(engine, rt, source_id: str, batches) -> None:
     """Apply queued batches of one source and record its offsets, inside the tick."""
     from eddy.engine import _add_delta
@@ -54,18 +97,21 @@ def apply_ingest(engine, rt, source_id: str, batches) -> None:
         return
     offsets = dict(engine.state.get_offsets(source_id, rt.conn))
     key = obj.internal.get("upsert_key")
-    for batch in batches:
-        rows = batch.rows
-        delta = _upsert(rt, obj, rows, key) if key else _append(
-            rt, obj, rows.select([c[0] for c in obj.columns]))
-        if delta is not None:
-            _add_delta(rt, obj.id, delta)
-        for name, extra in (batch.extra or {}).items():
+    merged = _merged(obj, batches) if len(batches) > 1 else None
+    parts = [merged] if merged is not None else [(b.rows, b.extra or {}) for b in batches]
+    for rows, extras in parts:
+        if rows is not None:
+            delta = _upsert(rt, obj, rows, key) if key else _append(
+                rt, obj, rows.select([c[0] for c in obj.columns]))
+            if delta is not None:
+                _add_delta(rt, obj.id, delta)
+        for name, extra in extras.items():
             sub = engine.catalog.get(obj.internal.get("subsources", {}).get(name, ""))
             if sub is None or extra is None:
                 continue
             d = _append(rt, sub, extra.select([c[0] for c in sub.columns]))
             if d is not None:
                 _add_delta(rt, sub.id, d)
+    for batch in batches:
         offsets.update(batch.offsets or {})
     engine.state.set_offsets(source_id, offsets, rt.conn)
