@@ -336,12 +336,17 @@ def partition_lag() -> pd.DataFrame:
 @st.cache_data(ttl=SLOW_TTL, show_spinner=False)
 def dead_letter_sample(source: str, limit: int = 5) -> pd.DataFrame:
     """The newest dead letters of `source` (a name from the catalog, quoted as identifier)."""
-    return fetch(sql.SQL("""
-        select topic, partition, "offset", error, convert_from(raw, 'utf8') as raw, received_at
+    df = fetch(sql.SQL("""
+        select topic, partition, "offset", error, raw, received_at
         from {}
         order by received_at desc, "offset" desc
         limit %s
     """).format(sql.Identifier(f"{source}_dead_letters")), [limit])
+    # the raw bytes as text here (not with SQL: they are undecodable by definition, and
+    # engines differ in their bytea functions)
+    df["raw"] = [None if b is None else bytes(b)[:300].decode("utf-8", "replace")
+                 for b in df["raw"]]
+    return df
 
 
 @st.cache_data(ttl=SLOW_TTL, show_spinner=False)

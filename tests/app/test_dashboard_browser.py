@@ -17,6 +17,7 @@ import pytest
 from confluent_kafka import Producer
 from conftest import REPO, Platform, free_port, produce_loadgen, wait_until
 
+from loadgen.model import TOPICS
 from stack import procs
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -131,6 +132,8 @@ def expected(conn) -> dict:
         "transactions": len({t for t, _ in ato}),
         "views_60": sum(v for w, v in pv if w > last - dt.timedelta(minutes=60)),
         "sources": len(q("select id from mz_catalog.mz_sources where type = 'kafka'")),
+        "dead_letters": sum(q(f"select count(*) from src_{t}_dead_letters")[0][0]
+                            for t in TOPICS),
     }
 
 
@@ -144,7 +147,9 @@ def test_every_page_shows_charts_and_the_figures_the_views_hold(shop, dashboard,
     for name, charts in CHARTS.items():
         open_page(page, dashboard, name, charts)
         assert page.locator("[data-testid=stException]").count() == 0, name
-        assert "Engine unreachable" not in page.inner_text("body"), name
+        text = page.inner_text("body")
+        for problem in ("Engine unreachable", "Not available yet", "rejected a query"):
+            assert problem not in text, f"{name}: {text[:3000]}"
         if name == "overview":
             assert metric(page, "Active sessions") == f"{want['active']:,}"
             assert metric(page, "Conversion rate") == f"{want['conversion']:.1%}"
@@ -161,6 +166,11 @@ def test_every_page_shows_charts_and_the_figures_the_views_hold(shop, dashboard,
             assert metric(page, "Transactions") == f"{want['transactions']:,}"
         elif name == "operations":
             assert metric(page, "Sources running") == f"{want['sources']} / {want['sources']}"
+            assert metric(page, "Dead letters") == f"{want['dead_letters']:,}"
+            page.get_by_text("Newest dead letters of").first.wait_for(timeout=30_000)
+            time.sleep(6)  # the slower dead-letter tile has drawn its samples
+            text = page.inner_text("body")
+            assert "Not available yet" not in text and "rejected a query" not in text, text
         shot(page, name)
     assert errors == []
 
