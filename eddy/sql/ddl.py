@@ -10,13 +10,13 @@ from sqlglot.optimizer.qualify import qualify
 
 from eddy.catalog.objects import Catalog, CatalogObject
 from eddy.dataflow.dataflow import Dataflow
-from eddy.dataflow.operators_keyed import FullRecompute
+from eddy.dataflow.operators_keyed import FullRecompute, KeyedRecompute
 from eddy.dataflow.runtime import TickContext
 from eddy.errors import EddyError
 from eddy.sql import types
 from eddy.sql.planner import REF, Fallback, Planner, assign_keys
 from eddy.sql.resolve import expand, inline_ctes, parse, sqlglot_type, to_read_sql
-from eddy.sql.rewrites import check_temporal, has_mz_now, unnest
+from eddy.sql.rewrites import check_temporal, filter_to_case, has_mz_now, unnest
 from eddy.storage.state import phys, q
 
 
@@ -128,12 +128,7 @@ def build_dataflow(engine, catalog: Catalog, obj: CatalogObject, fresh: bool,
     if fresh:
         check_temporal(plan_ast)
     try:
-        try:
-            qualified = qualify(plan_ast, schema=_schema_types(catalog), dialect="postgres",
-                                quote_identifiers=False)
-        except Exception as e:  # noqa: BLE001 - the read path reports real errors
-            raise Fallback(f"cannot qualify: {e}") from None
-        root, _ = Planner(conn, catalog).plan_query(unnest(qualified))
+        root = plan_root(conn, catalog, plan_ast)
         if len(root.cols) != len(names):
             raise Fallback("column count")
     except Fallback as f:
@@ -153,6 +148,29 @@ def build_dataflow(engine, catalog: Catalog, obj: CatalogObject, fresh: bool,
         _stored_plan(conn, obj.id)     # creates the table on first use
         conn.execute(f"INSERT OR REPLACE INTO {phys('__plans')} VALUES (?, ?)", [obj.id, plan])
     return df
+
+
+def plan_root(conn, catalog: Catalog, plan_ast: exp.Expression):
+    """Operator tree of a bound query with views expanded and CTEs inlined (raises
+    Fallback where a part has no incremental rule)."""
+    try:
+        qualified = qualify(plan_ast, schema=_schema_types(catalog), dialect="postgres",
+                            quote_identifiers=False)
+    except Exception as e:  # noqa: BLE001 - the read path reports real errors
+        raise Fallback(f"cannot qualify: {e}") from None
+    root, _ = Planner(conn, catalog).plan_query(filter_to_case(unnest(qualified)))
+    return root
+
+
+def not_incremental(root) -> list[str]:
+    """The parts of a plan whose cost grows with the whole input rather than the change."""
+    out = []
+    for node in root.walk():
+        if isinstance(node, FullRecompute):
+            out.append(f"recompute and diff of the whole query ({node.reason})")
+        elif isinstance(node, KeyedRecompute) and not node.kcols:
+            out.append(f"{node.what} recomputed over its whole input (no key)")
+    return out
 
 
 def _stored_plan(conn, object_id: str) -> str | None:
@@ -282,7 +300,18 @@ def create_view(txn: DdlTxn, binder, target, st, default_cluster: str = "quickst
         internal={"query": bound.sql("postgres")}))
     if kind == "materialized-view":
         txn.new_dataflows[obj.id] = build_dataflow(txn.engine, txn.catalog, obj, fresh=True)
+        _notice_if_not_incremental(txn, obj)
     return tag
+
+
+def _notice_if_not_incremental(txn: DdlTxn, obj: CatalogObject) -> None:
+    """A NOTICE (seen by psql, psycopg and `dbt run`) naming each part of a maintained view
+    whose per-tick cost grows with its whole input."""
+    parts = not_incremental(txn.new_dataflows[obj.id].root)
+    kind = obj.kind.replace("-", " ")
+    for part in dict.fromkeys(parts):
+        txn.notices.append(f"{kind} \"{obj.name}\" is not maintained incrementally: {part} "
+                           f"(see EXPLAIN {kind.upper()} {obj.name})")
 
 
 def create_index(txn: DdlTxn, binder, st, default_cluster: str = "quickstart") -> str:
@@ -306,6 +335,7 @@ def create_index(txn: DdlTxn, binder, st, default_cluster: str = "quickstart") -
         on.internal["maintained"] = True
         txn.touch(on)
         txn.new_dataflows[on.id] = build_dataflow(txn.engine, txn.catalog, on, fresh=True)
+        _notice_if_not_incremental(txn, on)
     return "CREATE INDEX"
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from eddy.catalog.objects import Catalog
-from eddy.dataflow.operators import Join, Map, Node, Scan, UnionAll
+from eddy.dataflow.operators import Join, Map, Node, Scan, UnionAll, arranged
 from eddy.dataflow.operators_agg import LinearAgg, MinMaxAgg, SetCount
 from eddy.dataflow.operators_keyed import KeyedRecompute
 from eddy.dataflow.temporal import TemporalFilter
@@ -47,6 +47,14 @@ class Planner:
     def __init__(self, conn, catalog: Catalog):
         self.conn, self.catalog = conn, catalog
         self.nodes = 0
+        self.memo: dict[str, tuple[Node, list[str]]] = {}   # subquery SQL -> its plan
+        self.arrangements: dict[int, Node] = {}             # id(node) -> its Arrange
+
+    def arranged(self, node: Node) -> Node:
+        """One arrangement per node, however many joins and recomputes read it."""
+        if id(node) not in self.arrangements:
+            self.arrangements[id(node)] = arranged(node)
+        return self.arrangements[id(node)]
 
     # -- helpers -------------------------------------------------------------------------
     def types(self, node: Node) -> dict[str, str]:
@@ -116,7 +124,12 @@ class Planner:
             alias = item.alias_or_name
             return node, {(alias, c): c for c in cols}
         if isinstance(item, exp.Subquery) and not item.args.get("lateral"):
-            node, names = self.plan_query(item.this)
+            # identical subqueries (a CTE referenced twice, a view read twice) share one plan:
+            # a FROM subquery cannot see outer columns, so equal text means equal output
+            key = item.this.sql("postgres")
+            if key not in self.memo:
+                self.memo[key] = self.plan_query(item.this)
+            node, names = self.memo[key]
             alias = item.alias_or_name
             return node, {(alias, n): c for n, c in zip(names, node.cols, strict=False)}
         raise Fallback(f"{item.key} in FROM")
@@ -134,7 +147,7 @@ class Planner:
         inner = sub.this if isinstance(sub, exp.Subquery) else sub
         alias = lateral.alias or (sub.alias if isinstance(sub, exp.Subquery) else "")
         if not isinstance(inner, exp.Select) or inner.args.get("joins") or \
-                inner.args.get("with") or not inner.args.get("from_"):
+                inner.args.get("with_") or not inner.args.get("from_"):
             raise Fallback("LATERAL subquery shape")
         rnode, rmap = self.plan_from(inner.args["from_"].this)
         left_aliases = {a for a, _ in lmap}
@@ -169,7 +182,8 @@ class Planner:
                 f"({self.render(body_inner)}) AS __lat{tail}")
         lk = [self.render(self.rebind(k, lmap)) for k in lkeys]
         rk = [self.render(self.rebind(k, rmap)) for k in rkeys]
-        node = KeyedRecompute([left, rnode], [lk, rk] if lk else [], body, out,
+        node = KeyedRecompute([self.arranged(left), self.arranged(rnode)],
+                              [lk, rk] if lk else [], body, out,
                               "LATERAL join")
         colmap = {k: out[left.cols.index(v)] for k, v in lmap.items()}
         colmap.update({(alias, nm): out[n + j] for j, nm in enumerate(names)})
@@ -207,7 +221,7 @@ class Planner:
             if on is not None:
                 schema = {"__l": self.types(left), "__r": self.types(right)}
                 on_sql = self.render(self.rebind(on, both, sides), schema)
-            return Join(left, right, on_sql, names), colmap
+            return Join(self.arranged(left), self.arranged(right), on_sql, names), colmap
         # outer join: recompute per equi-join key
         lkeys, rkeys = [], []
         for c in conjuncts(on):
@@ -236,12 +250,13 @@ class Planner:
         items += [f"__in1.{q(c)} AS {q(names[rpos[c]])}" for c in right.cols]
         on_sql = self.render(self.rebind(on, both, in_sides)) if on is not None else "TRUE"
         body = (f"SELECT {', '.join(items)} FROM __in0 {side} JOIN __in1 ON {on_sql}")
-        node = KeyedRecompute([left, right], [lk, rk] if lk else [], body, names,
+        node = KeyedRecompute([self.arranged(left), self.arranged(right)],
+                              [lk, rk] if lk else [], body, names,
                               f"{side.lower()} join")
         return node, colmap
 
     def plan_select(self, sel: exp.Select) -> tuple[Node, list[str]]:
-        if sel.args.get("with"):
+        if sel.args.get("with_"):
             raise Fallback("nested WITH")
         sel = exists_to_lateral(sel)
         from_ = sel.args.get("from_")
@@ -290,7 +305,10 @@ class Planner:
             schema = {"__in": self.types(node)}
             exprs = [self.render(self.rebind(e.unalias(), colmap), schema)
                      for e in sel.expressions]
-            out = Map(node, exprs, [f"_c{i}" for i in range(len(exprs))], None)
+            if exprs == [f'"__in".{q(c)}' for c in node.cols]:
+                out = node     # `select *` and other identity projections: no operator
+            else:
+                out = Map(node, exprs, [f"_c{i}" for i in range(len(exprs))], None)
             return (SetCount([out], "distinct") if plain_distinct else out), names
         if (aggs or group) and not (windows or distinct_on or limited) and all(
                 _linear(a) or _distinct_count(a) or _minmax(a) for a in aggs):
@@ -342,7 +360,7 @@ class Planner:
             on = " AND ".join(f"__l.{q(a)} IS NOT DISTINCT FROM __r.{q(b)}"
                               for a, b in zip(lnames, right.cols[:len(group)], strict=True))
             values = [cols[agg.cols.index(v)] for v in values]
-            agg = Join(agg, right, on or "TRUE", cols)
+            agg = Join(self.arranged(agg), self.arranged(right), on or "TRUE", cols)
             values.append(cols[width + len(group)])
         gnames = agg.cols[:len(group)]
         uniq = uniq + distinct + extremes
@@ -414,7 +432,7 @@ class Planner:
         body = self.rebind_body(body, colmap)
         body_sql = self.render(body, {"__in0": schema0})
         ksql = [self.render(self.rebind(k, colmap), {"__in": schema0}) for k in keys]
-        out = KeyedRecompute([node], [ksql] if keys else [], body_sql,
+        out = KeyedRecompute([self.arranged(node)], [ksql] if keys else [], body_sql,
                              [f"_c{i}" for i in range(len(names))], what)
         return out, names
 

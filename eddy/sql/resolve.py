@@ -222,8 +222,14 @@ def expand(ast: exp.Expression, catalog: Catalog, mode: str) -> exp.Expression:
 
 
 def inline_ctes(ast: exp.Expression) -> exp.Expression:
-    """WITH ... AS (...) references become subqueries (non-recursive CTEs only)."""
-    for with_ in list(ast.find_all(exp.With)):
+    """WITH ... AS (...) references become subqueries (non-recursive CTEs only). Nested WITHs
+    (a view's own CTEs inside a query that has CTEs) are inlined too: the loop runs until none
+    is left, since inlining copies CTE bodies and with them the WITHs they hold. A CTE used
+    several times becomes identical subqueries, which the planner plans once."""
+    while True:
+        with_ = next(iter(ast.find_all(exp.With)), None)
+        if with_ is None:
+            return ast
         if with_.args.get("recursive"):
             raise EddyError("0A000", "WITH RECURSIVE not supported")
         parent = with_.parent
@@ -231,9 +237,8 @@ def inline_ctes(ast: exp.Expression) -> exp.Expression:
         for cte in with_.expressions:
             body = _replace_refs(cte.this.copy(), bodies)
             bodies[cte.alias_or_name] = body
-        parent.set("with", None)
+        parent.set(with_.arg_key, None)
         _replace_refs(parent, bodies, in_place=True)
-    return ast
 
 
 def _replace_refs(node: exp.Expression, bodies: dict, in_place: bool = False):

@@ -114,7 +114,7 @@ def exists_to_lateral(sel: exp.Select) -> exp.Select:
             return None
         inner = ex.this
         if inner.args.get("joins") or inner.args.get("group") or inner.args.get("having") or \
-                inner.args.get("with") or not inner.args.get("from_") or any(
+                inner.args.get("with_") or not inner.args.get("from_") or any(
                 e.find(exp.AggFunc, exp.Window) for e in inner.expressions):
             return None
         return inner
@@ -144,3 +144,34 @@ def exists_to_lateral(sel: exp.Select) -> exp.Select:
     return sel
 
 
+
+
+_NULL_IGNORING = (exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max)
+
+
+def filter_to_case(ast: exp.Expression) -> exp.Expression:
+    """`agg(x) FILTER (WHERE c)` -> `agg(CASE WHEN c THEN x END)` for aggregates that ignore
+    NULLs (count/sum/avg/min/max, DISTINCT too); `count(*) FILTER (WHERE c)` ->
+    `count(CASE WHEN c THEN 1 END)`. Exact, also on empty input (count 0, the others NULL),
+    and it makes the aggregate a linear accumulator."""
+    def case(cond: exp.Expression, value: exp.Expression) -> exp.Expression:
+        return exp.Case(ifs=[exp.If(this=cond.copy(), true=value)])
+
+    def fn(node):
+        if not (isinstance(node, exp.Filter) and isinstance(node.this, _NULL_IGNORING)
+                and isinstance(node.expression, exp.Where)):
+            return node
+        agg, cond = node.this.copy(), node.expression.this
+        arg = agg.this
+        if agg.expressions or arg is None:
+            return node
+        if isinstance(arg, exp.Star):
+            agg.set("this", case(cond, exp.Literal.number(1)))
+        elif isinstance(arg, exp.Distinct):
+            if len(arg.expressions) != 1:
+                return node
+            arg.set("expressions", [case(cond, arg.expressions[0].copy())])
+        else:
+            agg.set("this", case(cond, arg.copy()))
+        return agg
+    return ast.transform(fn)

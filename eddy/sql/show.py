@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 from sqlglot import exp
-from sqlglot.optimizer.qualify import qualify
 
 from eddy.engine import Column, Result
 from eddy.errors import EddyError
+from eddy.sql.plan_explain import explain_lines
 from eddy.sql.preparser import parse_name
 
 TEXT = 25
@@ -127,14 +127,13 @@ def explain(session, rest: str) -> Result:
             lines = [f"{obj.qualified}: not maintained (a view is inlined where it is queried)"]
         else:
             lines = [f"Dataflow for {obj.qualified} ({obj.id})"] + [
-                "  " + line for line in df.explain()]
+                "  " + line for line in explain_lines(df.root)]
             if df.error is not None:
                 lines.append(f"  ERROR: {df.error}")
         return _rows(["Optimized Plan"], [("\n".join(lines),)])
     from eddy.sql import ddl
-    from eddy.sql.planner import Fallback, Planner, assign_keys
+    from eddy.sql.planner import Fallback, assign_keys
     from eddy.sql.resolve import expand, inline_ctes, parse
-    from eddy.sql.rewrites import unnest
     ast = parse(text)
     if not isinstance(ast, exp.Query):
         raise EddyError("0A000", "EXPLAIN of this statement not supported")
@@ -142,11 +141,9 @@ def explain(session, rest: str) -> Result:
     bound, _ = binder.bind(ast)
     plan_ast = inline_ctes(expand(bound.copy(), engine.catalog, "plan"))
     try:
-        qualified = qualify(plan_ast, schema=ddl._schema_types(engine.catalog),
-                            dialect="postgres", quote_identifiers=False)
-        root, _ = Planner(session.cursor, engine.catalog).plan_query(unnest(qualified))
+        root = ddl.plan_root(session.cursor, engine.catalog, plan_ast)
         assign_keys(root, "explain")
-        lines = root.explain()
+        lines = explain_lines(root)
     except Fallback as f:
         lines = [f"Recompute and diff (NOT incremental: {f})"]
     except Exception as e:  # noqa: BLE001

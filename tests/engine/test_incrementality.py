@@ -1,8 +1,9 @@
 """Incrementality, counted rather than timed: the rows operators read and write per tick.
 
-The same 100-row change is applied to five kinds of maintained view over 1,000 and over
-100,000 rows of history (groups hold ~10 rows at both sizes); the rows the view's operators
-touch in that tick (engine.tick_stats: rows read, rows written) must not grow more than 2x.
+The same 100-row change is applied to several kinds of maintained view (the marts' shapes
+among them: sessions over a union, range joins, a filtered global aggregate, a CTE read
+twice) over 1,000 and over 100,000 rows of history (groups hold ~10 rows at both sizes); the
+rows the view's operators touch in that tick (engine.tick_stats: rows read, rows written) must not grow more than 2x.
 A full recompute would touch ~100x as many.
 """
 
@@ -19,6 +20,29 @@ VIEWS = {
              "(partition by k order by v desc, id) as rn from t1) s where rn <= 3",
     "window": "select id, k, v, sum(v) over (partition by k order by id) as rs, "
               "lag(v) over (partition by k order by id) as pv from t1",
+    # the marts' shapes (issue 10)
+    "sessions_over_union": "with ev as (select k, to_timestamp(id * 60) as t, 'a' as kind, v "
+                           "from t1 union all select k, to_timestamp(id * 60 + 30), 'b', v "
+                           "from t1 where v % 3 = 0), "
+                           "g as (select *, lag(t) over (partition by k order by t, kind) as p "
+                           "from ev), "
+                           "f as (select *, case when p is null or t - p > interval '1 hour' "
+                           "then 1 else 0 end as is_new from g), "
+                           "n as (select *, sum(is_new) over (partition by k order by t, kind "
+                           "rows between unbounded preceding and current row) as seq from f) "
+                           "select k, seq, min(t) as s0, max(t) as s1, count(*) as n, "
+                           "count(*) filter (where kind = 'b') as nb, "
+                           "coalesce(sum(v) filter (where kind = 'a'), 0) as sa "
+                           "from n group by k, seq",
+    "range_join": "select a.id, b.id as id2 from t1 a join t1 b on a.k = b.k "
+                  "and a.v between b.v and b.v + 100",
+    "range_left_join": "select a.id, b.id as id2 from t1 a left join t1 b on a.k = b.k "
+                       "and b.v between a.v + 1 and a.v + 100",
+    "filtered_global_aggregate": "select count(*) filter (where v > 500) as big, "
+                                 "sum(v) filter (where v % 2 = 0) as even, count(*) as n "
+                                 "from t1 having count(*) filter (where v > 500) > 0",
+    "cte_used_twice": "with per_k as (select k, count(*) as n, sum(v) as s from t1 group by k) "
+                      "select a.k, a.n, b.s from per_k a join per_k b on a.k = b.k",
 }
 CHANGE = 100
 

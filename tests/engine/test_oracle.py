@@ -129,6 +129,64 @@ SHAPES = [
                                      "union all select 't2', g, count(*) from t2 group by g"),)),
     S("correlated_aggregate", (("v1", "select id, v, v > (select avg(w) from t2 "
                                       "where t2.g = t1.g) as above from t1"),)),
+    # the marts' shapes (issue 10): sessions over a union (lag, running sum, group by with
+    # FILTER), range joins, filtered global aggregates with HAVING, CTEs read twice
+    S("sessions_over_union", (("v1", "with events as (select g as u, ts, 'x' as kind, v from t1 "
+                                     "where ts is not null union all select g, ts + interval "
+                                     "'5 minutes', 'y', v + 1 from t1 where b), "
+                                     "gaps as (select *, lag(ts) over (partition by u order by "
+                                     "ts, kind, v) as prev from events), "
+                                     "flagged as (select *, case when prev is null or ts - prev "
+                                     "> interval '2 minutes' then 1 else 0 end as is_new "
+                                     "from gaps), "
+                                     "numbered as (select *, sum(is_new) over (partition by u "
+                                     "order by ts, kind, v, is_new desc rows between unbounded "
+                                     "preceding and current row) as seq from flagged) "
+                                     "select u, min(ts) as s_start, max(ts) as s_end, "
+                                     "count(*) as n, count(*) filter (where kind = 'x') as nx, "
+                                     "coalesce(sum(v) filter (where kind = 'y'), 0) as sv, "
+                                     "count(*) filter (where kind = 'y') > 0 as has_y "
+                                     "from numbered group by u, seq"),)),
+    S("range_join", (("v1", "select a.id, b.id as id2, a.ts from t1 a join t1 b on a.g = b.g "
+                            "and a.ts between b.ts and b.ts + interval '2 minutes'"),
+                     ("v2", "select t1.id, t2.id as id2 from t1 join t2 on t1.g = t2.g "
+                            "and t1.v between t2.w and t2.w + 2 where t1.v > 0"))),
+    S("range_left_join", (("v1", "select a.id, a.ts, b.id as bid from t1 a left join t1 b "
+                                 "on a.g = b.g and b.ts between a.ts and a.ts + interval "
+                                 "'2 minutes' and b.id <> a.id"),
+                          ("v2", "select t2.id, t2.w, t1.v from t2 left join t1 "
+                                 "on t1.g = t2.g and t1.v between t2.w - 1 and t2.w + 1"))),
+    S("filtered_global_aggregate", (("v1", "select count(*) filter (where b) as nb, "
+                                           "count(*) as n, sum(v) filter (where v > 0) as sp, "
+                                           "avg(f) filter (where b) as af, count(v) filter "
+                                           "(where g = 'a') as na from t1"),
+                                    ("v2", "select count(*) filter (where b) as nb, "
+                                           "sum(v) as s from t1 "
+                                           "having count(*) filter (where b) > 1"),
+                                    ("v3", "select g, count(*) filter (where v > 1) as n, "
+                                           "count(distinct v) filter (where b) as dv, "
+                                           "max(v) filter (where b) as mv from t1 group by g "
+                                           "having count(*) filter (where v > 1) >= 1"))),
+    S("cte_used_twice", (("v1", "with per_g as (select g, count(*) as n, sum(v) as s from t1 "
+                                "group by g) select a.g, a.n, b.s from per_g a "
+                                "join per_g b on a.g is not distinct from b.g"),
+                         ("v2", "with x as (select id, g, v from t1 where v > 0), "
+                                "y as (select g, count(*) as n from x group by g) "
+                                "select 'all' as k, g, n from y union all "
+                                "select 'big', g, count(*) from x where id > 3 group by g"))),
+    S("views_over_ctes", (("pv_stg", "with src as (select * from t1), ok as (select * from src "
+                                     "where id is not null) select distinct on (id) id, g, v, ts "
+                                     "from ok order by id, ts, g, v"),
+                          ("top", "with s as (select g, count(*) as n from pv_stg group by g) "
+                                  "select s.g, s.n, t2.w from s join t2 on s.g = t2.g"),
+                          ("top2", "with a as (select * from pv_stg where v > 0) select a.id, "
+                                   "b.id as id2 from a join pv_stg b on a.g = b.g"))),
+    S("funnel_shape", (("v1", "with steps as (select count(*) filter (where v > 0) as s1, "
+                              "count(*) filter (where v > 0 and b) as s2, count(*) as s0 "
+                              "from t1), u as (select 1 as step_order, 'one' as step, s1 as n, "
+                              "null::bigint as prev from steps union all select 2, 'two', s2, "
+                              "s1 from steps) select step_order, step, n, "
+                              "n::numeric / nullif(prev, 0) as conv from u"),)),
     S("temporal_until", (("v1", "select id, g from t1 where mz_now() <= ts + interval '2 minutes'"),),
       temporal=True),
     S("temporal_window", (("v1", "select g, count(*) as n from t1 where mz_now() >= ts "
