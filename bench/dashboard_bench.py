@@ -35,6 +35,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _accepts(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def p95(xs: list[float]) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))]
@@ -102,6 +108,12 @@ def main() -> int:
     gen = None
     try:
         base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while not _accepts(port):
+            if time.monotonic() > deadline or app.poll() is not None:
+                print("error: streamlit did not start", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             load_pages(browser, base, 1)  # warm up: imports, first connections
