@@ -127,7 +127,8 @@ class Bench:
                                  lambda n: bar.update(task, completed=n), marts)
         if not got.finished:
             self.notes.append(f"{label}: the engine committed {got.done:,} of {target:,} "
-                              f"messages within --timeout {self.args.timeout:.0f} s")
+                              f"messages within --timeout {self.args.timeout:.0f} s (its "
+                              f"consumers had handed it {got.consumed:,})")
         return got
 
     def cost_rounds(self, label: str) -> tuple[float, float] | None:

@@ -136,9 +136,10 @@ def end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]
         c.close()
 
 
-def committed(conn: psycopg.Connection) -> int:
-    """Sum over all sources of the offsets committed by the engine's last tick."""
-    row = conn.execute("select coalesce(sum(offset_committed), 0) "
+def committed(conn: psycopg.Connection, column: str = "offset_committed") -> int:
+    """Sum over all sources of the offsets committed by the engine's last tick (or, with
+    `offset_consumed`, handed to the engine by its consumers)."""
+    row = conn.execute(f"select coalesce(sum({column}), 0) "
                        "from mz_internal.mz_source_partition_statistics").fetchone()
     return int(row[0])
 
@@ -153,6 +154,7 @@ class CatchUp:
     t_done: float = 0.0
     done: int = 0
     counts: dict[str, int] | None = None  # rows per mart, read as soon as `target` was reached
+    consumed: int | None = None  # offsets handed to the engine, when it did not catch up
 
     @property
     def finished(self) -> bool:
@@ -188,6 +190,7 @@ def wait_caught_up(eddy: EddyServer, target: int, deadline: float, progress=None
             if eddy.proc.poll() is not None:
                 raise BenchError(f"eddy exited (code {eddy.proc.returncode}); see {eddy.log}")
             if time.monotonic() > deadline:
+                got.consumed = committed(conn, "offset_consumed")
                 return got
             time.sleep(0.02)
 

@@ -36,7 +36,8 @@ def report(r: dict, console: Console) -> None:
         table.add_column(col, justify="right" if col == "value" else "left")
     rows = [
         ("limit_events_per_s", _fmt(limit, "/s"), "", None,
-         f"raw consume + JSON decode of the {cfg.get('history', 0):,}+ messages, no engine; "
+         f"raw consume + JSON decode of the {d.get('eddy', {}).get('messages_total', 0):,} "
+         f"messages, no engine; "
          f"median of {len(d.get('limit_rounds', []))}"),
         ("eddy_events_per_s", _fmt(eddy, "/s"),
          ">= 50,000 and >= 0.5 x limit",
