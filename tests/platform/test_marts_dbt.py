@@ -225,15 +225,7 @@ def test_docs_generate_documents_every_mart(project):
     assert not undocumented
 
 
-# Marts whose plan still falls back to recompute-and-diff (the planner work of issue 9 is in
-# progress): a CTE reading a view that has its own WITH, and a window function over a CTE.
-FALLS_BACK = {"user_sessions", "account_takeover_alerts"}
-
-
-@pytest.mark.parametrize("mart", [
-    pytest.param(m, marks=pytest.mark.xfail(
-        strict=False, reason="planner falls back to recompute-and-diff for this shape"))
-    if m in FALLS_BACK else m for m in MARTS])
+@pytest.mark.parametrize("mart", MARTS)
 def test_each_mart_is_maintained_incrementally(project, mart):
     with project.eddy.connect() as conn:
         plan = "\n".join(r[0] for r in conn.execute(
