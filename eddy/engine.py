@@ -27,6 +27,7 @@ from eddy.connectors import IngestBatch, SinkContext, SourceContext
 from eddy.dataflow.dataflow import Dataflow
 from eddy.dataflow.runtime import TickContext, W, consolidate_sql, union_all
 from eddy.errors import EddyError
+from eddy.sql.readcache import ReadCache
 from eddy.storage.state import SCHEMA, StateDB, phys, q
 
 log = logging.getLogger("eddy.engine")
@@ -80,6 +81,7 @@ class Engine:
         self._clock: tuple[int, int] = (ts, ts)
         self._reader_root = self.state.cursor()  # spawns reader connections; never executes
         self._reader_lock = threading.Lock()
+        self.read_cache = ReadCache()            # compiled one-off reads, for all sessions
         self.manual_clock = tick_interval is None
         self.dataflows: dict[str, Dataflow] = {}
         self.connectors: dict[str, object] = {}

@@ -108,7 +108,7 @@ class Session:
             return [0] * len(list(ast.find_all(exp.Parameter, exp.Placeholder))), None
         n = len({p.sql() for p in ast.find_all(exp.Parameter, exp.Placeholder)}) or (
             nparams if "$" in sql else 0)
-        sql_text = self._read_sql(ast)
+        sql_text = self._read_sql(ast, text=st.text)
         try:
             rel = self.cursor.execute(f"DESCRIBE {sql_text}", [None] * n) if n else \
                 self.cursor.execute(f"DESCRIBE {sql_text}")
@@ -172,6 +172,8 @@ class Session:
         words = leading_words(st.text, 1)
         if words and words[0] in NOT_SUPPORTED:
             raise EddyError("0A000", f"{statement_name(st.text)} is not supported")
+        if self._cached(st.text) is not None:     # a query compiled before: skip parsing
+            return self.query(None, params, st.text)
         ast = parse(st.text)
         if isinstance(ast, exp.Query | exp.Values):
             return self.query(ast, params, st.text)
@@ -209,16 +211,37 @@ class Session:
         return database, schema, name
 
     # -- queries -------------------------------------------------------------------------
-    def _read_sql(self, ast: exp.Expression, catalog=None) -> str:
-        binder = self.binder(catalog)
-        bound, deps = binder.bind(inline_current_setting(ast, self.vars))
+    def _cache_key(self, text: str) -> tuple:
+        """What a statement's compiled form depends on besides the catalog."""
+        key = (text, self.database, tuple(self.search_path), self.user)
+        if "current_setting" in text.lower():
+            key += (tuple(sorted(self.vars.items())),)
+        return key
+
+    def _cached(self, text: str, catalog=None) -> tuple[str, list[str]] | None:
+        catalog = self.engine.catalog if catalog is None else catalog
+        return self.engine.read_cache.get(self._cache_key(text), catalog)
+
+    def _read_sql(self, ast: exp.Expression | None, catalog=None, text: str | None = None) -> str:
+        """DuckDB SQL of a query (compiled once per statement text and catalog)."""
+        catalog = self.engine.catalog if catalog is None else catalog
+        hit = self._cached(text, catalog) if text is not None else None
+        if hit is not None:
+            sql, deps = hit
+        else:
+            binder = self.binder(catalog)
+            bound, deps = binder.bind(inline_current_setting(
+                parse(text) if ast is None else ast, self.vars))
+            sql = to_read_sql(bound, catalog)
+            if text is not None:
+                self.engine.read_cache.put(self._cache_key(text), catalog, sql, deps)
         for dep in deps:
             df = self.engine.dataflows.get(dep)
             if df is not None and df.error is not None:
                 raise df.error
-        return to_read_sql(bound, binder.catalog)
+        return sql
 
-    def query(self, ast: exp.Expression, params, text: str | None = None) -> Result:
+    def query(self, ast: exp.Expression | None, params, text: str | None = None) -> Result:
         """A one-off read of the last committed tick (never waits for a tick)."""
         if self.txn == "write":
             raise EddyError("25000", "transaction in write-only mode")
@@ -227,16 +250,17 @@ class Session:
             self.txn = "read"
             self._begin_snapshot()
         if self.txn == "read":
-            return self.result_from_cursor(self.cursor.execute(self._read_sql(ast), args))
+            return self.result_from_cursor(self.cursor.execute(
+                self._read_sql(ast, text=text), args))
         catalog = self.engine.catalog
-        sql = self._read_sql(ast, catalog)
+        sql = self._read_sql(ast, catalog, text)
         try:
             return self._one_off(sql, args)
         except duckdb.Error:
             if self.engine.catalog is catalog or text is None:
                 raise
         # DDL committed between binding and reading: bind against the new catalog once more
-        return self._one_off(self._read_sql(parse(text)), args)
+        return self._one_off(self._read_sql(None, text=text), args)
 
     def _begin_snapshot(self) -> None:
         """Open the cursor's read transaction: from here on it reads one committed tick,

@@ -3,12 +3,14 @@
 A large INSERT feeding a maintained aggregate makes one tick take seconds. While the INSERT
 is pending (its tick has not committed), fresh connections with default settings (psycopg:
 not autocommit; psql) answer `select 1` and a catalog query; before, opening a session waited
-for the whole tick. The bound is generous; p99 figures belong to the benchmark.
+for the whole tick. The bounds are generous (the machine is shared); p99 figures belong to the
+benchmark.
 """
 
 from __future__ import annotations
 
 import shutil
+import statistics
 import subprocess
 import threading
 import time
@@ -19,8 +21,8 @@ from eddyproc import EddyProcess
 
 pytestmark = pytest.mark.integration
 
-BOUND_S = 2.0          # a probe answers within this while the tick runs
-MIN_TICK_S = 4.0       # the long tick must last at least this, else the rows are doubled
+BOUND_S = 2.0          # the median probe answers within this while the tick runs
+MIN_TICK_S = 6.0       # the long tick must last at least this, else the rows are doubled
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +93,10 @@ def test_new_connections_answer_during_a_long_tick(server):
     assert box["seconds"] >= MIN_TICK_S, f"the tick was too short to show anything: {box}"
     for name, took in timings.items():
         assert took, f"{name} never ran during the tick"
-        assert max(took) < BOUND_S, f"{name} waited during a {box['seconds']:.1f} s tick: {took}"
+        # every probe well inside the tick (a loaded machine slows some), most within the bound
+        assert max(took) < box["seconds"] / 2, f"{name} waited for the tick: {took}"
+        assert statistics.median(took) < BOUND_S, f"{name} during a " \
+            f"{box['seconds']:.1f} s tick: {took}"
     with server.connect() as conn:                        # and the tick's rows are all there
         total = conn.execute("select sum(n) from per_k").fetchone()[0]
     assert total >= rows
