@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from eddy.dataflow import keyed_state
 from eddy.dataflow.operators import Map, Node
 from eddy.dataflow.runtime import Rel, TickContext, W, apply_delta, cols_sql, consolidate_sql
-from eddy.storage.state import phys, q
+from eddy.storage.state import SCHEMA, phys, q
 
 
 class Dataflow:
-    """Output table `_eddy.<id>` (columns + weight) and reader view `_eddy.<id>_r`."""
+    """Output table `_eddy.<id>` (columns, weight, and the row hash `__h` it is indexed by, so
+    that retractions find their rows without a scan) and reader view `_eddy.<id>_r`."""
 
     def __init__(self, object_id: str, root: Node, names: list[str]):
         self.object_id, self.root, self.names = object_id, root, names
         self.error: Exception | None = None
+        self.rows_scanned = 0     # state rows the last step read (keyed lookups, scans)
+        self.key = keyed_state.hash_sql([f"__in.{q(n)}" for n in names])
 
     @property
     def table(self) -> str:
@@ -22,17 +26,27 @@ class Dataflow:
         return [t for n in self.root.walk() for t in n.state_tables()]
 
     def setup(self, rt: TickContext, fresh: bool) -> None:
+        if not fresh and not self._keyed_layout(rt):
+            fresh = True     # state written before tables were key-indexed: rebuild it
         self.root.setup(rt, fresh)
         if fresh:
             items = ", ".join(f"{q(c)} AS {q(n)}" for c, n in zip(self.root.cols, self.names, strict=False))
             sep = ", " if items else ""
-            rt.run(f"CREATE OR REPLACE TABLE {self.table} AS " + consolidate_sql(
-                f"(SELECT {items}{sep}{W} FROM ({self.root.full()}))", self.names))
+            keyed_state.create(rt, self.table, consolidate_sql(
+                f"(SELECT {items}{sep}{W} FROM ({self.root.full()}))", self.names), self.key)
             rt.run(f"CREATE OR REPLACE VIEW {phys(self.object_id + '_r')} AS SELECT "
                    f"{cols_sql(self.names)} FROM (SELECT *, unnest(range({W})) AS __i "
                    f"FROM {self.table} WHERE {W} > 0)")
 
     def step(self, rt: TickContext) -> Rel | None:
+        """This tick's change of the output; records the state rows read in `rows_scanned`."""
+        before = rt.scanned
+        try:
+            return self._step(rt)
+        finally:
+            self.rows_scanned = rt.scanned - before
+
+    def _step(self, rt: TickContext) -> Rel | None:
         if isinstance(self.root, Map):      # fuse the top maps into the output merge
             sql, _leaf = self.root.delta_sql(rt)
         else:
@@ -43,7 +57,14 @@ class Dataflow:
         items = ", ".join(f"{q(c)} AS {q(n)}" for c, n in zip(self.root.cols, self.names,
                                                                strict=True))
         sep = ", " if items else ""
-        return apply_delta(rt, self.table, self.names, f"SELECT {items}{sep}{W} FROM ({sql})")
+        return apply_delta(rt, self.table, self.names, f"SELECT {items}{sep}{W} FROM ({sql})",
+                           self.key)
+
+    def _keyed_layout(self, rt: TickContext) -> bool:
+        row = rt.conn.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
+            "AND column_name = ?", [SCHEMA, self.object_id, keyed_state.H]).fetchone()
+        return bool(row[0])
 
     def drop(self, conn) -> None:
         conn.execute(f"DROP VIEW IF EXISTS {phys(self.object_id + '_r')}")

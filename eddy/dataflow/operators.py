@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from eddy.dataflow import keyed_state
+from eddy.dataflow.joinkeys import equi_keys
 from eddy.dataflow.runtime import Rel, TickContext, W, apply_delta, cols_sql, consolidate_sql
 from eddy.storage.state import phys, q
 
@@ -203,42 +205,71 @@ class Negate(Node):
 
 
 class Arrange(Node):
-    """Keeps its input's whole output in a state table so that others can read it cheaply."""
+    """Keeps its input's whole output in a key-indexed state table (eddy.dataflow.keyed_state)
+    so that others can read the rows of given keys, or all of it, cheaply.
+
+    `kexprs`: the key (SQL over __in); None until a reader claims it, then the index is on
+    the whole row (which is what retractions look up)."""
 
     label = "arrange"
 
-    def __init__(self, child: Node):
+    def __init__(self, child: Node, kexprs: list[str] | None = None):
         super().__init__([child], list(child.cols))
+        self.kexprs = kexprs
+        self.ktypes: list[str] | None = None
 
     @property
     def table(self) -> str:
         return phys(f"{self.key}")
 
+    @property
+    def key_exprs(self) -> list[str]:
+        return self.kexprs if self.kexprs is not None else [f"__in.{q(c)}" for c in self.cols]
+
+    @property
+    def hash(self) -> str:
+        return keyed_state.hash_sql(self.key_exprs)
+
     def state_tables(self):
         return [self.key]
+
+    def types(self, conn) -> list[str]:
+        """The DuckDB types of the key (probes cast theirs to these)."""
+        if self.ktypes is None:
+            self.ktypes = keyed_state.key_types(conn, self.children[0].spec(), self.key_exprs)
+        return self.ktypes
 
     def setup(self, rt, fresh):
         super().setup(rt, fresh)
         if fresh:
-            rt.run(f"CREATE OR REPLACE TABLE {self.table} AS "
-                   + consolidate_sql(f"({self.children[0].full()})", self.cols))
+            keyed_state.create(rt, self.table, consolidate_sql(
+                f"({self.children[0].full()})", self.cols), self.hash)
 
     def full(self):
-        return f"SELECT * FROM {self.table}"
+        return f"SELECT {cols_sql(self.cols + [W])} FROM {self.table}"
 
     def spec(self):
         return self.children[0].spec()
+
+    def rows_for(self, rt: TickContext, probe: Rel, exprs: list[str], types: list[str]) -> Rel:
+        """The stored rows (columns + weight) whose key may equal `exprs` (over __in) of some
+        row of `probe`, of key types `types`: a superset (hash collisions), found by index."""
+        cast = keyed_state.probe_types(types, self.types(rt.conn))
+        touched = keyed_state.hashes(rt, f"SELECT * FROM {probe.name}",
+                                     keyed_state.hash_sql(exprs, cast))
+        return keyed_state.lookup(rt, self.table, self.cols + [W], touched)
 
     def _step(self, rt):
         delta = self.children[0].step(rt)
         if delta is None:
             return None
-        out = apply_delta(rt, self.table, self.cols, delta)
+        out = apply_delta(rt, self.table, self.cols, delta, self.hash)
         self.count(delta, out)
         return out
 
     def describe(self):
-        return f"Arrange (state {self.key})"
+        on = f"; key {', '.join(self.kexprs).replace('__in.', '')}" if self.kexprs else ""
+        return f"Arrange (state {self.key}{on})"
 
 
 def arranged(node: Node) -> Node:
@@ -248,14 +279,41 @@ def arranged(node: Node) -> Node:
     return Arrange(node)
 
 
+def keyed(node: Node, kexprs: list[str]) -> Arrange:
+    """An arrangement of `node` indexed by `kexprs` (SQL over __in): the node itself if it is
+    an unclaimed or same-keyed Arrange, else one shared by every reader of `node` with that
+    key."""
+    if isinstance(node, Arrange):
+        if node.kexprs is None and not node._ready:
+            node.kexprs = list(kexprs)
+        if node.kexprs == list(kexprs):
+            return node
+        node = node.children[0]
+    shared = node.__dict__.setdefault("_keyed", {})
+    if tuple(kexprs) not in shared:
+        shared[tuple(kexprs)] = Arrange(node, list(kexprs))
+    return shared[tuple(kexprs)]
+
+
+def full_rows(rt: TickContext, node: Node) -> str:
+    """SQL of a node's whole output, counting the rows read as scanned state."""
+    rt.scanned += rt.conn.execute(f"SELECT count(*) FROM ({node.full()})").fetchone()[0]
+    return node.full()
+
+
 class Join(Node):
-    """Inner (or cross) join: dA⋈B + A⋈dB - dA⋈dB over the inputs' new states."""
+    """Inner (or cross) join: dA⋈B + A⋈dB - dA⋈dB over the inputs' new states. With equality
+    conjuncts between the sides in ON, each side is arranged by its part of them and a delta
+    reads only the other side's rows of its keys."""
 
     label = "join"
 
     def __init__(self, left: Node, right: Node, on: str | None, names: list[str]):
-        super().__init__([arranged(left), arranged(right)], names)
         self.on = on or "TRUE"
+        lk, rk = equi_keys(self.on, "__l", "__r", "__in")
+        sides = (keyed(left, lk), keyed(right, rk)) if lk else (arranged(left), arranged(right))
+        super().__init__(list(sides), names)
+        self.lk, self.rk = lk, rk
 
     def _select(self, lrel: str, rrel: str, sign: str = "") -> str:
         left, right = self.children
@@ -272,14 +330,24 @@ class Join(Node):
         left, right = self.children
         return self._select(left.spec(), right.spec())
 
+    def _other(self, rt, delta: Rel, mine: Node, other: Node, exprs: list[str]) -> str:
+        """SQL of the other side's rows that can join a delta of this side."""
+        if not self.lk:
+            return full_rows(rt, other)
+        rows = other.rows_for(rt, delta, exprs, mine.types(rt.conn))
+        self.rows_read += rows.num_rows
+        return f"SELECT * FROM {rows.name}"
+
     def _step(self, rt):
         left, right = self.children
         dl, dr = left.step(rt), right.step(rt)
         parts = []
         if dl is not None:
-            parts.append(self._select(f"SELECT * FROM {rt.reg(dl)}", right.full()))
+            parts.append(self._select(f"SELECT * FROM {rt.reg(dl)}",
+                                      self._other(rt, dl, left, right, self.lk)))
         if dr is not None:
-            parts.append(self._select(left.full(), f"SELECT * FROM {rt.reg(dr)}"))
+            parts.append(self._select(self._other(rt, dr, right, left, self.rk),
+                                      f"SELECT * FROM {rt.reg(dr)}"))
         if dl is not None and dr is not None:
             parts.append(self._select(f"SELECT * FROM {rt.reg(dl)}",
                                       f"SELECT * FROM {rt.reg(dr)}", "-"))
@@ -288,8 +356,6 @@ class Join(Node):
         out = rt.arrow(" UNION ALL ".join(f"({p})" for p in parts))
         self.count(dl, None)
         self.count(dr, out)
-        if out is not None:
-            self.rows_read += out.num_rows
         return out
 
     def describe(self):

@@ -3,8 +3,9 @@ except, intersect), each keeping per-key accumulators that deltas add to."""
 
 from __future__ import annotations
 
+from eddy.dataflow import keyed_state
 from eddy.dataflow.operators import Map, Node
-from eddy.dataflow.runtime import W, apply_delta, cols_sql, consolidate_sql, nullsafe
+from eddy.dataflow.runtime import W, apply_delta, cols_sql, consolidate_sql, nullsafe, take_keys
 from eddy.storage.state import phys, q
 
 LINEAR_AGGS = ("count_star", "count", "sum", "avg")
@@ -21,6 +22,7 @@ class LinearAgg(Node):
         super().__init__([child], names)
         self.groups, self.aggs, self.out_types = groups, aggs, out_types
         self.gcols = [f"_g{i}" for i in range(len(groups))]
+        self.hash = keyed_state.hash_sql([f"__in.{q(g)}" for g in self.gcols])
 
     @property
     def table(self):
@@ -69,8 +71,8 @@ class LinearAgg(Node):
         super().setup(rt, fresh)
         if fresh:
             having = " HAVING coalesce(sum(__in.__w), 0) <> 0" if self.groups else ""
-            rt.run(f"CREATE OR REPLACE TABLE {self.table} AS "
-                   f"{self._acc_select(self.children[0].full())}{having}")
+            keyed_state.create(rt, self.table, f"{self._acc_select(self.children[0].full())}"
+                               f"{having}", self.hash)
 
     def full(self):
         return f"{self._finish('s', '')} {self.table} s WHERE {self._keep('s')}"
@@ -95,9 +97,10 @@ class LinearAgg(Node):
         if delta.num_rows > 1000:   # worth a look: insert-only batches aggregate faster
             lo, hi = rt.conn.execute(f"SELECT min({W}), max({W}) FROM {delta.name}").fetchone()
             unit = lo == 1 and hi == 1
-        dn = rt.reg(rt.table(self._acc_select(rel, unit)))
-        old = rt.table(f"SELECT s.* FROM {self.table} s SEMI JOIN {dn} d "
-                       f"ON {nullsafe('s', 'd', self.gcols)}")
+        dacc = rt.table(self._acc_select(rel, unit))
+        dn = dacc.name
+        accs = ["__cnt"] + [f"_{x}{i}" for i in range(len(self.aggs)) for x in "sn"]
+        old = take_keys(rt, self.table, self.gcols + accs, self.gcols, dacc)
         on = rt.reg(old)
         items = [f"d.{q(g)}" for g in self.gcols] + ["coalesce(o.__cnt, 0) + d.__cnt AS __cnt"]
         for i in range(len(self.aggs)):
@@ -107,9 +110,8 @@ class LinearAgg(Node):
         new = rt.table(f"SELECT {', '.join(items)} FROM {dn} d LEFT JOIN {on} o "
                        f"ON {nullsafe('d', 'o', self.gcols)}")
         nn = rt.reg(new)
-        rt.run(f"DELETE FROM {self.table} s USING {dn} d WHERE {nullsafe('s', 'd', self.gcols)}")
-        keep = "WHERE n.__cnt <> 0" if self.groups else ""
-        rt.run(f"INSERT INTO {self.table} SELECT * FROM {nn} n {keep}")
+        keep = "WHERE __in.__cnt <> 0" if self.groups else ""
+        rt.run(f"INSERT INTO {self.table} SELECT __in.*, {self.hash} FROM {nn} AS __in {keep}")
         out = rt.arrow(f"{self._finish('o', '-')} {on} o WHERE {self._keep('o')} UNION ALL "
                        f"{self._finish('n', '')} {nn} n WHERE {self._keep('n')}")
         self.count(delta, out)
@@ -222,6 +224,8 @@ class MinMaxAgg(Node):
         self.kind = kind                      # "min" or "max"
         self.gcols = list(child.cols[:-1])
         self.pick = "greatest" if kind == "max" else "least"
+        self.vhash = keyed_state.hash_sql([f"__in.{q(g)}" for g in self.gcols])
+        self.hash = keyed_state.hash_sql([f"__in.{q(g)}" for g in self.cols[:-1]])
 
     @property
     def table(self):
@@ -246,10 +250,10 @@ class MinMaxAgg(Node):
         super().setup(rt, fresh)
         if fresh:
             child = self.children[0]
-            rt.run(f"CREATE OR REPLACE TABLE {self.values} AS "
-                   + consolidate_sql(f"({child.full()})", child.cols))
-            rt.run(f"CREATE OR REPLACE TABLE {self.table} AS "
-                   + self._extreme(f"{self.values} AS __in"))
+            keyed_state.create(rt, self.values, consolidate_sql(f"({child.full()})", child.cols),
+                               self.vhash)
+            keyed_state.create(rt, self.table, self._extreme(f"{self.values} AS __in"),
+                               self.hash)
 
     def full(self):
         return f"SELECT {cols_sql(self.cols)}, {W} FROM {self.table}"
@@ -262,21 +266,23 @@ class MinMaxAgg(Node):
         delta = child.step(rt)
         if delta is None:
             return None
-        apply_delta(rt, self.values, child.cols, delta)
+        apply_delta(rt, self.values, child.cols, delta, self.vhash)
         dn = rt.reg(delta)
         gsel = "".join(f"d.{q(g)}, " for g in self.gcols)
         group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(self.gcols)))}" \
             if self.gcols else ""
-        touched = rt.reg(rt.table(
+        trel = rt.table(
             f"SELECT {gsel}bool_or(d.{W} < 0) AS __neg, "
-            f"{self.kind}(d._x) FILTER (WHERE d.{W} > 0) AS __dv FROM {dn} d{group}"))
-        old = rt.table(f"SELECT o.* FROM {self.table} o SEMI JOIN {touched} t "
-                       f"ON {nullsafe('o', 't', self.cols[:-1], self.gcols)}")
+            f"{self.kind}(d._x) FILTER (WHERE d.{W} > 0) AS __dv FROM {dn} d{group}")
+        touched = trel.name
+        old = take_keys(rt, self.table, self.cols + [W], self.cols[:-1], trel, self.gcols)
         on = rt.reg(old)
         v = q(self.cols[-1])
+        neg = rt.table(f"SELECT *, {self.vhash} AS __h FROM {touched} AS __in WHERE __neg")
+        lost = keyed_state.lookup(rt, self.values, child.cols + [W], neg)
         regrouped = rt.reg(rt.table(   # groups that lost rows: their distinct values again
-            self._extreme(f"{self.values} AS __in SEMI JOIN (SELECT * FROM {touched} "
-                          f"WHERE __neg) t ON {nullsafe('__in', 't', self.gcols)}")
+            self._extreme(f"{lost.name} AS __in SEMI JOIN {neg.name} t "
+                          f"ON {nullsafe('__in', 't', self.gcols)}")
             if self.gcols else
             f"SELECT * FROM ({self._extreme(f'{self.values} AS __in')}) "
             f"WHERE (SELECT bool_or(__neg) FROM {touched})"))
@@ -287,10 +293,8 @@ class MinMaxAgg(Node):
                  f"ON {nullsafe('t', 'o', self.gcols, self.cols[:-1])} WHERE NOT t.__neg")
         new = rt.table(f"SELECT * FROM {regrouped} UNION ALL {added}")
         nn = rt.reg(new)
-        rt.run(f"DELETE FROM {self.table} o USING {touched} t "
-               f"WHERE {nullsafe('o', 't', self.cols[:-1], self.gcols)}")
         if new.num_rows:
-            rt.run(f"INSERT INTO {self.table} SELECT * FROM {nn}")
+            rt.run(f"INSERT INTO {self.table} SELECT __in.*, {self.hash} FROM {nn} AS __in")
         out = rt.arrow(consolidate_sql(
             f"(SELECT * FROM {nn} UNION ALL SELECT {cols_sql(self.cols)}, -{W} FROM {on})",
             self.cols))

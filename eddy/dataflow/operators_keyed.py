@@ -3,7 +3,8 @@ recompute-and-diff fallback for shapes without an incremental rule."""
 
 from __future__ import annotations
 
-from eddy.dataflow.operators import Node, arranged
+from eddy.dataflow import keyed_state
+from eddy.dataflow.operators import Node, arranged, full_rows, keyed
 from eddy.dataflow.runtime import W, cols_sql, consolidate_sql, expand_sql, nullsafe
 from eddy.storage.state import phys, q
 
@@ -21,9 +22,14 @@ class KeyedRecompute(Node):
 
     def __init__(self, inputs: list[Node], keys: list[list[str]], body: str, names: list[str],
                  what: str):
-        super().__init__([arranged(i) for i in inputs], names)
+        children = [keyed(i, k) for i, k in zip(inputs, keys, strict=True)] if keys else \
+            [arranged(i) for i in inputs]
+        super().__init__(children, names)
         self.keys, self.body, self.what = keys, body, what
         self.kcols = [f"_k{i}" for i in range(len(keys[0]) if keys else 0)]
+        self.hash = keyed_state.hash_sql([f"__in.{q(k)}" for k in self.kcols])
+        self.ktypes: list[str] | None = None
+        self._tn_types: dict[tuple, list[str]] = {}
 
     @property
     def table(self):
@@ -39,53 +45,74 @@ class KeyedRecompute(Node):
 
     def setup(self, rt, fresh):
         super().setup(rt, fresh)
+        if self.kcols:
+            self.ktypes = keyed_state.key_types(rt.conn, self.spec_keyed(),
+                                                [f"__in.{q(k)}" for k in self.kcols])
         if fresh:
             rels = [c.full() for c in self.children]
             body = f"SELECT *, 1::BIGINT AS {W} FROM ({self._eval(rels)})"
-            rt.run(f"CREATE OR REPLACE TABLE {self.table} AS "
-                   + consolidate_sql(f"({body})", self.kcols + self.cols))
+            keyed_state.create(rt, self.table, consolidate_sql(
+                f"({body})", self.kcols + self.cols), self.hash)
+
+    def spec_keyed(self) -> str:
+        """The body over the inputs' specs, key columns included."""
+        return self._eval([c.spec() for c in self.children])
 
     def full(self):
-        return f"SELECT {cols_sql(self.cols)}, {W} FROM {self.table}"
+        return f"SELECT {cols_sql(self.cols + [W])} FROM {self.table}"
 
     def spec(self):
         body = self._eval([c.spec() for c in self.children])
         return f"SELECT {cols_sql(self.cols)}, 1::BIGINT AS {W} FROM ({body})"
+
+    def _touched(self, rt, deltas):
+        """The touched keys (_k0..) with their hash in this table's key types (__h)."""
+        touched = " UNION ".join(
+            f"SELECT {', '.join(f'{k} AS {q(n)}' for k, n in zip(keys, self.kcols, strict=False))} "
+            f"FROM {rt.reg(d)} AS __in"
+            for d, keys in zip(deltas, self.keys, strict=False) if d is not None)
+        tn = rt.table(touched)
+        present = tuple(d is not None for d in deltas)
+        if present not in self._tn_types:
+            self._tn_types[present] = keyed_state.key_types(
+                rt.conn, f"SELECT * FROM {tn.name}", [f"__in.{q(k)}" for k in self.kcols])
+        mine = self._tn_types[present]
+        cast = keyed_state.probe_types(mine, self.ktypes)
+        key = keyed_state.hash_sql([f"__in.{q(k)}" for k in self.kcols], cast)
+        return rt.table(f"SELECT __in.*, {key} AS __h FROM {tn.name} AS __in"), mine
 
     def _step(self, rt):
         deltas = [c.step(rt) for c in self.children]
         if all(d is None for d in deltas):
             return None
         if not self.kcols:
-            rels = [c.full() for c in self.children]
-            _old_where, tn = "TRUE", None
+            rels = [full_rows(rt, c) for c in self.children]
+            tn = None
+            old = rt.table(f"SELECT {cols_sql(self.cols + [W])} FROM {self.table}")
+            rt.scanned += old.num_rows
+            rt.run(f"DELETE FROM {self.table}")
         else:
-            touched = " UNION ".join(
-                f"SELECT {', '.join(f'{k} AS {q(n)}' for k, n in zip(keys, self.kcols, strict=False))} "
-                f"FROM {rt.reg(d)} AS __in"
-                for d, keys in zip(deltas, self.keys, strict=False) if d is not None)
-            tn = rt.reg(rt.table(touched))
+            tn, mine = self._touched(rt, deltas)
             rels = []
             for child, keys in zip(self.children, self.keys, strict=False):
                 cond = " AND ".join(f"({k}) IS NOT DISTINCT FROM t.{q(n)}"
                                     for k, n in zip(keys, self.kcols, strict=False))
-                part = rt.table(f"SELECT __in.* FROM ({child.full()}) AS __in SEMI JOIN {tn} t "
+                rows = child.rows_for(rt, tn, [f"__in.{q(k)}" for k in self.kcols], mine)
+                part = rt.table(f"SELECT __in.* FROM {rows.name} AS __in SEMI JOIN {tn.name} t "
                                 f"ON {cond}")
                 self.rows_read += part.num_rows     # the touched keys' input rows, re-read
                 rels.append(f"SELECT * FROM {part.name}")
+            cand = keyed_state.lookup(rt, self.table, self.kcols + self.cols + [W], tn)
+            old = rt.table(f"SELECT o.* FROM {cand.name} o SEMI JOIN {tn.name} t "
+                           f"ON {nullsafe('o', 't', self.kcols)}")
+            keyed_state.delete(rt, self.table, tn, nullsafe("s", "t", self.kcols))
+            if not rt.profile_scans:
+                rt.scanned += cand.num_rows         # read again by the DELETE
         new = rt.table(consolidate_sql(f"(SELECT *, 1::BIGINT AS {W} FROM ({self._eval(rels)}))",
                                        self.kcols + self.cols))
-        if tn is None:
-            old = rt.table(f"SELECT * FROM {self.table}")
-            rt.run(f"DELETE FROM {self.table}")
-        else:
-            old = rt.table(f"SELECT o.* FROM {self.table} o SEMI JOIN {tn} t "
-                           f"ON {nullsafe('o', 't', self.kcols)}")
-            rt.run(f"DELETE FROM {self.table} o USING {tn} t "
-                   f"WHERE {nullsafe('o', 't', self.kcols)}")
         nn, on = rt.reg(new), rt.reg(old)
         if new.num_rows:
-            rt.run(f"INSERT INTO {self.table} SELECT * FROM {nn}")
+            keyed_state.insert(rt, self.table, f"SELECT * FROM {nn}", self.hash)
         out = rt.arrow(consolidate_sql(
             f"(SELECT {cols_sql(self.cols)}, {W} FROM {nn} UNION ALL "
             f"SELECT {cols_sql(self.cols)}, -{W} FROM {on})", self.cols))

@@ -7,6 +7,7 @@ import itertools
 
 import pyarrow as pa
 
+from eddy.dataflow import keyed_state
 from eddy.storage.state import q
 
 W = "__w"  # the weight column of every Z-set relation
@@ -45,11 +46,14 @@ class TickContext:
     Intermediate results are temp tables of this connection; `close()` drops them (a tick
     runs on its own cursor, and closing that cursor drops them too)."""
 
+    profile_scans = False   # count state reads from DuckDB's profile (index or full scan)
+
     def __init__(self, conn, now: int, prev: int):
         self.conn = conn
         self.now = now
         self.prev = prev
         self.deltas: dict[str, Rel] = {}   # object id -> Z-set delta of this tick
+        self.scanned = 0    # state rows read (fetched by key, or whole tables scanned)
         self._temps: list[str] = []
 
     def _new(self) -> str:
@@ -123,9 +127,11 @@ def consolidate_sql(rel: str, cols: list[str]) -> str:
             f"GROUP BY ALL HAVING sum({W}) <> 0")
 
 
-def apply_delta(rt: TickContext, table: str, cols: list[str], delta: Rel | str) -> Rel | None:
+def apply_delta(rt: TickContext, table: str, cols: list[str], delta: Rel | str,
+                key: str | None = None) -> Rel | None:
     """Merge a Z-set delta (a relation or SQL text) into a weighted state table; returns
-    the consolidated delta."""
+    the consolidated delta. `key`: the table is key-indexed (eddy.dataflow.keyed_state) and
+    this is the hash SQL of a row; retractions then read only the rows of their keys."""
     source = f"({delta})" if isinstance(delta, str) else rt.reg(delta)
     d = rt.arrow(consolidate_sql(source, cols))
     if d is None:
@@ -134,15 +140,54 @@ def apply_delta(rt: TickContext, table: str, cols: list[str], delta: Rel | str) 
     if d.min_weight() > 0:
         # insert-only: append; a row may then be stored in several entries whose weights
         # add up (readers expand weights, merges consolidate), so no scan of the state
-        rt.run(f"INSERT INTO {table} SELECT * FROM {dn}")
+        if key is None:
+            rt.run(f"INSERT INTO {table} SELECT * FROM {dn}")
+        else:
+            rt.run(f"INSERT INTO {table} SELECT __in.*, {key} FROM {dn} AS __in")
         return d
+    if key is None:
+        _merge_scanning(rt, table, cols, dn)
+        return d
+    dh = rt.table(f"SELECT __in.*, {key} AS __h FROM {dn} AS __in")
+    candidates = keyed_state.lookup(rt, table, cols + [W], dh)
+    merged = rt.table(consolidate_sql(
+        f"(SELECT c.* FROM {candidates.name} c SEMI JOIN {dn} d ON {nullsafe('c', 'd', cols)} "
+        f"UNION ALL SELECT * FROM {dn})", cols))
+    keyed_state.delete(rt, table, dh, nullsafe("s", "t", cols))
+    if not rt.profile_scans:
+        rt.scanned += candidates.num_rows
+    if merged.num_rows:
+        rt.run(f"INSERT INTO {table} SELECT __in.*, {key} FROM {merged.name} AS __in")
+    return d
+
+
+def take_keys(rt: TickContext, table: str, cols: list[str], keycols: list[str], probe: Rel,
+              probe_cols: list[str] | None = None) -> Rel:
+    """Remove from a key-indexed state table (hashed on `keycols`, in order) the rows whose
+    key equals that of some row of `probe` (its columns `probe_cols`, default `keycols`), and
+    return them (columns `cols`). Reads only those keys' rows."""
+    pcols = probe_cols or keycols
+    key = keyed_state.hash_sql([f"__in.{q(k)}" for k in pcols])
+    items = "".join(f"{c}, " for c in cols_sql(pcols, "__in").split(", ") if c)
+    touched = rt.table(f"SELECT DISTINCT {items}{key} AS __h FROM {probe.name} AS __in")
+    cand = keyed_state.lookup(rt, table, cols, touched)
+    old = rt.table(f"SELECT c.* FROM {cand.name} c SEMI JOIN {touched.name} t "
+                   f"ON {nullsafe('c', 't', keycols, pcols)}")
+    keyed_state.delete(rt, table, touched, nullsafe("s", "t", keycols, pcols))
+    if not rt.profile_scans:
+        rt.scanned += cand.num_rows          # read again by the DELETE
+    return old
+
+
+def _merge_scanning(rt: TickContext, table: str, cols: list[str], dn: str) -> None:
+    """Retractions into a table without a key index: finds its rows by scanning it."""
+    rt.scanned += rt.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     merged = rt.table(consolidate_sql(
         f"(SELECT s.* FROM {table} s SEMI JOIN {dn} d ON {nullsafe('s', 'd', cols)} "
         f"UNION ALL SELECT * FROM {dn})", cols))
     rt.run(f"DELETE FROM {table} s USING {dn} d WHERE {nullsafe('s', 'd', cols)}")
     if merged.num_rows:
         rt.run(f"INSERT INTO {table} SELECT * FROM {merged.name}")
-    return d
 
 
 def expand_sql(rel: str, cols: list[str]) -> str:

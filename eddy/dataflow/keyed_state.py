@@ -1,0 +1,136 @@
+"""Key-indexed state: a state table finds the rows of a key without a full scan.
+
+Layout: the table's columns, the weight, then `__h`, a UBIGINT hash of the row's key, with an
+ART index on `__h`. A lookup semi-joins the table with the tick's (small) relation of touched
+hashes; DuckDB pushes the build side of that hash join into the probe scan as an IN filter,
+which the ART index answers (an Index Scan reading only the matching rows). When a change
+touches a large share of the table DuckDB scans it instead (settings in eddy/storage/state.py);
+both cost about the same there. Hash collisions only add candidates: callers keep their exact
+key comparison.
+
+Key expressions are DuckDB SQL over the alias `__in`. A table hashes its own key values as
+they are; a probe from another input casts its key to the table's key types first (TRY_CAST:
+a value the type cannot hold equals no stored key), so equal keys hash alike."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import TYPE_CHECKING
+
+from eddy.storage.state import q
+
+if TYPE_CHECKING:
+    from eddy.dataflow.runtime import Rel, TickContext
+
+H = "__h"
+
+
+def hash_sql(exprs: list[str], types: list[str | None] | None = None) -> str:
+    """SQL of the key hash (UBIGINT) of a row under alias `__in`; `types`: cast each key
+    expression to that type first (None: as it is)."""
+    if not exprs:
+        return "0::UBIGINT"
+    types = types or [None] * len(exprs)
+    parts = [f"TRY_CAST(({e}) AS {t})" if t else f"({e})"
+             for e, t in zip(exprs, types, strict=True)]
+    return f"hash({', '.join(parts)})"
+
+
+def key_types(conn, rel: str, exprs: list[str]) -> list[str]:
+    """The DuckDB types of key expressions over a relation (SQL)."""
+    if not exprs:
+        return []
+    items = ", ".join(f"({e}) AS _k{i}" for i, e in enumerate(exprs))
+    return [r[1] for r in conn.execute(f"DESCRIBE SELECT {items} FROM ({rel}) AS __in")
+            .fetchall()]
+
+
+def probe_types(mine: list[str], theirs: list[str]) -> list[str | None]:
+    """Casts for probing a table keyed by types `theirs` with keys of types `mine`."""
+    return [None if a == b else b for a, b in zip(mine, theirs, strict=True)]
+
+
+def create(rt: TickContext, table: str, select_sql: str, key: str) -> None:
+    """(Re)create a keyed state table from a query (its rows under alias __in); `key` is
+    the hash SQL of a row."""
+    rt.run(f"CREATE OR REPLACE TABLE {table} AS SELECT __in.*, {key} AS {H} "
+           f"FROM ({select_sql}) AS __in")
+    index_on(rt, table)
+
+
+def index_on(rt: TickContext, table: str) -> None:
+    """The ART index on `__h` (named after the table; dropped with it)."""
+    name = table.rsplit(".", 1)[-1].strip('"') + "_h"
+    rt.run(f"CREATE INDEX IF NOT EXISTS {q(name)} ON {table} ({H})")
+
+
+def hashes(rt: TickContext, rel: str, key: str) -> Rel:
+    """The distinct key hashes of a relation (a tick-local relation of one column)."""
+    return rt.table(f"SELECT DISTINCT {key} AS {H} FROM ({rel}) AS __in")
+
+
+def lookup(rt: TickContext, table: str, cols: list[str], touched: Rel) -> Rel:
+    """The rows of the state table whose key hash is in `touched` (columns `cols`, in that
+    order, then the weight)."""
+    items = ", ".join(f"s.{q(c)}" for c in cols)
+    sql = f"SELECT {items} FROM {table} s SEMI JOIN {touched.name} t ON s.{H} = t.{H}"
+    if not touched.num_rows:
+        return rt.table(f"{sql} LIMIT 0")
+    if not rt.profile_scans:
+        out = rt.table(sql)
+        rt.scanned += out.num_rows
+        return out
+    empty = rt.table(f"SELECT * FROM ({sql}) LIMIT 0")
+    rt.scanned += profiled(rt, f"INSERT INTO {empty.name} {sql}", table)
+    return type(empty)(rt, empty.name)
+
+
+def delete(rt: TickContext, table: str, touched: Rel, exact: str) -> None:
+    """Delete the rows whose key hash is in `touched` and that meet `exact` (SQL over the
+    aliases s, the table, and t, `touched`); counts the rows it reads as `lookup` does."""
+    sql = f"DELETE FROM {table} s USING {touched.name} t WHERE s.{H} = t.{H} AND {exact}"
+    if not touched.num_rows:
+        return
+    if not rt.profile_scans:
+        rt.run(sql)
+        return
+    rt.scanned += profiled(rt, sql, table)
+
+
+def profiled(rt: TickContext, sql: str, table: str) -> int:
+    """Run a statement under DuckDB's profiler; returns the rows it read from `table`: the
+    rows fetched when DuckDB used the index, the whole table when it scanned it."""
+    fd, path = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    try:
+        rt.run("PRAGMA enable_profiling = 'json'")
+        rt.run(f"PRAGMA profiling_output = '{path}'")
+        try:
+            rt.run(sql)
+        finally:
+            rt.run("PRAGMA disable_profiling")
+        with open(path) as f:
+            plan = json.load(f)
+    finally:
+        os.unlink(path)
+    name = table.rsplit(".", 1)[-1].strip('"')
+    total = 0
+    stack = [plan]
+    while stack:
+        node = stack.pop()
+        stack += node.get("children", [])
+        info = node.get("extra_info") or {}
+        if info.get("Table") != name:
+            continue
+        if info.get("Type") == "Index Scan":
+            total += int(node.get("operator_cardinality", 0))
+        else:
+            total += rt.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return total
+
+
+def insert(rt: TickContext, table: str, rel: str, key: str) -> None:
+    """Append rows (a relation with the table's columns but `__h`), hashing their keys."""
+    rt.run(f"INSERT INTO {table} SELECT __in.*, {key} AS {H} FROM ({rel}) AS __in")
