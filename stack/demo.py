@@ -80,8 +80,7 @@ PARTS: tuple[Part, ...] = (
          present=lambda s: (ROOT / "app" / "streamlit_app.py").exists(), port=APP_PORT,
          port_setting="STACK_APP_PORT", url=f"http://{HOST}:{APP_PORT}"),
     Part("alerts",
-         lambda s: [sys.executable, "-m", "app.alerts", "--state",
-                    str(s.state_dir / "alerts.sqlite")],
+         lambda s: [sys.executable, "-m", "app.alerts"],  # state: $STACK_DIR/alerts.sqlite
          present=_module("app.alerts"),
          url=("Slack (SLACK_WEBHOOK_URL); deliveries on the dashboard's Operations page"
               if os.environ.get("SLACK_WEBHOOK_URL") else

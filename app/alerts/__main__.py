@@ -1,7 +1,7 @@
 """`python -m app.alerts`: run the alerting process until SIGTERM / Ctrl-C.
 
 Environment: SLACK_WEBHOOK_URL (the incoming webhook; without it alerts go to this log),
-ALERTS_CONFIG (rules file), ALERTS_STATE (SQLite state file), and the engine's EDDY_HOST,
+ALERTS_CONFIG (rules file), ALERTS_STATE (SQLite state file; default under STACK_DIR), and the engine's EDDY_HOST,
 EDDY_PORT, EDDY_USER, EDDY_PASSWORD, EDDY_DATABASE, EDDY_SSLMODE, EDDY_CLUSTER.
 """
 
@@ -28,10 +28,10 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=env.get("ALERTS_CONFIG", str(config_mod.DEFAULT_PATH)),
                    help="rules file (TOML) [env ALERTS_CONFIG; default: %(default)s]")
-    p.add_argument("--state", default=env.get("ALERTS_STATE",
-                                              str(ROOT / ".stack" / "alerts.sqlite")),
+    stack_dir = Path(env.get("STACK_DIR", ROOT / ".stack"))
+    p.add_argument("--state", default=env.get("ALERTS_STATE", str(stack_dir / "alerts.sqlite")),
                    help="durable state: delivered keys, delivery log [env ALERTS_STATE; "
-                        "default: %(default)s]")
+                        "default: alerts.sqlite in the stack's directory, %(default)s]")
     p.add_argument("--log-level", default=env.get("ALERTS_LOG_LEVEL", "INFO"))
     args = p.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
