@@ -9,6 +9,8 @@ import struct
 import uuid
 from decimal import Decimal, InvalidOperation
 
+from eddy.sql.intervals import Interval, format_interval, from_month_day_nano
+
 # name -> (oid, typlen) for the types eddy speaks on the wire.
 TYPES: dict[str, tuple[int, int]] = {
     "bool": (16, 1),
@@ -105,6 +107,8 @@ def _fmt_timestamp(v: dt.datetime, with_tz: bool) -> str:
         v = v.astimezone(dt.UTC).replace(tzinfo=None)
         with_tz = True
     s = v.isoformat(sep=" ")
+    if v.microsecond:                      # PostgreSQL drops trailing zeros: 10:10:10.41
+        s = s.rstrip("0")
     return s + "+00" if with_tz else s
 
 
@@ -121,6 +125,10 @@ def text_value(v: object, oid: int) -> str:
     """The PostgreSQL text form of a Python value of the column type `oid`."""
     if isinstance(v, bool):
         return "t" if v else "f"
+    if isinstance(v, Interval):
+        return format_interval(v)
+    if oid == 1186 and hasattr(v, "nanoseconds"):      # Arrow month_day_nano
+        return format_interval(from_month_day_nano(v))
     if oid in _JSON_OIDS:
         return v if isinstance(v, str) else json.dumps(v, separators=(", ", ": "))
     if isinstance(v, int):
@@ -136,7 +144,8 @@ def text_value(v: object, oid: int) -> str:
     if isinstance(v, dt.date):
         return v.isoformat()
     if isinstance(v, dt.time):
-        return v.isoformat()
+        s = v.isoformat()
+        return s.rstrip("0") if v.microsecond else s
     if isinstance(v, dt.timedelta):
         return _fmt_interval(v)
     if isinstance(v, (bytes, bytearray, memoryview)):
@@ -208,6 +217,10 @@ def encode_binary(v: object, oid: int) -> bytes | None:
         if oid in (1114, 1184):
             delta = v - _PG_EPOCH_TZ if v.tzinfo is not None else v - _PG_EPOCH
             return struct.pack("!q", delta // dt.timedelta(microseconds=1))
+        if oid == 1186 and hasattr(v, "nanoseconds"):
+            v = from_month_day_nano(v)
+        if oid == 1186 and isinstance(v, Interval):
+            return struct.pack("!qii", v.micros, v.days, v.months)
         if oid == 1186:
             return struct.pack("!qii", v.seconds * 1_000_000 + v.microseconds, v.days, 0)
         if oid == 2950:

@@ -21,3 +21,18 @@ def type_of(node: exp.Expression) -> exp.DataType.Type | None:
 def transform_in_place(expression: exp.Expression, fn) -> exp.Expression:
     """`expression.transform(fn)` without copying the tree."""
     return expression.transform(fn, copy=False)
+
+
+def literal_number(node: exp.Expression) -> float | None:
+    """The value of a numeric literal (also negated), else None."""
+    if isinstance(node, exp.Paren):
+        return literal_number(node.this)
+    if isinstance(node, exp.Neg):
+        inner = literal_number(node.this)
+        return None if inner is None else -inner
+    if isinstance(node, exp.Literal) and not node.is_string:
+        try:
+            return float(node.this)
+        except ValueError:
+            return None
+    return None

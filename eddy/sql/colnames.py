@@ -28,7 +28,7 @@ def column_name(node: exp.Expression) -> str:
         if inner != "?column?":
             return inner
         return _TYPE_NAMES.get(node.to.this.name, node.to.this.name.lower())
-    if isinstance(node, exp.Window):
+    if isinstance(node, exp.Window | exp.Filter):
         return column_name(node.this)
     if isinstance(node, exp.Case):
         return "case"
@@ -38,6 +38,8 @@ def column_name(node: exp.Expression) -> str:
         return "exists"
     if isinstance(node, exp.Interval):
         return "interval"
+    if isinstance(node, exp.Boolean):
+        return "bool"
     if isinstance(node, exp.Literal) and node.is_string:  # CurrentSchema etc. after binding
         return "?column?"
     if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select):

@@ -37,7 +37,16 @@ from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from eddy.errors import EddyError, unsupported
 from eddy.sql.astutil import duckdb_func, transform_in_place, type_of
+from eddy.sql.astutil import literal_number as _literal_number
 from eddy.sql.colnames import column_name, name_columns  # noqa: F401 - column_name is API
+from eddy.sql.dialect_strings import (
+    boolean_operands,
+    length_encoding,
+    like_escape,
+    split_part_fields,
+    substring_length,
+    substring_start,
+)
 from eddy.sql.result_types import aggregate_types, pg_typeof
 
 MZ_NOW_VARIABLE = "mz_now"
@@ -67,23 +76,6 @@ _TIME_TYPES = {exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.TIMESTAMP,
                exp.DataType.Type.TIMESTAMPLTZ, exp.DataType.Type.DATE}
 
 
-def _literal_number(node: exp.Expression) -> float | None:
-    """The value of a numeric literal (also negated), else None."""
-    if isinstance(node, exp.Paren):
-        return _literal_number(node.this)
-    if isinstance(node, exp.Neg):
-        inner = _literal_number(node.this)
-        return None if inner is None else -inner
-    if isinstance(node, exp.Literal) and not node.is_string:
-        try:
-            return float(node.this)
-        except ValueError:
-            return None
-    return None
-
-
-
-
 # --- arithmetic -------------------------------------------------------------------------------
 
 
@@ -97,9 +89,25 @@ def _nonzero(divisor: exp.Expression) -> exp.Expression:
                     default=divisor)
 
 
+def _is_interval(node: exp.Expression) -> bool:
+    """Whether a node is an interval (literal, cast, typed, or arithmetic on one)."""
+    if isinstance(node, exp.Interval):
+        return True
+    if isinstance(node, exp.Cast | exp.TryCast):
+        return node.to.this == exp.DataType.Type.INTERVAL
+    if isinstance(node, exp.Paren | exp.Neg):
+        return _is_interval(node.this)
+    if isinstance(node, exp.Mul | exp.Div | exp.IntDiv | exp.Add | exp.Sub):
+        return _is_interval(node.this) or _is_interval(node.expression)
+    return type_of(node) == exp.DataType.Type.INTERVAL
+
+
 def integer_division(expression: exp.Expression) -> exp.Expression:
-    """``a / b``: truncating on integers, an error on zero (DuckDB ``//`` plus a guard)."""
+    """``a / b``: truncating on integers, an error on zero (DuckDB ``//`` plus a guard);
+    an interval divided by a number stays DuckDB's ``/`` (months, days, micros each divided)."""
     def rule(node):
+        if isinstance(node, exp.Div) and _is_interval(node.this):
+            return exp.Div(this=node.this, expression=_nonzero(node.expression))
         if isinstance(node, exp.Div):
             return exp.IntDiv(this=node.this, expression=_nonzero(node.expression))
         return node
@@ -180,12 +188,65 @@ def casts(expression: exp.Expression) -> exp.Expression:
             node.set("to", exp.DataType.build("UBIGINT", dialect="duckdb"))
         elif kind == exp.DataType.Type.TEXT:
             node.set("to", exp.DataType.build("VARCHAR"))
+        elif kind == exp.DataType.Type.TIMESTAMPTZ and isinstance(node.this, exp.Literal) and \
+                node.this.is_string:
+            node.set("this", exp.Literal.string(_tz_offset(node.this.this)))
         elif kind == exp.DataType.Type.INTERVAL and isinstance(node.this, exp.Literal) and \
                 node.this.is_string and not to.expressions:
             from eddy.sql.intervals import duckdb_literal
             return exp.Interval(this=exp.Literal.string(duckdb_literal(node.this.this)))
         return node
     return transform_in_place(expression, rule)
+
+
+def interval_qualifiers(expression: exp.Expression) -> exp.Expression:
+    """``INTERVAL '1-2 3' HOUR``, ``DAY TO MINUTE``, ``SECOND(2)``: read exactly as Materialize
+    does (DuckDB reads only a number before a unit and no ranges)."""
+    from eddy.sql.intervals import duckdb_literal, qualifier
+
+    def rule(node):
+        unit = node.args.get("unit") if isinstance(node, exp.Interval) else None
+        if unit is None or not (isinstance(node.this, exp.Literal) and node.this.is_string):
+            return node
+        if node.args.get("fraction_in_string"):   # sqlglot split '1.5 hours': no qualifier
+            text = duckdb_literal(f"{node.this.this} {unit.name}")
+        else:
+            leading, trailing, precision = qualifier(unit)
+            text = duckdb_literal(node.this.this, leading, trailing, precision)
+        return exp.Interval(this=exp.Literal.string(text))
+    return transform_in_place(expression, rule)
+
+
+_OFFSET = re.compile(r"(:\d\d(?:\.\d+)?)([+-])(\d)(?=$|:)")
+
+
+def _tz_offset(text: str) -> str:
+    """PostgreSQL's short zone offsets (`-6`, `+4:00`, `z`) as DuckDB reads them (`-06`)."""
+    text = text.strip()
+    if text[-1:] in "zZ" and text[-2:-1].isdigit():
+        return text[:-1] + "+00"
+    return _OFFSET.sub(lambda m: f"{m.group(1)}{m.group(2)}0{m.group(3)}", text)
+
+
+def values_columns(expression: exp.Expression) -> exp.Expression:
+    """``VALUES`` as a query or in FROM names its columns ``column1``.. as PostgreSQL does
+    (DuckDB says ``col0``..); a bare ``VALUES`` query becomes ``SELECT * FROM (VALUES ..)``."""
+    for values in list(expression.find_all(exp.Values)):
+        if isinstance(values.parent, exp.Insert) or not values.expressions:
+            continue
+        first = values.expressions[0]
+        width = len(first.expressions) if isinstance(first, exp.Tuple) else 1
+        alias = values.args.get("alias")
+        if alias is not None and alias.columns:
+            continue
+        columns = [exp.to_identifier(f"column{i + 1}") for i in range(width)]
+        if alias is None:
+            alias = exp.TableAlias(this=exp.to_identifier("_values"))
+        alias.set("columns", columns)
+        values.set("alias", alias)
+        if values is expression:
+            return exp.select("*").from_(values)
+    return expression
 
 
 # --- jsonb ------------------------------------------------------------------------------------
@@ -421,46 +482,6 @@ def _looks_temporal(node: exp.Expression) -> bool:
                       exp.CurrentTimestamp | exp.Interval)
 
 
-# --- strings ----------------------------------------------------------------------------------
-
-
-def substring_start(expression: exp.Expression) -> exp.Expression:
-    """``substring(s, start[, len])`` with start < 1 counts from 1 (DuckDB counts from the end)."""
-    def rule(node):
-        if not isinstance(node, exp.Substring) or node.meta.get("eddy"):
-            return node
-        start = node.args.get("start")
-        if start is None:
-            return node
-        value = _literal_number(start)
-        if value is not None and value >= 1:
-            return node
-        one = exp.Literal.number(1)
-        clamped = exp.Greatest(this=start.copy(), expressions=[one])
-        length = node.args.get("length")
-        args = {"this": node.this, "start": clamped}
-        if length is not None:
-            end = exp.Sub(this=exp.Add(this=start.copy(), expression=length),
-                          expression=clamped.copy())
-            args["length"] = exp.Greatest(this=end, expressions=[exp.Literal.number(0)])
-        out = exp.Substring(**args)
-        out.meta["eddy"] = True
-        return out
-    return transform_in_place(expression, rule)
-
-
-def like_escape(expression: exp.Expression) -> exp.Expression:
-    """``LIKE``/``ILIKE`` escape with a backslash unless told otherwise (DuckDB has no default)."""
-    def rule(node):
-        if isinstance(node, exp.Like | exp.ILike) and not isinstance(node.parent, exp.Escape):
-            pattern = node.expression
-            if isinstance(pattern, exp.Literal) and "\\" not in pattern.this:
-                return node
-            return exp.Escape(this=node, expression=exp.Literal.string("\\"))
-        return node
-    return transform_in_place(expression, rule)
-
-
 def reject_unsupported(expression: exp.Expression) -> exp.Expression:
     """Constructs with no faithful DuckDB translation fail with 0A000."""
     for node in expression.walk():
@@ -492,6 +513,8 @@ RULES = (
     integer_division,
     modulo,
     casts,
+    interval_qualifiers,
+    values_columns,
     aggregate_types,
     pg_typeof,
     json_operators,
@@ -500,6 +523,10 @@ RULES = (
     time_formats,
     to_timestamp_text,
     mz_now,
+    boolean_operands,
+    length_encoding,
+    split_part_fields,
+    substring_length,
     substring_start,
     like_escape,
 )

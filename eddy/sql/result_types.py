@@ -27,9 +27,12 @@ def aggregate_types(expression: exp.Expression) -> exp.Expression:
         return None
 
     def rule(node):
+        # the cast goes around the outermost of agg / agg FILTER (...) / ... OVER (...)
+        if isinstance(node.parent, exp.Window | exp.Filter):
+            return node
         inner = node.this if isinstance(node, exp.Window) else node
-        if not isinstance(inner, exp.Sum | exp.Avg) or (
-                node is inner and isinstance(node.parent, exp.Window)):
+        inner = inner.this if isinstance(inner, exp.Filter) else inner
+        if not isinstance(inner, exp.Sum | exp.Avg):
             return node
         typ = target(inner)
         if typ is None:

@@ -14,6 +14,7 @@ from eddy.engine import Column, Result, Write, as_eddy_error
 from eddy.errors import EddyError
 from eddy.sql import ddl, savepoints, show, types, writes
 from eddy.sql.dialect import MZ_NOW_VARIABLE
+from eddy.sql.intervals import fetch_rows
 from eddy.sql.preparser import Statement, classify
 from eddy.sql.resolve import Binder, parse, to_read_sql
 from eddy.sql.settings import inline_current_setting
@@ -285,7 +286,7 @@ class Session:
         desc = rel.description or []
         names = [d[0] for d in desc]
         type_names = [types.from_duckdb(d[1]) for d in desc]
-        rows = rel.fetchall()
+        rows = fetch_rows(rel, desc)  # intervals exact (months, days, micros)
         json_cols = {i for i, t in enumerate(type_names) if t == "jsonb"}
         # bare numeric is stored as DECIMAL(38,10); print it as Materialize does (no padding)
         bare = {i for i, d in enumerate(desc) if str(d[1]).upper() == "DECIMAL(38,10)"}

@@ -85,6 +85,10 @@ def test_fixture(case, conn):
         assert info.value.sqlstate == "0A000"
         assert case["unsupported"] in info.value.message
         return
+    if "unsupported_error" in case:      # refused while translating, with Materialize's words
+        with pytest.raises(EddyError, match=case["unsupported_error"]):
+            translate(case)
+        return
     if "setup" in case:
         conn.execute(case["setup"])
     sql = translate(case)

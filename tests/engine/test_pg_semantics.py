@@ -3,13 +3,13 @@ interval literals, session functions, SUBSCRIBE AS OF and ALTER ... RENAME of de
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 import pytest
 
 from eddy.engine import Engine
 from eddy.errors import EddyError
+from eddy.sql.intervals import Interval
 
 
 @pytest.fixture
@@ -67,14 +67,14 @@ def test_sum_and_avg_have_materialize_types(session):
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("1 day 02:03:04", dt.timedelta(days=1, hours=2, minutes=3, seconds=4)),
-    ("02:03:04", dt.timedelta(hours=2, minutes=3, seconds=4)),
-    ("-1 day +02:00", dt.timedelta(days=-1, hours=2)),
-    ("1.5 hours", dt.timedelta(minutes=90)),
-    ("1.5 days", dt.timedelta(days=1, hours=12)),
-    ("P1DT2H", dt.timedelta(days=1, hours=2)),
-    ("3 days 4 hours 5 minutes", dt.timedelta(days=3, hours=4, minutes=5)),
-    ("2 weeks ago", dt.timedelta(days=-14)),
+    ("1 day 02:03:04", Interval(0, 1, 7_384_000_000)),
+    ("02:03:04", Interval(0, 0, 7_384_000_000)),
+    ("-1 day +02:00", Interval(0, -1, 7_200_000_000)),
+    ("1.5 hours", Interval(0, 0, 5_400_000_000)),
+    ("1.5 days", Interval(0, 1, 43_200_000_000)),
+    ("P1DT2H", Interval(0, 1, 7_200_000_000)),
+    ("3 days 4 hours 5 minutes", Interval(0, 3, 14_700_000_000)),
+    ("2 weeks ago", Interval(0, -14, 0)),
 ])
 def test_interval_literals_and_casts_are_exact(session, text, expected):
     row = session.execute(f"SELECT interval '{text}', '{text}'::interval, "
