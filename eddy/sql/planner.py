@@ -13,6 +13,7 @@ from eddy.dataflow.operators_keyed import KeyedRecompute
 from eddy.dataflow.temporal import TemporalFilter
 from eddy.errors import EddyError
 from eddy.sql import dialect
+from eddy.sql.plan_fuse import plan_fused
 from eddy.sql.rewrites import (
     FLIP,
     conjuncts,
@@ -259,6 +260,9 @@ class Planner:
         if sel.args.get("with_"):
             raise Fallback("nested WITH")
         sel = exists_to_lateral(sel)
+        fused = plan_fused(self, sel)
+        if fused is not None:
+            return fused
         from_ = sel.args.get("from_")
         if from_ is None:
             raise Fallback("SELECT without FROM")
