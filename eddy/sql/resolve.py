@@ -23,19 +23,46 @@ class EddyPostgres(Postgres):
         LAMBDAS: dict = {}
 
         def _parse_interval(self, require_interval: bool = True, parse_function_unit: bool = True):
-            """`INTERVAL '1 day 02:03:04'` (no unit after the string) is read whole and exactly;
-            sqlglot alone keeps only its first `<number> <unit>`."""
+            """`INTERVAL '<text>' [qualifier]` is read whole and exactly, the qualifier
+            (`HOUR`, `DAY TO MINUTE`, `SECOND(5)`) included; sqlglot alone keeps only the
+            text's first `<number> <unit>` and takes a unit after such a text for an alias."""
             from sqlglot.tokens import TokenType
 
-            from eddy.sql.intervals import duckdb_literal
+            from eddy.sql.intervals import duckdb_literal, qualifier
             toks, i = self._tokens, self._index
-            if require_interval and self._curr and self._curr.token_type == TokenType.INTERVAL \
-                    and i + 1 < len(toks) and toks[i + 1].token_type == TokenType.STRING and (
-                        i + 2 >= len(toks) or toks[i + 2].text.upper()
-                        not in self.dialect.VALID_INTERVAL_UNITS):
-                self._advance(2)
-                return exp.Interval(this=exp.Literal.string(duckdb_literal(self._prev.text)))
-            return super()._parse_interval(require_interval, parse_function_unit)
+            if not (require_interval and self._curr and
+                    self._curr.token_type == TokenType.INTERVAL and i + 1 < len(toks) and
+                    toks[i + 1].token_type == TokenType.STRING):
+                return super()._parse_interval(require_interval, parse_function_unit)
+            self._advance(2)
+            text = self._prev.text
+            first = self._interval_unit()
+            if first is None:
+                return exp.Interval(this=exp.Literal.string(duckdb_literal(text)))
+            unit = first
+            if self._curr and self._curr.text.upper() == "TO":
+                self._advance()
+                second = self._interval_unit()
+                if second is None:
+                    self.raise_error("expected an interval unit after TO")
+                unit = exp.IntervalSpan(this=first, expression=second)
+            leading, trailing, precision = qualifier(unit)
+            return exp.Interval(this=exp.Literal.string(
+                duckdb_literal(text, leading, trailing, precision)))
+
+        def _interval_unit(self) -> exp.Expression | None:
+            """One unit of an interval qualifier (`HOUR`, `SECOND(5)`), or None."""
+            if not self._curr or self._curr.text.upper() not in self.dialect.VALID_INTERVAL_UNITS:
+                return None
+            word = self._curr.text.upper()
+            self._advance()
+            if self._curr and self._curr.text == "(" and word.startswith("SECOND"):
+                self._advance()
+                digits = self._curr.text
+                self._advance()
+                self._match_r_paren()
+                return exp.Second(this=exp.Literal.number(digits))
+            return exp.Var(this=word)
 
 
 _PHYSICAL_SYSTEM_SCHEMAS = ("_pg_catalog", "_information_schema")
