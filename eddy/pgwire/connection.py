@@ -349,6 +349,13 @@ class Connection:
             if portal is not None and portal.cursor is not None:
                 await self.local.discard(portal.cursor)
 
+    def _send_notices(self) -> None:
+        """The session's notices of the statement just run (e.g. a view that is not maintained
+        incrementally, DROP IF EXISTS of a missing object), as NoticeResponse messages."""
+        notices = self.session.notices if self.session is not None else []
+        while notices:
+            self.send(m.notice_response(notices.pop(0)))
+
     def _mark_failed(self) -> None:
         if self.txn == "T":
             self.txn = "E"
@@ -372,11 +379,13 @@ class Connection:
                     formats = [0] * len(cursor.columns)
                     self.send(m.row_description(cursor.columns, formats))
                 await self._send_rows(cursor, 0, [0] * len(cursor.columns or []))
+                self._send_notices()
                 if cursor.subscription is None or cursor.exhausted:
                     self.send(CommandComplete(tag=cursor.tag).to_wire())
             except Exception as e:  # noqa: BLE001 - every failure becomes an ErrorResponse
                 if isinstance(e, (ConnectionError, asyncio.IncompleteReadError)):
                     raise
+                self._send_notices()
                 self.send_error(e)
                 self._mark_failed()
                 break
@@ -557,6 +566,7 @@ class Connection:
             return
         cursor = await self._run_portal(portal)
         await self._send_rows(cursor, max(msg.max_rows, 0), portal.formats)
+        self._send_notices()
         if cursor.exhausted or (cursor.subscription is None and not cursor.pending):
             self.send(CommandComplete(tag=cursor.tag).to_wire())
         else:

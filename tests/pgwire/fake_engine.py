@@ -58,6 +58,7 @@ class FakeSession:
     def __init__(self, engine: FakeEngine):
         self.engine = engine
         self.db = engine.db.cursor()
+        self.notices: list[str] = []     # the engine's session interface; drained by pgwire
 
     def execute(self, sql: str, params=None) -> list[Result]:
         out = []
