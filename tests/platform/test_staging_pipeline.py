@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -119,8 +120,12 @@ def test_staging_models_equal_the_contract_oracle(kafka_bootstrap, platform, tmp
     assert sum(e["malformed"] + e["undecodable"] for e in expected.values()) > 0
 
 
+# Well-formed times are recent: staging keeps events inside the retention horizon (24 h) only.
+RECENT = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def _transaction(n: int, **changes) -> dict:
-    event = {"event_id": f"adv-{n}", "event_time": "2026-11-20T10:11:12.345Z",
+    event = {"event_id": f"adv-{n}", "event_time": RECENT,
              "transaction_id": f"t{n}", "user_id": "u1", "amount": 120.5, "currency": "EUR",
              "merchant_id": "m1", "country": "DE", "device_id": "d1"}
     return {**event, **changes}
