@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psycopg
 
@@ -51,3 +52,14 @@ class EddyProcess:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def dbt_env(port: int, bootstrap: str, work: Path) -> dict[str, str]:
+    """Environment for running the repository's dbt project against an engine on `port`
+    (target `embedded`), with dbt's target and log folders under `work`."""
+    return {**os.environ, "EDDY_PORT": str(port), "KAFKA_BOOTSTRAP": bootstrap,
+            "DBT_PROFILES_DIR": str(REPO), "DBT_TARGET_PATH": str(work / "target"),
+            "DBT_LOG_PATH": str(work / "logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}

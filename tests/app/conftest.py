@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
-from eddyproc import EddyProcess
+from eddyproc import EddyProcess, dbt_env
 from receiver import Receiver
 
 from loadgen.model import TOPICS
@@ -65,9 +65,7 @@ class Platform:
     def __enter__(self) -> Platform:
         create_topics(self.bootstrap, [self.prefix + t for t in TOPICS])
         self.engine = Engine(self.tmp / "eddy")
-        env = {**os.environ, **self.engine.env, "KAFKA_BOOTSTRAP": self.bootstrap,
-               "DBT_PROFILES_DIR": str(REPO), "DBT_TARGET_PATH": str(self.tmp / "target"),
-               "DBT_LOG_PATH": str(self.tmp / "logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        env = {**dbt_env(self.engine.port, self.bootstrap, self.tmp), **self.engine.env}
         try:
             dbt = subprocess.run(
                 [str(BIN / "dbt"), "run", "--project-dir", str(REPO),

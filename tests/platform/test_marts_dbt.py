@@ -8,7 +8,6 @@ events must leave the marts and be counted; every mart must have its contract co
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
-from eddyproc import EddyProcess
+from eddyproc import EddyProcess, dbt_env
 
 from loadgen.model import TOPICS, validate
 from stack.topics import create_topics, delete_topics
@@ -76,9 +75,7 @@ def project(kafka_bootstrap, tmp_path_factory):
     names = [prefix + t for t in TOPICS]
     create_topics(kafka_bootstrap, names)
     eddy = EddyProcess(work / "eddy")
-    env = {**os.environ, "EDDY_PORT": str(eddy.port), "KAFKA_BOOTSTRAP": kafka_bootstrap,
-           "DBT_PROFILES_DIR": str(REPO), "DBT_TARGET_PATH": str(work / "target"),
-           "DBT_LOG_PATH": str(work / "logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = dbt_env(eddy.port, kafka_bootstrap, work)
 
     def dbt(*args: str) -> str:
         r = subprocess.run([str(BIN / "dbt"), *args, "--project-dir", str(REPO),

@@ -9,7 +9,6 @@ engine has caught up; a second case sends adversarial events by hand on top of t
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from eddyproc import EddyProcess
+from eddyproc import EddyProcess, dbt_env
 from marts_reference import (
     DEFAULT_RETENTION,
     DEFAULT_THRESHOLD,
@@ -52,9 +51,7 @@ def platform(kafka_bootstrap, tmp_path_factory):
     names = [prefix + t for t in TOPICS]
     create_topics(kafka_bootstrap, names)
     eddy = EddyProcess(tmp_path / "eddy")
-    env = {**os.environ, "EDDY_PORT": str(eddy.port), "KAFKA_BOOTSTRAP": kafka_bootstrap,
-           "DBT_PROFILES_DIR": str(REPO), "DBT_TARGET_PATH": str(tmp_path / "target"),
-           "DBT_LOG_PATH": str(tmp_path / "logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = dbt_env(eddy.port, kafka_bootstrap, tmp_path)
     dbt_vars = {"topic_prefix": prefix, "error_alert_threshold": DEFAULT_THRESHOLD,
                 "retention_hours": DEFAULT_RETENTION // timedelta(hours=1)}
     try:

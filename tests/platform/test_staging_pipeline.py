@@ -7,7 +7,6 @@ contract validator of `loadgen.model`, which shares no code with the SQL of the 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
-from eddyproc import EddyProcess
+from eddyproc import EddyProcess, dbt_env
 
 from loadgen.model import TOPICS, validate
 from stack.topics import create_topics, delete_topics
@@ -71,9 +70,7 @@ def platform(kafka_bootstrap, tmp_path):
     names = [prefix + t for t in TOPICS]
     create_topics(kafka_bootstrap, names)
     eddy = EddyProcess(tmp_path / "eddy")
-    env = {**os.environ, "EDDY_PORT": str(eddy.port), "KAFKA_BOOTSTRAP": kafka_bootstrap,
-           "DBT_PROFILES_DIR": str(REPO), "DBT_TARGET_PATH": str(tmp_path / "target"),
-           "DBT_LOG_PATH": str(tmp_path / "logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = dbt_env(eddy.port, kafka_bootstrap, tmp_path)
     try:
         dbt = subprocess.run(
             [str(BIN / "dbt"), "run", "--project-dir", str(REPO),
