@@ -31,15 +31,18 @@ def main(log_level: str) -> None:
 @click.option("--auth-method", type=click.Choice(["scram-sha-256", "md5"]),
               default="scram-sha-256", show_default=True,
               help="Password authentication method when --password is set.")
+@click.option("--metrics-port", default=6876, type=int, envvar="EDDY_METRICS_PORT",
+              show_envvar=True, show_default=True,
+              help="Port of the Prometheus /metrics endpoint on --host (0: disabled).")
 def serve(host: str, port: int, data_dir: str, tick_interval: float, password: str | None,
-          auth_method: str) -> None:
+          auth_method: str, metrics_port: int) -> None:
     """Run the engine and serve it over the PostgreSQL protocol."""
     from eddy.server import serve as run
 
     if password is None and host not in ("127.0.0.1", "localhost", "::1"):
         raise click.UsageError("without --password, eddy only listens on loopback")
     asyncio.run(run(host, port, data_dir, tick_interval=tick_interval, password=password,
-                    auth_method=auth_method))
+                    auth_method=auth_method, metrics_port=metrics_port))
 
 
 if __name__ == "__main__":

@@ -58,6 +58,8 @@ class Write:
         self.error: Exception | None = None
         self.count = 0
 
+        # fn(ts, seconds, {object_id: seconds stepping it}) after each committed tick (metrics)
+        self.tick_observers: list[Callable] = []
     def finish(self, error: Exception | None = None) -> None:
         self.error = error
         self.done.set()
@@ -337,6 +339,7 @@ class Engine:
 
     def _tick(self, now_ms: int | None) -> int:
         while True:
+        started, step_s = time.perf_counter(), {}   # for tick_observers
             with self._plock:
                 if self._serial and len(self._writes) > 1:
                     # after a failure, writes run one per tick so only the culprit fails
@@ -357,7 +360,9 @@ class Engine:
                 return ts
 
     def _requeue(self, writes: list[Write], ingests: dict) -> None:
+                t0 = time.perf_counter()
         with self._plock:
+                step_s[oid] = time.perf_counter() - t0
             self._writes[:0] = writes
             for sid, batches in ingests.items():
                 self._ingests.setdefault(sid, [])[:0] = batches
@@ -394,6 +399,8 @@ class Engine:
             current_df = None
             changes = _changes(rt) if (self.subscriptions or self._callbacks) else {}
             self.state.set_meta("last_ts", ts, conn)
+        for obs in self.tick_observers:
+            obs(ts, time.perf_counter() - started, step_s)
             conn.execute("COMMIT")
         except Exception as e:  # noqa: BLE001 - isolate the failing write or dataflow
             conn.execute("ROLLBACK")

@@ -51,11 +51,16 @@ def build_engine(data_dir: str | Path | None, tick_interval: float | None):
 
 async def serve(host: str, port: int, data_dir: str | Path | None, *,
                 tick_interval: float | None = 0.1, password: str | None = None,
-                auth_method: str = "scram-sha-256") -> None:
+                auth_method: str = "scram-sha-256", metrics_port: int = 0) -> None:
     """Run until SIGTERM/SIGINT, then stop accepting, close sessions and the engine."""
+    from eddy import metrics
+
     loop = asyncio.get_running_loop()
     engine = await loop.run_in_executor(None, build_engine, data_dir, tick_interval)
     engine.start()
+    observed = metrics.start(engine, host, metrics_port)
+    if observed.port:
+        print(f"eddy metrics on http://{host}:{observed.port}/metrics", flush=True)
     server = PgServer(engine, host, port, password=password, auth_method=auth_method)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -67,4 +72,5 @@ async def serve(host: str, port: int, data_dir: str | Path | None, *,
         log.info("shutting down")
     finally:
         await server.stop()
+        observed.stop()
         await loop.run_in_executor(None, engine.close)

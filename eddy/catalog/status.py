@@ -28,6 +28,8 @@ import json
 import logging
 import weakref
 
+from eddy.catalog import lag
+
 log = logging.getLogger(__name__)
 
 FUNCTION = "eddy_live_status"
@@ -54,7 +56,10 @@ LIVE_RELATIONS: dict[tuple[str, str], str] = {
         "id:t replica_id:t messages_staged:i messages_committed:i bytes_staged:i "
         "bytes_committed:i transactions_committed:i",
 }
-_JSON_TYPE = {"t": "VARCHAR", "i": "BIGINT", "b": "BOOLEAN", "z": "BIGINT"}
+LIVE_RELATIONS.update(lag.RELATIONS)     # wallclock lag and engine statistics (eddy.catalog.lag)
+_JSON_TYPE = {"t": "VARCHAR", "i": "BIGINT", "b": "BOOLEAN", "z": "BIGINT", "v": "BIGINT",
+              "d": "DOUBLE"}
+_CAST = {"z": 'to_timestamp("{}" / 1000.0)', "v": 'to_milliseconds("{}")'}  # from epoch / ms
 
 _ENGINES: dict[int, weakref.ref] = {}  # id(state connection) -> engine
 
@@ -67,8 +72,8 @@ def attach(engine) -> None:
 def view_sql(schema_sql: str, name: str, spec: str) -> str:
     cols = [c.split(":") for c in spec.split()]
     struct = json.dumps({c: _JSON_TYPE[k] for c, k in cols})
-    items = ", ".join(
-        f'to_timestamp("{c}" / 1000.0) AS "{c}"' if k == "z" else f'"{c}"' for c, k in cols)
+    items = ", ".join(f'{_CAST[k].format(c)} AS "{c}"' if k in _CAST else f'"{c}"'
+                      for c, k in cols)
     return (f'CREATE OR REPLACE VIEW {schema_sql}."{name}" AS SELECT {items} FROM '
             f"(SELECT unnest(from_json({FUNCTION}('{name}'), '[{struct}]'), recursive := true))")
 
@@ -127,6 +132,8 @@ def _details(st: dict, keys: tuple[str, ...]) -> str | None:
 
 def rows(engine, name: str) -> list[dict]:
     """The rows of live relation `name` now (dicts keyed by column; times in epoch ms)."""
+    if ("mz_internal", name) in lag.RELATIONS:
+        return lag.rows(engine, name)
     kind = "sink" if "_sink_" in name else "source"
     out: list[dict] = []
     for obj, st in _statuses(engine, kind):

@@ -60,7 +60,8 @@ _K = {"t": ("VARCHAR", pa.string()), "i": ("BIGINT", pa.int64()), "o": ("UINTEGE
       "b": ("BOOLEAN", pa.bool_()), "s": ("SMALLINT", pa.int16()), "n": ("INTEGER", pa.int32()),
       "T": ("VARCHAR[]", pa.list_(pa.string())), "I": ("SMALLINT[]", pa.list_(pa.int16())),
       "O": ("UINTEGER[]", pa.list_(pa.uint32())), "f": ("REAL", pa.float32()),
-      "z": ("TIMESTAMPTZ", pa.timestamp("us", tz="UTC"))}
+      "z": ("TIMESTAMPTZ", pa.timestamp("us", tz="UTC")), "d": ("DOUBLE", pa.float64()),
+      "v": ("INTERVAL", pa.month_day_nano_interval())}
 
 
 def _cols(spec: str) -> list[tuple[str, str]]:
@@ -130,7 +131,7 @@ RELATIONS: dict[tuple[str, str], list[tuple[str, str]]] = {k: _cols(v) for k, v 
 
 _MZ_TYPE_OF_KIND = {"t": "text", "i": "bigint", "o": "oid", "b": "boolean", "s": "smallint",
                     "n": "integer", "T": "text[]", "I": "smallint[]", "O": "oid[]", "f": "real",
-                    "z": "timestamp with time zone"}
+                    "z": "timestamp with time zone", "d": "double precision", "v": "interval"}
 
 
 def physical(schema: str | None, name: str) -> str | None:
