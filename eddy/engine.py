@@ -58,8 +58,6 @@ class Write:
         self.error: Exception | None = None
         self.count = 0
 
-        # fn(ts, seconds, {object_id: seconds stepping it}) after each committed tick (metrics)
-        self.tick_observers: list[Callable] = []
     def finish(self, error: Exception | None = None) -> None:
         self.error = error
         self.done.set()
@@ -90,6 +88,8 @@ class Engine:
         self.drivers: dict[str, object] = {}
         self.subscriptions: set = set()
         self.tick_stats: dict[str, tuple[int, int]] = {}
+        # fn(ts, seconds, {object_id: seconds stepping it}) after each committed tick (metrics)
+        self.tick_observers: list[Callable] = []
         self.source_errors: dict[str, EddyError] = {}
         self.system_relations: dict[str, str] = {}
         self.lock = threading.RLock()        # ticks and DDL
@@ -339,7 +339,6 @@ class Engine:
 
     def _tick(self, now_ms: int | None) -> int:
         while True:
-        started, step_s = time.perf_counter(), {}   # for tick_observers
             with self._plock:
                 if self._serial and len(self._writes) > 1:
                     # after a failure, writes run one per tick so only the culprit fails
@@ -360,9 +359,7 @@ class Engine:
                 return ts
 
     def _requeue(self, writes: list[Write], ingests: dict) -> None:
-                t0 = time.perf_counter()
         with self._plock:
-                step_s[oid] = time.perf_counter() - t0
             self._writes[:0] = writes
             for sid, batches in ingests.items():
                 self._ingests.setdefault(sid, [])[:0] = batches
@@ -372,6 +369,7 @@ class Engine:
         from eddy.sql.ingest import apply_ingest
         conn = self.state.cursor()      # its temp tables (intermediate deltas) die with it
         rt = TickContext(conn, ts, self.last_ts)
+        started, step_s = time.perf_counter(), {}   # for tick_observers
         current_write = current_df = current_source = None
         conn.execute("BEGIN")
         try:
@@ -392,15 +390,15 @@ class Engine:
                     continue
                 current_df = df
                 df.reset_counters()
+                t0 = time.perf_counter()
                 delta = df.step(rt)
+                step_s[oid] = time.perf_counter() - t0
                 self.tick_stats[oid] = df.counters()
                 if delta is not None:
                     rt.deltas[oid] = delta
             current_df = None
             changes = _changes(rt) if (self.subscriptions or self._callbacks) else {}
             self.state.set_meta("last_ts", ts, conn)
-        for obs in self.tick_observers:
-            obs(ts, time.perf_counter() - started, step_s)
             conn.execute("COMMIT")
         except Exception as e:  # noqa: BLE001 - isolate the failing write or dataflow
             conn.execute("ROLLBACK")
@@ -431,6 +429,8 @@ class Engine:
             return False
         conn.close()
         self._clock = (ts, ts)
+        for obs in self.tick_observers:
+            obs(ts, time.perf_counter() - started, step_s)
         for w in writes:
             w.finish()
         self._publish(ts, changes)
