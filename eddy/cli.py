@@ -45,5 +45,30 @@ def serve(host: str, port: int, data_dir: str, tick_interval: float, password: s
                     auth_method=auth_method, metrics_port=metrics_port))
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", envvar="EDDY_HOST", show_envvar=True,
+              show_default=True, help="Engine address.")
+@click.option("--port", default=6875, type=int, envvar="EDDY_PORT", show_envvar=True,
+              show_default=True, help="Engine port (PostgreSQL protocol).")
+@click.option("--user", default="materialize", show_default=True)
+@click.option("--password", default=None, envvar="EDDY_PASSWORD", show_envvar=True)
+@click.option("--interval", default=2.0, type=float, show_default=True,
+              help="Seconds between refreshes.")
+@click.option("--once", is_flag=True, help="Print the table once and exit.")
+def status(host: str, port: int, user: str, password: str | None, interval: float,
+           once: bool) -> None:
+    """A live table of a running engine: sources, lag, views, freshness, ticks."""
+    import psycopg
+
+    from eddy.status_view import run
+
+    dsn = psycopg.conninfo.make_conninfo(host=host, port=port, user=user, dbname="materialize",
+                                         password=password)
+    try:
+        run(dsn, interval, once)
+    except psycopg.OperationalError as e:
+        raise click.ClickException(f"cannot reach eddy at {host}:{port}: {e}") from e
+
+
 if __name__ == "__main__":
     main()
