@@ -26,8 +26,9 @@ debs:
 	@stack/debs.sh $(DEBS)
 
 # Start Kafka (127.0.0.1:9092) and the engine (127.0.0.1:6875) in the background.
+# `make up FORMAT=avro` (or STACK_FORMAT=avro) also starts the schema registry (127.0.0.1:8081).
 up: setup
-	@$(BIN)/python -m stack up
+	@$(BIN)/python -m stack up $(if $(filter avro,$(FORMAT)),--registry)
 
 down:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m stack down; fi

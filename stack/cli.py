@@ -1,6 +1,7 @@
 """`python -m stack`: run the local stack from a shell (what the Make targets call).
 
-    up [--kafka-only] [--partitions N]   start Kafka (+ engine), create the contract topics
+    up [--kafka-only] [--partitions N] [--registry]
+                                         start Kafka (+ engine, + schema registry), create topics
     down                                 stop everything gracefully
     status                               what runs, on which ports (exit 1 if Kafka is down)
     topics                               list topics and partition counts
@@ -15,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from stack import control, jars, kafka
+from stack import control, jars, kafka, registry
 from stack.errors import StackError
 from stack.settings import HOST, Settings
 from stack.topics import create_topics, list_topics
@@ -36,6 +37,11 @@ def _status(s: Settings, _args) -> int:
         eddy_line = "stopped" if st.eddy_available else "not available yet (no eddy/cli.py)"
     print(f"kafka  {s.bootstrap:<16} {kafka_line}")
     print(f"eddy   {HOST}:{s.eddy_port:<6} {eddy_line}")
+    if st.registry_pid:
+        reg_line = f"running, pid {st.registry_pid}, {'answering' if st.registry_answers else 'NOT answering'}"
+    else:
+        reg_line = "stopped (start it with `make up FORMAT=avro`)"
+    print(f"schema registry  {registry.url(s)}  {reg_line}")
     print(f"data   {s.state_dir}   logs {s.logs_dir}")
     return 0 if st.kafka_answers else 1
 
@@ -67,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start Kafka and the engine; returns when both answer")
     up.add_argument("--kafka-only", action="store_true", help="do not start the engine")
     up.add_argument("--partitions", type=int, help="partitions for new topics (default 3)")
+    up.add_argument("--registry", action="store_true", default=None,
+                    help="also start the schema registry (default when STACK_FORMAT=avro)")
     sub.add_parser("down", help="stop the engine and Kafka")
     sub.add_parser("status", help="show what runs")
     sub.add_parser("topics", help="list topics")
@@ -80,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     s = Settings.from_env(**overrides)
     try:
         if args.cmd == "up":
-            control.up(s, with_engine=not args.kafka_only)
+            control.up(s, with_engine=not args.kafka_only, with_registry=args.registry)
             return 0
         if args.cmd == "down":
             control.down(s)

@@ -15,7 +15,9 @@ class Settings:
     """One local stack instance. The defaults are the project's stack; tests make private ones.
 
     Environment fallbacks: STACK_DIR, STACK_JARS_DIR, STACK_KAFKA_PORT, STACK_CONTROLLER_PORT,
-    STACK_EDDY_PORT, STACK_PARTITIONS, STACK_MAVEN_ARGS (extra `mvn` arguments).
+    STACK_EDDY_PORT, STACK_PARTITIONS, STACK_MAVEN_ARGS (extra `mvn` arguments),
+    STACK_REGISTRY_PORT, STACK_REGISTRY_MANAGEMENT_PORT, STACK_REGISTRY_DIST (the unpacked
+    Apicurio Registry), STACK_FORMAT (`json` or `avro`: with `avro`, `up` starts the registry).
     """
 
     state_dir: Path = ROOT / ".stack"
@@ -25,6 +27,10 @@ class Settings:
     eddy_port: int = 6875
     partitions: int = 3
     maven_args: tuple[str, ...] = ()
+    registry_port: int = 8081
+    registry_management_port: int = 9081
+    registry_dist: Path = ROOT / ".stack" / "apicurio-registry-3.3.3"
+    format: str = "json"
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -37,6 +43,11 @@ class Settings:
             eddy_port=int(env.get("STACK_EDDY_PORT", cls.eddy_port)),
             partitions=int(env.get("STACK_PARTITIONS", cls.partitions)),
             maven_args=tuple(env.get("STACK_MAVEN_ARGS", "").split()),
+            registry_port=int(env.get("STACK_REGISTRY_PORT", cls.registry_port)),
+            registry_management_port=int(env.get("STACK_REGISTRY_MANAGEMENT_PORT",
+                                                 cls.registry_management_port)),
+            registry_dist=Path(env.get("STACK_REGISTRY_DIST", cls.registry_dist)).resolve(),
+            format=env.get("STACK_FORMAT", cls.format).strip().lower() or "json",
         )
         return replace(s, **overrides)
 

@@ -20,8 +20,10 @@ from eddy.errors import EddyError, unsupported
 from eddy.sources.options import Cursor
 
 FORMATS = {"JSON": "jsonb", "TEXT": "text", "BYTES": "bytea"}
-UNSUPPORTED_FORMATS = ("AVRO", "PROTOBUF", "CSV", "REGEX")
-VALUE_COLUMN = {"JSON": "data", "TEXT": "text", "BYTES": "data"}
+UNSUPPORTED_FORMATS = ("PROTOBUF", "CSV", "REGEX")
+# AVRO: the columns come from the registry (eddy.sources.avro_source); "data" is a placeholder
+FORMATS["AVRO"] = "jsonb"
+VALUE_COLUMN = {"JSON": "data", "TEXT": "text", "BYTES": "data", "AVRO": "data"}
 INCLUDE_TYPES = {"PARTITION": "integer", "OFFSET": "bigint", "TIMESTAMP": "timestamp"}
 
 # librdkafka settings for the connection options (Materialize's spelling -> librdkafka key)
@@ -67,6 +69,7 @@ class SourceSpec:
     dead_letter_topic: str | None = None
     json_objects_only: bool = True
     metadata_refresh_ms: int = 5000
+    format_options: dict = field(default_factory=dict)  # FORMAT AVRO: registry, seeds
 
     @property
     def key_column(self) -> str | None:
@@ -139,8 +142,12 @@ def parse_connection(body: str) -> dict:
     return {"kind": "kafka", "config": config, "secrets": secrets, "progress_topic": progress_topic}
 
 
-def _parse_format(cur: Cursor) -> str:
+def _parse_format(cur: Cursor, spec: SourceSpec | None = None) -> str:
     fmt = cur.next_word("JSON, TEXT or BYTES after FORMAT")
+    if fmt == "AVRO" and spec is not None:
+        from eddy.sources.avro_source import parse_avro_format
+        parse_avro_format(cur, spec)
+        return fmt
     if fmt in UNSUPPORTED_FORMATS:
         raise unsupported(f"FORMAT {fmt}")
     if fmt not in FORMATS:
@@ -189,11 +196,11 @@ def parse_source(body: str) -> SourceSpec:
         raise EddyError("42601", "START OFFSET and START TIMESTAMP cannot both be given")
 
     if cur.accept_word("KEY", "FORMAT"):
-        spec.key_format = _parse_format(cur)
+        spec.key_format = _parse_format(cur, spec)
         cur.expect_word("VALUE", "FORMAT")
-        spec.value_format = _parse_format(cur)
+        spec.value_format = _parse_format(cur, spec)
     elif cur.accept_word("FORMAT"):
-        spec.value_format = spec.key_format = _parse_format(cur)
+        spec.value_format = spec.key_format = _parse_format(cur, spec)
     elif cur.at_word("VALUE", "FORMAT"):
         raise EddyError("42601", "VALUE FORMAT requires KEY FORMAT before it; use FORMAT for both")
 
@@ -201,9 +208,9 @@ def parse_source(body: str) -> SourceSpec:
         _parse_include(cur, spec)
     if cur.accept_word("ENVELOPE"):
         env = cur.next_word("NONE or UPSERT after ENVELOPE")
-        if env in ("DEBEZIUM", "MATERIALIZE"):
+        if env in ("DEBEZIUM", "MATERIALIZE") and not (env == "DEBEZIUM" and spec.value_format == "AVRO"):
             raise unsupported(f"ENVELOPE {env} for KAFKA sources")
-        if env not in ("NONE", "UPSERT"):
+        if env not in ("NONE", "UPSERT", "DEBEZIUM"):
             raise cur.error("NONE or UPSERT after ENVELOPE")
         spec.envelope = env
     if cur.accept_word("EXPOSE", "PROGRESS"):

@@ -363,7 +363,7 @@ class KafkaSourceDriver:
                 self._high[p] = high
 
     def _ingest(self, batch: RawBatch, checker: JsonChecker) -> None:
-        decoded: Decoded = decode(self.spec, batch, checker)
+        decoded: Decoded = self._decode(batch, checker)
         positions = dict(self._positions)
         positions.update((p, o + 1) for p, o in zip(batch.partitions, batch.offsets, strict=True))
         offsets = {str(p): o for p, o in sorted(positions.items())}
@@ -384,6 +384,9 @@ class KafkaSourceDriver:
         self._refresh_watermarks()  # cached: the high watermark of the last fetch response
         if n_dead and self._dlq is not None:
             self._republish(batch, decoded)
+
+    def _decode(self, batch: RawBatch, checker: JsonChecker) -> Decoded:
+        return decode(self.spec, batch, checker)
 
     def _republish(self, batch: RawBatch, decoded: Decoded) -> None:
         for i, key, value, error in decoded.dead_raw:
@@ -408,6 +411,9 @@ class KafkaConnector:
 
     def create_source(self, ctx, body: str) -> KafkaSourceDriver:
         spec = parse_source(body)
+        if spec.value_format == "AVRO":  # eddy.sources.avro_source: columns from the registry
+            from eddy.sources.avro_source import AvroSourceDriver
+            return AvroSourceDriver(ctx, spec, kafka_connection(ctx, spec.connection), body)
         return KafkaSourceDriver(ctx, spec, kafka_connection(ctx, spec.connection))
 
     def create_sink(self, ctx, body: str):

@@ -123,6 +123,7 @@ def _create_source(session, txn, binder, st) -> Result:
                internal={"connector": p["connector"], "body": p["body"]})
     _connector(session, p["connector"])
     driver = txn.engine.make_driver(obj)
+    obj.internal["body"] = getattr(driver, "purified_body", p["body"])  # e.g. Avro schemas seeded
     obj.columns = [(c, types.normalize(t), True) for c, t in driver.columns]
     obj.internal["upsert_key"] = driver.upsert_key
     _create_storage(txn, obj)
