@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -82,6 +83,7 @@ def test_metrics_parse_and_follow_a_view(served):
         assert 0 <= value(fams, "eddy_view_freshness_seconds", object_id=mv_id) < 5
         assert value(fams, "eddy_view_errored", object_id=mv_id) == 0
         assert value(fams, "process_resident_memory_bytes") > 10 * 2**20
+        _check_dashboard(fams)
         # the same figures in SQL, with Materialize's column names and types
         lag = dict(conn.execute("select object_id, lag from mz_internal.mz_wallclock_global_lag"
                                 ).fetchall())
@@ -190,6 +192,20 @@ def test_lag_and_freshness_move_under_load_and_return(kafka_bootstrap, served):
             assert src_id in rows
     finally:
         delete_topics(kafka_bootstrap, names)
+
+
+def _check_dashboard(fams) -> None:
+    """Every metric a Grafana panel queries is exposed (families are listed even when empty)."""
+    exposed = set(fams) | {s.name for samples in fams.values() for s in samples}
+    exposed |= {f"{name}_{suffix}" for name in fams for suffix in ("total", "bucket", "sum",
+                                                                     "count")}
+    dash = json.loads(GRAFANA.read_text())
+    assert dash["panels"]
+    for panel in dash["panels"]:
+        exprs = [t["expr"] for t in panel["targets"]]
+        names = {m for e in exprs for m in re.findall(r"\b(?:eddy|process)_[a-z_]+", e)}
+        assert names, panel["title"]
+        assert names <= exposed, (panel["title"], names - exposed)
 
 
 def _fresh(fams, object_id: str) -> float:
