@@ -9,6 +9,7 @@ import struct
 import uuid
 from decimal import Decimal, InvalidOperation
 
+from eddy.sql import jsonb
 from eddy.sql.intervals import Interval, format_interval, from_month_day_nano
 
 # name -> (oid, typlen) for the types eddy speaks on the wire.
@@ -130,7 +131,7 @@ def text_value(v: object, oid: int) -> str:
     if oid == 1186 and hasattr(v, "nanoseconds"):      # Arrow month_day_nano
         return format_interval(from_month_day_nano(v))
     if oid in _JSON_OIDS:
-        return v if isinstance(v, str) else json.dumps(v, separators=(", ", ": "))
+        return v if type(v) is str else jsonb.to_text(v)   # str: JSON text as DuckDB gave it
     if isinstance(v, int):
         return str(v)
     if isinstance(v, float):

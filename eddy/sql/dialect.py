@@ -27,7 +27,6 @@ Anything that cannot be translated raises ``eddy.errors.unsupported('<construct>
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 
 import sqlglot
@@ -39,6 +38,7 @@ from eddy.errors import EddyError, unsupported
 from eddy.sql.astutil import duckdb_func, transform_in_place, type_of
 from eddy.sql.astutil import literal_number as _literal_number
 from eddy.sql.colnames import column_name, name_columns  # noqa: F401 - column_name is API
+from eddy.sql.dialect_json import canonical_json, json_functions, json_operators
 from eddy.sql.dialect_strings import (
     boolean_operands,
     length_encoding,
@@ -60,17 +60,6 @@ UNSUPPORTED_FUNCTIONS = frozenset({
     "age", "txid_current", "nextval", "setseed", "random",
 })
 
-_JSON_FUNCTIONS = {
-    "jsonb_build_object": "json_object", "json_build_object": "json_object",
-    "jsonb_build_array": "json_array", "json_build_array": "json_array",
-    "to_jsonb": "to_json", "to_json": "to_json",
-    "jsonb_array_length": "json_array_length", "json_array_length": "json_array_length",
-    "jsonb_pretty": "json_pretty",
-}
-_SET_RETURNING = {"jsonb_array_elements", "json_array_elements", "jsonb_array_elements_text",
-                  "json_array_elements_text", "jsonb_object_keys", "json_object_keys"}
-_JSON_TYPE_NAMES = {"OBJECT": "object", "ARRAY": "array", "VARCHAR": "string", "BIGINT": "number",
-                    "UBIGINT": "number", "DOUBLE": "number", "BOOLEAN": "boolean", "NULL": "null"}
 _FLOAT_TYPES = {exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT}
 _TIME_TYPES = {exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.TIMESTAMP,
                exp.DataType.Type.TIMESTAMPLTZ, exp.DataType.Type.DATE}
@@ -246,102 +235,6 @@ def values_columns(expression: exp.Expression) -> exp.Expression:
         values.set("alias", alias)
         if values is expression:
             return exp.select("*").from_(values)
-    return expression
-
-
-# --- jsonb ------------------------------------------------------------------------------------
-
-
-def canonical_json(text: str) -> str:
-    """jsonb's text form as Materialize prints it: compact, keys sorted, last duplicate wins.
-
-    DuckDB's JSON keeps the input text, so equal jsonb values written differently compare
-    unequal there; literals are canonicalized here, and ingest paths should do the same.
-    """
-    return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _pointer(path_literal: exp.Expression, construct: str) -> exp.Expression:
-    """A PostgreSQL text[] path literal ``'{a,0}'`` as a JSON pointer ``'/a/0'``."""
-    if not (isinstance(path_literal, exp.Literal) and path_literal.is_string):
-        raise unsupported(f"{construct} with a non-constant path")
-    text = path_literal.this.strip()
-    if not (text.startswith("{") and text.endswith("}")):
-        raise unsupported(f"{construct} path {text!r}")
-    steps = [s.strip().strip('"') for s in text[1:-1].split(",")] if text[1:-1].strip() else []
-    if any(re.fullmatch(r"-\d+", s) for s in steps):
-        raise unsupported(f"{construct} with a negative array index")
-    return exp.Literal.string("".join("/" + s.replace("~", "~0").replace("/", "~1") for s in steps))
-
-
-def json_operators(expression: exp.Expression) -> exp.Expression:
-    """``->``/``->>`` with negative indexes, ``#>``/``#>>``, ``@>`` and ``?`` on jsonb."""
-    def rule(node):
-        if isinstance(node, exp.JSONExtract | exp.JSONExtractScalar):
-            value = _literal_number(node.expression)
-            if value is not None and value < 0:
-                op = exp.JSONExtract if isinstance(node, exp.JSONExtract) else exp.JSONExtractScalar
-                return op(this=node.this, expression=exp.Literal.string(f"$[#-{int(-value)}]"))
-            return node
-        if isinstance(node, exp.JSONBExtract):
-            return exp.JSONExtract(this=node.this, expression=_pointer(node.expression, "#>"))
-        if isinstance(node, exp.JSONBExtractScalar):
-            return exp.JSONExtractScalar(this=node.this, expression=_pointer(node.expression, "#>>"))
-        if isinstance(node, exp.ArrayContainsAll) and isinstance(node.expression, exp.Literal):
-            return duckdb_func("json_contains", node.this, exp.cast(node.expression, "JSON"))
-        if isinstance(node, exp.JSONBContainsTopKey):
-            keys = exp.Case(
-                ifs=[exp.If(this=exp.EQ(this=duckdb_func("json_type", node.this.copy()),
-                                        expression=exp.Literal.string("ARRAY")),
-                            true=duckdb_func("json_extract_string", node.this.copy(),
-                                     exp.Literal.string("$[*]")))],
-                default=duckdb_func("json_keys", node.this))
-            return duckdb_func("list_contains", keys, node.expression)
-        return node
-    return transform_in_place(expression, rule)
-
-
-def _set_returning(name: str, args: list[exp.Expression]) -> exp.Expression:
-    if name.endswith("object_keys"):
-        return exp.Unnest(expressions=[duckdb_func("json_keys", *args)])
-    if name.endswith("_text"):
-        return exp.Unnest(expressions=[duckdb_func("json_extract_string", args[0], exp.Literal.string("$[*]"))])
-    return exp.Unnest(expressions=[exp.cast(args[0], exp.DataType.build("JSON[]", dialect="duckdb"))])
-
-
-def json_functions(expression: exp.Expression) -> exp.Expression:
-    """jsonb functions onto DuckDB's json extension; set-returning ones become UNNEST."""
-    def rule(node):
-        if not isinstance(node, exp.Anonymous):
-            return node
-        name = node.name.lower()
-        if name in _JSON_FUNCTIONS:
-            return exp.Anonymous(this=_JSON_FUNCTIONS[name], expressions=node.expressions)
-        if name in ("jsonb_agg", "json_agg"):  # keeps NULL elements and ORDER BY
-            return duckdb_func("to_json", exp.Anonymous(this="list", expressions=node.expressions))
-        if name in ("jsonb_typeof", "json_typeof"):
-            kind = duckdb_func("json_type", *node.expressions)
-            return exp.Case(this=kind, ifs=[
-                exp.If(this=exp.Literal.string(k), true=exp.Literal.string(v))
-                for k, v in _JSON_TYPE_NAMES.items()])
-        if name in _SET_RETURNING:
-            column = "value" if "elements" in name else name
-            unnest = _set_returning(name, node.expressions)
-            holder = node.parent
-            if isinstance(holder, exp.Table | exp.Lateral):
-                alias = holder.args.get("alias") or exp.TableAlias(this=exp.to_identifier(name))
-                if not alias.columns:
-                    alias.set("columns", [exp.to_identifier(column)])
-                holder.set("alias", alias)
-            return unnest
-        return node
-    expression = transform_in_place(expression, rule)
-    # A table-position UNNEST must not stay wrapped in a Table node.
-    for table in list(expression.find_all(exp.Table)):
-        if isinstance(table.this, exp.Unnest):
-            unnest = table.this
-            unnest.set("alias", table.args.get("alias"))
-            table.replace(unnest)
     return expression
 
 

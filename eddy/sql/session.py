@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Sequence
 from decimal import Decimal
 
 import duckdb
 from sqlglot import exp
 
-from eddy.engine import Column, Result, Write, as_eddy_error
-from eddy.errors import EddyError
-from eddy.sql import ddl, savepoints, show, types, writes
+from eddy.errors import EddyError, as_eddy_error
+from eddy.results import Column, Result, Write
+from eddy.sql import ddl, jsonb, savepoints, show, types, writes
 from eddy.sql.dialect import MZ_NOW_VARIABLE
 from eddy.sql.intervals import fetch_rows
 from eddy.sql.preparser import Statement, classify
@@ -415,7 +414,7 @@ def _convert(value, is_json: bool, is_bare_numeric: bool):
     if value is None:
         return None
     if is_json and isinstance(value, str):
-        return json.loads(value)
+        return jsonb.from_text(value)   # a jsonb string prints quoted, null as null
     if is_bare_numeric and isinstance(value, Decimal):
         return value.to_integral_value() if value == value.to_integral_value() else \
             value.normalize()

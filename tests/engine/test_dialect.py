@@ -17,7 +17,7 @@ import sqlglot
 import yaml
 
 from eddy.errors import EddyError
-from eddy.sql import dialect
+from eddy.sql import dialect, functions
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "dialect").glob("*.yaml"))
 CASES = [case for path in FIXTURES for case in yaml.safe_load(path.read_text())]
@@ -28,6 +28,7 @@ MZ_NOW = 1_700_000_000_000
 def conn():
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    functions.install(con)      # what the engine's state connection has
     con.execute(f"SET VARIABLE {dialect.MZ_NOW_VARIABLE} = {MZ_NOW}")
     yield con
     con.close()
