@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 
 import stack  # noqa: E402
+from loadgen.launch import run  # noqa: E402
 from loadgen.model import TOPICS  # noqa: E402
-from loadgen.runner import RunOptions, messages, run  # noqa: E402
+from loadgen.runner import RunOptions, messages  # noqa: E402
 from stack import shared  # noqa: E402
 
 

@@ -19,8 +19,9 @@ from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
 
 from loadgen.faults import FaultConfig
+from loadgen.launch import run
 from loadgen.model import TOPICS
-from loadgen.runner import RunOptions, run
+from loadgen.runner import RunOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

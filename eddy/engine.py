@@ -17,7 +17,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,42 +24,13 @@ import pyarrow as pa
 from eddy.catalog.objects import Catalog, CatalogObject
 from eddy.connectors import IngestBatch, SinkContext, SourceContext
 from eddy.dataflow.dataflow import Dataflow
-from eddy.dataflow.runtime import TickContext, W, consolidate_sql, union_all
-from eddy.errors import EddyError
+from eddy.dataflow.runtime import TickContext, W, consolidate_sql
+from eddy.errors import EddyError, as_eddy_error
+from eddy.results import Column, Result, Write
 from eddy.sql.readcache import ReadCache
 from eddy.storage.state import SCHEMA, StateDB, phys, q
 
 log = logging.getLogger("eddy.engine")
-
-
-@dataclass
-class Column:
-    name: str
-    type_oid: int
-    type_name: str
-
-
-@dataclass
-class Result:
-    tag: str
-    columns: list[Column] | None = None
-    rows: list[tuple] = field(default_factory=list)
-    subscription: object | None = None
-
-
-class Write:
-    """Table writes applied atomically in one tick: `fn(rt)` applies them and returns
-    [(table id, Z-set delta)]."""
-
-    def __init__(self, fn: Callable):
-        self.fn = fn
-        self.done = threading.Event()
-        self.error: Exception | None = None
-        self.count = 0
-
-    def finish(self, error: Exception | None = None) -> None:
-        self.error = error
-        self.done.set()
 
 
 def wall_ms() -> int:
@@ -366,7 +336,7 @@ class Engine:
 
     def _run(self, ts: int, writes: list[Write], ingests: dict) -> bool:
         """One tick transaction; False when it must be retried (a failure was isolated)."""
-        from eddy.sql.ingest import apply_ingest
+        from eddy.sql.ingest import add_delta, apply_ingest
         conn = self.state.cursor()      # its temp tables (intermediate deltas) die with it
         rt = TickContext(conn, ts, self.last_ts)
         started, step_s = time.perf_counter(), {}   # for tick_observers
@@ -378,7 +348,7 @@ class Engine:
                 current_write = w
                 for table_id, delta in w.fn(rt):
                     if delta is not None and delta.num_rows:
-                        _add_delta(rt, table_id, delta)
+                        add_delta(rt, table_id, delta)
             current_write = None
             for sid, batches in ingests.items():
                 current_source = sid
@@ -462,14 +432,6 @@ class Engine:
             return self.last_ts, self.state.conn.execute(sql).fetch_arrow_table()
 
 
-def _add_delta(rt: TickContext, object_id: str, delta) -> None:
-    delta = rt.rel(delta)
-    if object_id in rt.deltas:
-        rt.deltas[object_id] = union_all(rt, [rt.deltas[object_id], delta])
-    else:
-        rt.deltas[object_id] = delta
-
-
 def _changes(rt: TickContext) -> dict[str, pa.Table]:
     """This tick's deltas as Arrow, the weight column named mz_diff (for subscribers)."""
     out = {}
@@ -485,32 +447,6 @@ def _id_num(object_id: str) -> tuple[int, int]:
     return (0 if object_id.startswith("u") else 1, int(digits) if digits else 0)
 
 
-def as_eddy_error(e: Exception) -> EddyError:
-    """DuckDB errors become query errors with a PostgreSQL SQLSTATE."""
-    if isinstance(e, EddyError):
-        return e
-    text = str(e)
-    low = text.lower()
-    if "more than one row returned by a subquery" in low:
-        return EddyError("21000", "more than one row returned by a subquery used as an "
-                         "expression")
-    if "division by zero" in low:
-        return EddyError("22012", "division by zero")
-    if "conversion error" in low or "could not convert" in low or "invalid input" in low:
-        return EddyError("22P02", text.split("\n")[0])
-    if "out of range" in low or "overflow" in low:
-        return EddyError("22003", text.split("\n")[0])
-    if "not null constraint" in low:
-        return EddyError("23502", text.split("\n")[0])
-    if "does not exist" in low or "not found" in low:
-        return EddyError("42P01", text.split("\n")[0])
-    if "parser error" in low or "syntax" in low:
-        return EddyError("42601", text.split("\n")[0])
-    if "binder error" in low:
-        return EddyError("42703", text.split("\n")[0])
-    return EddyError("XX000", text.split("\n")[0])
-
-
 def _broken(obj: CatalogObject, error: Exception) -> Dataflow:
     from eddy.dataflow.operators_keyed import FullRecompute
     df = Dataflow(obj.id, FullRecompute("SELECT 1", [], [], False, "broken"), [])
@@ -518,4 +454,5 @@ def _broken(obj: CatalogObject, error: Exception) -> Dataflow:
     return df
 
 
-__all__ = ["Engine", "Result", "Column", "Write", "EddyError", "SCHEMA"]
+__all__ = ["Engine", "Result", "Column", "Write", "EddyError", "SCHEMA",
+           "as_eddy_error"]

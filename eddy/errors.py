@@ -16,3 +16,29 @@ class EddyError(Exception):
 def unsupported(construct: str) -> EddyError:
     """SQLSTATE 0A000 naming the construct that is not supported."""
     return EddyError("0A000", f"{construct} not supported")
+
+
+def as_eddy_error(e: Exception) -> EddyError:
+    """DuckDB errors become query errors with a PostgreSQL SQLSTATE."""
+    if isinstance(e, EddyError):
+        return e
+    text = str(e)
+    low = text.lower()
+    if "more than one row returned by a subquery" in low:
+        return EddyError("21000", "more than one row returned by a subquery used as an "
+                         "expression")
+    if "division by zero" in low:
+        return EddyError("22012", "division by zero")
+    if "conversion error" in low or "could not convert" in low or "invalid input" in low:
+        return EddyError("22P02", text.split("\n")[0])
+    if "out of range" in low or "overflow" in low:
+        return EddyError("22003", text.split("\n")[0])
+    if "not null constraint" in low:
+        return EddyError("23502", text.split("\n")[0])
+    if "does not exist" in low or "not found" in low:
+        return EddyError("42P01", text.split("\n")[0])
+    if "parser error" in low or "syntax" in low:
+        return EddyError("42601", text.split("\n")[0])
+    if "binder error" in low:
+        return EddyError("42703", text.split("\n")[0])
+    return EddyError("XX000", text.split("\n")[0])

@@ -107,8 +107,8 @@ def run(**kw) -> None:
     is 1 when events could not be delivered (after retrying for --delivery-timeout).
     """
     from loadgen.faults import FaultConfig
+    from loadgen.launch import run as run_load
     from loadgen.runner import RunOptions
-    from loadgen.runner import run as run_load
 
     if kw["dry_run"] and kw["events"] is None and not (kw["rate"] and kw["duration"] is not None):
         raise click.UsageError("a dry run needs --events, or --rate with --duration")

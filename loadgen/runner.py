@@ -1,4 +1,5 @@
-"""`loadgen run`: simulate, apply faults, pace to the target rate, send, record, summarise."""
+"""Simulate, apply faults, pace to the target rate, send and record, in this process
+(`loadgen.launch` runs it, or `loadgen.workers` in N processes, and summarises)."""
 
 from __future__ import annotations
 
@@ -12,20 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
-
 from loadgen.faults import FaultConfig, Message, apply_faults
-from loadgen.model import TOPICS
 from loadgen.producer import DeliveryError
 from loadgen.simulator import Funnel, SimConfig, Simulator
 
@@ -135,13 +123,6 @@ def _sink(opts: RunOptions):
     return None
 
 
-def _progress(console: Console, total: int | None, enabled: bool) -> Progress:
-    return Progress(TextColumn("[bold]loadgen"), BarColumn(), MofNCompleteColumn(),
-                    TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
-                    TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=console, disable=not enabled)
-
-
 @dataclass
 class Outcome:
     """What a run (or one worker of it) sent, and what became of it."""
@@ -227,65 +208,3 @@ def send(opts: RunOptions, on_progress: Callable[[int], None] = lambda sent: Non
         result.rejected = Counter(getattr(sink, "rejected", Counter()))
     return result
 
-
-def run(opts: RunOptions, console: Console | None = None) -> int:
-    """Run the simulation; returns the process exit code (0 ok, 1 events not delivered)."""
-    if console is None:
-        console = Console(stderr=True)
-        if not console.is_terminal:
-            console.width = 120
-    progress = _progress(console, opts.planned(), opts.progress)
-    task = progress.add_task("send", total=opts.planned(), rate="")
-    started = time.perf_counter()
-
-    def on_progress(sent: int) -> None:
-        rate = sent / max(1e-9, time.perf_counter() - started)
-        progress.update(task, completed=sent, rate=f"{rate:,.0f} ev/s")
-
-    with progress:
-        if opts.workers > 1:
-            from loadgen.workers import run_workers
-            outcome = run_workers(opts, on_progress)
-        else:
-            outcome = send(opts, on_progress)
-    elapsed = time.perf_counter() - started
-    _summary(console, opts, outcome, elapsed)
-    if outcome.interrupted:
-        console.print("interrupted")
-    if opts.via is not None:
-        unsent = (outcome.sent - sum(outcome.delivered.values())
-                  - sum(outcome.rejected.values()))
-        if outcome.error is not None or unsent > 0:
-            console.print(f"[bold red]error:[/] {outcome.error or 'events were not delivered'}; "
-                          f"{unsent:,} of {outcome.sent:,} events were not delivered",
-                          soft_wrap=True)
-            return 1
-    return 0
-
-
-def _summary(console: Console, opts: RunOptions, outcome: Outcome, elapsed: float) -> None:
-    sink = opts.via is not None
-    table = Table(title=f"loadgen: {opts.scenario}, seed {opts.seed}, via "
-                        f"{opts.via or 'dry run'}", title_justify="left")
-    cols = ["topic", "sent" if sink else "written"]
-    if sink:
-        cols += ["delivered", "rejected", "not delivered"]
-    cols += ["late", "duplicate", "malformed"]
-    for col in cols:
-        table.add_column(col, justify="left" if col == "topic" else "right")
-    handed, marks = outcome.handed, outcome.marks
-    for topic in [*TOPICS, "total"]:
-        def count(c: Counter, t: str = topic) -> int:
-            return sum(c.values()) if t == "total" else c[t]
-        row = [topic, count(handed)]
-        if sink:
-            row += [count(outcome.delivered), count(outcome.rejected),
-                    count(handed) - count(outcome.delivered) - count(outcome.rejected)]
-        for kind in ("late", "duplicate", "malformed"):
-            row.append(sum(v for (t, k), v in marks.items()
-                           if k == kind and topic in (t, "total")))
-        table.add_row(*(f"{v:,}" if isinstance(v, int) else v for v in row))
-    console.print(table)
-    sent = outcome.sent
-    console.print(f"{sent:,} events in {elapsed:.2f} s ({sent / max(elapsed, 1e-9):,.0f} events/s)"
-                  + (f" by {opts.workers} workers" if opts.workers > 1 else ""))

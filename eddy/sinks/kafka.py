@@ -43,21 +43,31 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from eddy.catalog import status as status_relations
+from eddy.kafka_client import SourceStatus, client_config, kafka_connection
 from eddy.sinks.ddl import SinkSpec, parse_sink
 from eddy.sinks.encode import DIFF, Encoder, SinkState, changes_to_messages, diff
-from eddy.sources.kafka import KafkaConnector, SourceStatus, client_config, kafka_connection
+from eddy.sources import kafka as kafka_source
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PROGRESS_TOPIC = "_eddy-progress"
 RETRY_SECONDS = 1.0
-make_connector = KafkaConnector  # `eddy serve` dedupes connectors by (kind, type)
 
 
 def create_sink(ctx, body: str) -> KafkaSinkDriver:
     columns = [(c[0], c[1]) for c in ctx.from_columns]
     spec = parse_sink(body, [c for c, _ in columns])
     return KafkaSinkDriver(ctx, spec, kafka_connection(ctx, spec.connection), columns)
+
+
+class KafkaConnector(kafka_source.KafkaConnector):
+    """The `kafka` connector with sinks: connections, sources and sinks."""
+
+    def create_sink(self, ctx, body: str) -> KafkaSinkDriver:
+        return create_sink(ctx, body)
+
+
+make_connector = KafkaConnector  # `eddy serve` registers one connector per kind
 
 
 class KafkaSinkDriver:

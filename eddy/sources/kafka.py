@@ -1,5 +1,5 @@
-"""The Kafka connector: `CREATE CONNECTION ... TO KAFKA`, Kafka sources, and (via eddy.sinks)
-Kafka sinks. The engine core never imports this module; `eddy serve` registers it.
+"""The Kafka connector: `CREATE CONNECTION ... TO KAFKA` and Kafka sources (`eddy.sinks.kafka`
+extends it with sinks). The engine core never imports this module; `eddy serve` registers it.
 
 Exactly-once ingestion. The driver never relies on Kafka consumer-group commits. It assigns
 every partition explicitly, starting at the offsets the engine recorded in its last committed
@@ -31,72 +31,20 @@ from confluent_kafka import (
 )
 
 from eddy.catalog import status as status_relations
-from eddy.errors import EddyError
+from eddy.kafka_client import SourceStatus, client_config, kafka_connection, now_ms
 from eddy.sources.ddl import DEAD_LETTER_COLUMNS, SourceSpec, parse_connection, parse_source
 from eddy.sources.decode import Decoded, JsonChecker, RawBatch, decode
 
 log = logging.getLogger(__name__)
-librdkafka_log = logging.getLogger("eddy.librdkafka")
 
 BATCH_MESSAGES = 10_000
 POLL_TIMEOUT = 0.2
 MAX_INFLIGHT = 500_000  # messages handed to the engine but not committed by a tick yet
 RETRY_SECONDS = 1.0
 PROBE_INTERVAL = 1.0  # seconds between broker probes while stalled
-HISTORY = 100
 # a connection problem: probe the broker at once, stalled only if the probe fails too
 _SUSPECT = {KafkaError._TRANSPORT, KafkaError._RESOLVE, KafkaError._TIMED_OUT,
             KafkaError.NETWORK_EXCEPTION}
-
-
-def client_config(options: dict, ctx=None) -> dict:
-    """librdkafka settings of a connection (from `parse_connection`), with secrets resolved
-    through `ctx.secret(name)` when the engine offers it."""
-    config = dict(options.get("config", {}))
-    for key, secret in options.get("secrets", {}).items():
-        config[key] = _secret(ctx, secret)
-    config["logger"] = librdkafka_log
-    return config
-
-
-def _secret(ctx, name: str) -> str:
-    """A SECRET's value: `ctx.secret(name)` if the context offers it, else the engine catalog."""
-    if callable(getattr(ctx, "secret", None)):
-        return ctx.secret(name)
-    short = name.split(".")[-1]
-    for obj in getattr(getattr(ctx, "engine", None), "catalog", []):
-        if obj.kind == "secret" and short == obj.name and "value" in obj.internal:
-            return obj.internal["value"]
-    raise EddyError("42704", f'unknown secret "{name}"')
-
-
-def kafka_connection(ctx, name: str) -> dict:
-    """The options of connection `name`, which must be a Kafka connection."""
-    options = ctx.connection(name)
-    if not isinstance(options, dict) or options.get("kind") != "kafka":
-        raise EddyError("42809", f'connection "{name}" is not a Kafka connection')
-    return options
-
-
-class SourceStatus:
-    """Status and statistics of one source, thread-safe; see `KafkaSourceDriver.status`."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.state = "starting"
-        self.error: str | None = None
-        self.changed_at = _now_ms()
-        self.history: deque = deque(maxlen=HISTORY)
-        self.history.append({"occurred_at": self.changed_at, "status": "starting", "error": None})
-
-    def set(self, state: str, error: str | None = None) -> None:
-        with self.lock:
-            if state == self.state and error == self.error:
-                return
-            if state != self.state:
-                log.info("source status %s -> %s%s", self.state, state, f": {error}" if error else "")
-            self.state, self.error, self.changed_at = state, error, _now_ms()
-            self.history.append({"occurred_at": self.changed_at, "status": state, "error": error})
 
 
 class KafkaSourceDriver:
@@ -343,7 +291,7 @@ class KafkaSourceDriver:
             return {p: offs[p] if p < len(offs) else OFFSET_BEGINNING for p in partitions}
         if self.spec.start_timestamp is not None:
             ts = self.spec.start_timestamp
-            ts = _now_ms() + ts if ts < 0 else ts
+            ts = now_ms() + ts if ts < 0 else ts
             found = self._consumer.offsets_for_times(
                 [TopicPartition(self.spec.topic, p, ts) for p in partitions], timeout=10)
             failed = [tp for tp in found if tp.error is not None]
@@ -402,7 +350,7 @@ class KafkaSourceDriver:
 
 
 class KafkaConnector:
-    """The `kafka` connector: connections, sources and sinks."""
+    """The `kafka` connector: connections and sources (`eddy.sinks.kafka` adds sinks)."""
 
     kind = "kafka"
 
@@ -416,15 +364,7 @@ class KafkaConnector:
             return AvroSourceDriver(ctx, spec, kafka_connection(ctx, spec.connection), body)
         return KafkaSourceDriver(ctx, spec, kafka_connection(ctx, spec.connection))
 
-    def create_sink(self, ctx, body: str):
-        from eddy.sinks.kafka import create_sink
-
-        return create_sink(ctx, body)
 
 
 def make_connector() -> KafkaConnector:
     return KafkaConnector()
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 
 from eddy.catalog.objects import CatalogObject
-from eddy.engine import Result
 from eddy.errors import EddyError
+from eddy.results import Result
 from eddy.sql import types
 from eddy.sql.ddl import check_free, drop_objects
 from eddy.storage.state import phys, q

@@ -12,7 +12,7 @@ import logging
 
 import pyarrow as pa
 
-from eddy.dataflow.runtime import Rel, W, nullsafe
+from eddy.dataflow.runtime import Rel, W, nullsafe, union_all
 from eddy.sql import types
 from eddy.storage.state import phys, q
 
@@ -89,9 +89,17 @@ def _merged(obj, batches) -> tuple[pa.Table | None, dict[str, pa.Table | None]] 
     return rows, extra
 
 
+def add_delta(rt, object_id: str, delta) -> None:
+    """Add `delta` to the tick's pending changes of `object_id`."""
+    delta = rt.rel(delta)
+    if object_id in rt.deltas:
+        rt.deltas[object_id] = union_all(rt, [rt.deltas[object_id], delta])
+    else:
+        rt.deltas[object_id] = delta
+
+
 def apply_ingest(engine, rt, source_id: str, batches) -> None:
     """Apply queued batches of one source and record its offsets, inside the tick."""
-    from eddy.engine import _add_delta
     obj = engine.catalog.get(source_id)
     if obj is None:
         return
@@ -104,14 +112,14 @@ def apply_ingest(engine, rt, source_id: str, batches) -> None:
             delta = _upsert(rt, obj, rows, key) if key else _append(
                 rt, obj, rows.select([c[0] for c in obj.columns]))
             if delta is not None:
-                _add_delta(rt, obj.id, delta)
+                add_delta(rt, obj.id, delta)
         for name, extra in extras.items():
             sub = engine.catalog.get(obj.internal.get("subsources", {}).get(name, ""))
             if sub is None or extra is None:
                 continue
             d = _append(rt, sub, extra.select([c[0] for c in sub.columns]))
             if d is not None:
-                _add_delta(rt, sub.id, d)
+                add_delta(rt, sub.id, d)
     for batch in batches:
         offsets.update(batch.offsets or {})
     engine.state.set_offsets(source_id, offsets, rt.conn)

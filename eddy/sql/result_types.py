@@ -43,7 +43,7 @@ def aggregate_types(expression: exp.Expression) -> exp.Expression:
 
 def pg_typeof(expression: exp.Expression) -> exp.Expression:
     """``pg_typeof(x)`` names Materialize's types (DuckDB says ``hugeint``, ``decimal(p,s)``)."""
-    from eddy.sql.types import _DUCK_TO_MZ
+    from eddy.sql.types import DUCK_TO_MZ
 
     def rule(node):
         if not (isinstance(node, exp.Anonymous) and node.name.lower() == "pg_typeof"
@@ -54,6 +54,6 @@ def pg_typeof(expression: exp.Expression) -> exp.Expression:
                       true=exp.Literal.string("numeric"))]
         ifs += [exp.If(this=exp.EQ(this=duck.copy(), expression=exp.Literal.string(d)),
                        true=exp.Literal.string(m))
-                for d, m in _DUCK_TO_MZ.items() if not d.startswith('"')]
+                for d, m in DUCK_TO_MZ.items() if not d.startswith('"')]
         return exp.Case(ifs=ifs, default=duckdb_func("lower", duck))
     return transform_in_place(expression, rule)

@@ -6,8 +6,8 @@ import re
 
 from sqlglot import exp
 
-from eddy.engine import Column, Result
 from eddy.errors import EddyError
+from eddy.results import Column, Result
 from eddy.sql.plan_explain import explain_lines
 from eddy.sql.preparser import parse_name
 

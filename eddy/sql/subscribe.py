@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from eddy.catalog.objects import CatalogObject
-from eddy.engine import Column, Result
 from eddy.errors import EddyError
+from eddy.results import Column, Result
 from eddy.sql import types
 from eddy.sql.preparser import NAME, Statement, parse_name
 

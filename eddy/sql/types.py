@@ -41,7 +41,7 @@ ALIASES = {
     "json": "jsonb", "time without time zone": "time",
 }
 
-_DUCK_TO_MZ = {
+DUCK_TO_MZ = {
     "BOOLEAN": "boolean", "BLOB": "bytea", "BIGINT": "bigint", "SMALLINT": "smallint",
     "TINYINT": "smallint", "INTEGER": "integer", "VARCHAR": "text", "FLOAT": "real",
     "DOUBLE": "double precision", "DATE": "date", "TIME": "time", "TIMESTAMP": "timestamp",
@@ -83,8 +83,8 @@ def from_duckdb(duck: str) -> str:
     duck = str(duck).upper()
     if duck.startswith("DECIMAL"):
         return "numeric"
-    if duck in _DUCK_TO_MZ:
-        return _DUCK_TO_MZ[duck]
+    if duck in DUCK_TO_MZ:
+        return DUCK_TO_MZ[duck]
     if duck.endswith("[]"):
         return "text[]"
     if duck.startswith(("STRUCT", "MAP")):

@@ -13,8 +13,8 @@ import time
 
 import duckdb
 
-from eddy.engine import Column, Result
 from eddy.errors import EddyError
+from eddy.results import Column, Result
 from eddy.sql.sqltext import split_statements
 
 _OIDS = {"BOOLEAN": 16, "BIGINT": 20, "SMALLINT": 21, "INTEGER": 23, "VARCHAR": 25,

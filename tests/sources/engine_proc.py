@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from eddy.engine import Engine
-from eddy.sources.kafka import KafkaConnector
+from eddy.sinks.kafka import KafkaConnector
 
 
 def _jsonable(v):
