@@ -40,6 +40,9 @@ class RunOptions:
     out: str | None = None
     progress: bool = True
     workers: int = 1                   # processes, each simulating a share of the users
+    format: str = "json"               # "json" or "avro" (Confluent wire format, loadgen.avro)
+    registry_url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
+    schema_evolution: bool = False     # avro: switch to schema version 2 halfway
     shard: tuple[int, int] = (0, 1)
 
     def planned(self) -> int | None:
@@ -51,11 +54,17 @@ class RunOptions:
 
 
 def out_line(message: Message) -> str:
-    """One line of --out: the message as sent, with deliberate faults marked."""
+    """One line of --out: the message as sent, with deliberate faults marked.
+
+    A `transactions` record also carries the ground truth, `"fraud": true` for the payments of
+    a simulated account takeover and `false` otherwise (never in the Kafka event itself).
+    """
     topic, key, value, mark = message  # topics and keys are plain ASCII names
-    if mark is None:
-        return f'{{"topic":"{topic}","key":"{key}","value":{value}}}\n'
     head = f'{{"topic":"{topic}","key":"{key}"'
+    if topic == "transactions":
+        head += ',"fraud":true' if getattr(key, "fraud", False) else ',"fraud":false'
+    if mark is None:
+        return f'{head},"value":{value}}}\n'
     if mark.startswith("malformed: "):
         how = mark[len("malformed: "):]
         if how == "invalid JSON":
@@ -114,6 +123,12 @@ class _Chunker:
 
 
 def _sink(opts: RunOptions):
+    if opts.via == "kafka" and opts.format == "avro":
+        from loadgen.avro import AvroKafkaSink
+        planned = opts.planned()
+        evolve = (planned // 2 if planned else 10_000) if opts.schema_evolution else None
+        return AvroKafkaSink(opts.bootstrap, opts.registry_url, opts.topic_prefix,
+                             opts.delivery_timeout, evolve_after=evolve)
     if opts.via == "kafka":
         from loadgen.producer import KafkaSink
         return KafkaSink(opts.bootstrap, opts.topic_prefix, opts.delivery_timeout)

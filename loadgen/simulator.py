@@ -24,6 +24,17 @@ from loadgen.scenarios import SCENARIOS, STEADY, Phase
 
 Event = tuple[int, str, str, str]  # (t_ms, topic, key, value)
 
+
+class FraudKey(str):
+    """The message key of a transaction that belongs to an account takeover.
+
+    An ordinary `str` to Kafka (the event carries no trace of it); `--out` writes the ground
+    truth `"fraud": true` from it (`loadgen.runner.out_line`).
+    """
+
+    __slots__ = ()
+    fraud = True
+
 SERVICES = ("web", "search", "cart", "checkout", "payments", "auth")
 COUNTRIES = (("US", "USD", 30), ("DE", "EUR", 12), ("GB", "GBP", 10), ("FR", "EUR", 9),
              ("NL", "EUR", 5), ("ES", "EUR", 6), ("IT", "EUR", 6), ("CA", "CAD", 7),
@@ -288,10 +299,10 @@ class Simulator:
             f'"change_type":"{kind}","device_id":{dev}}}')))
 
     def transaction(self, t: int, u: User, amount: float, merchant: str, country: str,
-                    device: str, currency: str | None = None) -> None:
+                    device: str, currency: str | None = None, fraud: bool = False) -> None:
         if t < 0:
             return
-        self._buf.append((t, "transactions", u.uid, (
+        self._buf.append((t, "transactions", FraudKey(u.uid) if fraud else u.uid, (
             f'{self._head(t)},'
             f'"transaction_id":"tx-{self._hex()}","user_id":"{u.uid}","amount":{amount:.2f},'
             f'"currency":"{currency or u.currency}","merchant_id":"{merchant}",'
@@ -512,7 +523,7 @@ class Simulator:
             yield t
             amount = round(max(100.0, u.spend * rnd.uniform(3, 12)) + rnd.randrange(100) / 100, 2)
             merchant = self.merchants[int(rnd.random() * 500)]
-            self.transaction(t, u, amount, merchant, country, device)
+            self.transaction(t, u, amount, merchant, country, device, fraud=True)
             t += 10_000 + rnd.randrange(110_000)
 
     def _outage_errors(self, t: int) -> None:

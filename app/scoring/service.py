@@ -1,0 +1,192 @@
+"""The scoring loop: consume `transactions`, read features, score, commit decisions exactly once.
+
+Each batch: consume up to `max_messages` transactions, read the batch's user features with one
+statement (app/scoring/features.py), score them, then in one Kafka transaction produce a
+decision per transaction (key `transaction_id`) to `transaction_decisions` and commit the
+consumer offsets. A scorer killed at any point has either committed both or neither: the next
+one (same `transactional_id`) aborts the open transaction and re-scores from the committed
+offsets, and `read_committed` readers (the engine's source for the `transaction_decisions`
+relation included) never see the aborted decisions. A transaction redelivered by Kafka (the
+same `transaction_id` again) is decided once per scorer run; the relation deduplicates the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import orjson
+import psycopg
+from confluent_kafka import Consumer, KafkaException, Producer
+
+from app.scoring import features as feats_mod
+from app.scoring.config import Config
+from app.scoring.model import Model, inputs
+from app.scoring.reference import USER_FEATURES, parse_time
+from loadgen.model import validate
+
+log = logging.getLogger("app.scoring")
+SEEN_LIMIT = 1_000_000  # transaction ids remembered against redelivery
+
+
+def _json_value(value):
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def _now_text(ms: float) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(
+        timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Scorer:
+    """One scorer process: `run(should_stop)` until `should_stop()` is true."""
+
+    def __init__(self, config: Config, model: Model, conninfo: dict, bootstrap: str) -> None:
+        self.config, self.model, self.conninfo, self.bootstrap = config, model, conninfo, bootstrap
+        self.conn: psycopg.Connection | None = None
+        self.seen: OrderedDict[str, None] = OrderedDict()
+        self.decided = 0
+        self.malformed = 0
+        self.latencies: list[float] = []
+
+    # -- engine -----------------------------------------------------------------------------
+
+    def _engine(self) -> psycopg.Connection:
+        if self.conn is None or self.conn.closed:
+            self.conn = psycopg.connect(**self.conninfo, autocommit=True)
+        return self.conn
+
+    def features(self, txs: list[dict], should_stop: Callable[[], bool]) -> list[tuple[dict, str]]:
+        """(features, source) per transaction; retries while the engine is unreachable."""
+        delay = 0.2
+        while True:
+            try:
+                conn = self._engine()
+                online = feats_mod.online(conn, [tx["user_id"] for tx in txs])
+                out: list = []
+                stale = []
+                for i, tx in enumerate(txs):
+                    f = online.get(tx["user_id"])
+                    if f is None:
+                        f = dict.fromkeys(USER_FEATURES)
+                        f.update(feats_mod._EMPTY)
+                    if feats_mod.valid_for(f, tx["event_time"]):
+                        out.append((f, "view"))
+                    else:
+                        out.append(None)
+                        stale.append(i)
+                if stale:
+                    exact = feats_mod.exact(conn, [txs[i] for i in stale])
+                    for i, f in zip(stale, exact, strict=True):
+                        out[i] = (f, "exact")
+                return out
+            except psycopg.Error as exc:
+                if should_stop():
+                    raise
+                log.warning("feature read failed (%s); retrying in %.1f s", exc, delay)
+                if self.conn is not None:
+                    self.conn.close()
+                self.conn = None
+                time.sleep(delay)
+                delay = min(5.0, delay * 2)
+
+    # -- one batch --------------------------------------------------------------------------
+
+    def decide(self, messages: list, should_stop: Callable[[], bool]) -> list[tuple[str, bytes]]:
+        """The decisions (key, JSON) of one batch of Kafka messages."""
+        txs, stamps = [], []
+        for msg in messages:
+            try:
+                event = orjson.loads(msg.value())
+            except orjson.JSONDecodeError:
+                event = None
+            if not isinstance(event, dict) or validate("transactions", event) is not None:
+                self.malformed += 1
+                continue
+            tid = event["transaction_id"]
+            if tid in self.seen:
+                continue
+            self.seen[tid] = None
+            event["event_time"] = parse_time(event["event_time"])
+            txs.append(event)
+            stamps.append(msg.timestamp()[1])
+        while len(self.seen) > SEEN_LIMIT:
+            self.seen.popitem(last=False)
+        if not txs:
+            return []
+        found = self.features(txs, should_stop)
+        scores = self.model.scores([inputs(tx, f) for tx, (f, _) in zip(txs, found, strict=True)])
+        out = []
+        now_ms = time.time() * 1000
+        for tx, (f, source), score, stamp in zip(txs, found, scores, stamps, strict=True):
+            latency = max(0.0, now_ms - stamp)
+            self.latencies.append(latency)
+            decision = {
+                "transaction_id": tx["transaction_id"], "user_id": tx["user_id"],
+                "amount": tx["amount"], "transaction_time": _json_value(tx["event_time"]),
+                "decision": self.config.decide(score), "score": round(float(score), 6),
+                "model_version": self.model.version,
+                "features": {k: _json_value(v) for k, v in f.items()},
+                "feature_source": source, "decided_at": _now_text(now_ms),
+                "latency_ms": round(latency, 3),
+            }
+            out.append((tx["transaction_id"], orjson.dumps(decision)))
+        return out
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self, should_stop: Callable[[], bool]) -> None:
+        cfg = self.config
+        consumer = Consumer({
+            "bootstrap.servers": self.bootstrap, "group.id": cfg.group_id,
+            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed", "fetch.wait.max.ms": 10})
+        producer = Producer({
+            "bootstrap.servers": self.bootstrap, "transactional.id": cfg.transactional_id,
+            "enable.idempotence": True, "linger.ms": 1})
+        producer.init_transactions(60)
+        consumer.subscribe([cfg.transactions_topic])
+        log.info("scoring %s -> %s with model %s", cfg.transactions_topic, cfg.decisions_topic,
+                 self.model.version)
+        timeout = cfg.poll_timeout_ms / 1000
+        next_report = time.monotonic() + 10
+        try:
+            while not should_stop():
+                messages = consumer.consume(cfg.max_messages, timeout)
+                messages = [m for m in messages if m.error() is None]
+                if messages:
+                    decisions = self.decide(messages, should_stop)
+                    producer.begin_transaction()
+                    for key, value in decisions:
+                        producer.produce(cfg.decisions_topic, value, key)
+                    producer.send_offsets_to_transaction(
+                        consumer.position(consumer.assignment()),
+                        consumer.consumer_group_metadata())
+                    producer.commit_transaction()
+                    self.decided += len(decisions)
+                if time.monotonic() >= next_report:
+                    self._report()
+                    next_report = time.monotonic() + 10
+        except KafkaException as exc:
+            log.error("kafka: %s", exc)
+            raise
+        finally:
+            consumer.close()
+            if self.conn is not None:
+                self.conn.close()
+
+    def _report(self) -> None:
+        lat = sorted(self.latencies)
+        self.latencies.clear()
+        if lat:
+            p50, p99 = lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+            log.info("%d decisions so far; last 10 s: %d, latency p50 %.0f ms p99 %.0f ms; "
+                     "%d malformed skipped", self.decided, len(lat), p50, p99, self.malformed)
