@@ -87,7 +87,7 @@ def raw_rate(bootstrap: str, topic: str | list[str], n: int, do_decode: bool) ->
 
 def engine_rate(bootstrap: str, topic: str, n: int, data_dir: Path | None) -> tuple[float, int]:
     from eddy.engine import Engine
-    from eddy.sources.kafka import KafkaConnector
+    from eddy.kafka_connector import KafkaConnector
 
     engine = Engine(data_dir, tick_interval=0.1)
     engine.register_connector(KafkaConnector())

@@ -13,7 +13,7 @@ from eddy.pgwire.server import PgServer
 log = logging.getLogger(__name__)
 
 # Connector modules are optional: the core never imports them, this wiring does if present.
-CONNECTOR_MODULES = ("eddy.sinks.kafka",  # the Kafka connector: sources and sinks
+CONNECTOR_MODULES = ("eddy.kafka_connector",  # Kafka: connections, sources and sinks
                      "eddy.sources.avro_registry")  # CONFLUENT SCHEMA REGISTRY connections
 
 

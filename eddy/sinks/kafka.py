@@ -46,7 +46,6 @@ from eddy.catalog import status as status_relations
 from eddy.kafka_client import SourceStatus, client_config, kafka_connection
 from eddy.sinks.ddl import SinkSpec, parse_sink
 from eddy.sinks.encode import DIFF, Encoder, SinkState, changes_to_messages, diff
-from eddy.sources import kafka as kafka_source
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +57,6 @@ def create_sink(ctx, body: str) -> KafkaSinkDriver:
     columns = [(c[0], c[1]) for c in ctx.from_columns]
     spec = parse_sink(body, [c for c, _ in columns])
     return KafkaSinkDriver(ctx, spec, kafka_connection(ctx, spec.connection), columns)
-
-
-class KafkaConnector(kafka_source.KafkaConnector):
-    """The `kafka` connector with sinks: connections, sources and sinks."""
-
-    def create_sink(self, ctx, body: str) -> KafkaSinkDriver:
-        return create_sink(ctx, body)
-
-
-make_connector = KafkaConnector  # `eddy serve` registers one connector per kind
 
 
 class KafkaSinkDriver:

@@ -30,31 +30,13 @@ from eddy.sources.decode import (
     ARROW_TYPES,
     TOMBSTONE,
     Decoded,
-    _decode_column,
-    _last_per_key,
-    _metadata,
     binary_array,
     dead_letters,
+    decode_column,
+    last_per_key,
+    metadata_column,
 )
 from eddy.sources.kafka import KafkaSourceDriver
-
-
-def parse_avro_format(cur, spec) -> None:
-    """After `FORMAT AVRO` (or `KEY/VALUE FORMAT AVRO`): `USING CONFLUENT SCHEMA REGISTRY
-    CONNECTION name [SEED [KEY SCHEMA '...'] [VALUE SCHEMA '...']]`."""
-    cur.expect_word("USING", "CONFLUENT", "SCHEMA", "REGISTRY", "CONNECTION")
-    name = cur.expect_name()
-    opts = spec.format_options
-    if opts.get("csr") not in (None, name):
-        raise EddyError("0A000", "key and value in different schema registries not supported")
-    opts["csr"] = name
-    if cur.accept_word("SEED"):
-        if cur.accept_word("KEY", "SCHEMA"):
-            opts["seed_key"] = cur.expect_string()
-        if cur.accept_word("VALUE", "SCHEMA"):
-            opts["seed_value"] = cur.expect_string()
-    tok = cur.peek()
-    opts["seed_at"] = tok.pos if tok is not None else len(cur.text)
 
 
 def _quote(text: str) -> str:
@@ -149,7 +131,7 @@ class AvroSourceDriver(KafkaSourceDriver):
             karr = binary_array(batch.keys)
             knull = karr.is_null().to_numpy(zero_copy_only=False)
             kerr: dict[int, str] = {}
-            key_arrays = {spec.key_column: _decode_column(spec.key_format or "BYTES", karr,
+            key_arrays = {spec.key_column: decode_column(spec.key_format or "BYTES", karr,
                                                           batch.keys, knull, kerr, checker, False)}
             if deletes:
                 for i in knull.nonzero()[0]:
@@ -171,7 +153,7 @@ class AvroSourceDriver(KafkaSourceDriver):
         for name, typ in self.columns:
             what = next((w for w, c in spec.include if c == name and w != "KEY"), None)
             if what is not None:
-                cols[name] = _metadata(what, batch, ARROW_TYPES[typ])
+                cols[name] = metadata_column(what, batch, ARROW_TYPES[typ])
             elif name in key_arrays and (spec.envelope != "DEBEZIUM"):
                 cols[name] = key_arrays[name]
             else:
@@ -215,7 +197,7 @@ def _fill_keys(rows: pa.Table, key_arrays: dict, key: list[str], tomb: list[bool
 
 def _last_per_key_multi(rows: pa.Table, key: list[str]) -> pa.Table:
     if len(key) == 1:
-        return _last_per_key(rows, key[0])
+        return last_per_key(rows, key[0])
     idx = rows.select(key).append_column("__i", pa.array(np.arange(rows.num_rows)))
     last = idx.group_by(key, use_threads=False).aggregate([("__i", "max")]).column("__i_max")
     if len(last) == rows.num_rows:

@@ -145,7 +145,7 @@ def parse_connection(body: str) -> dict:
 def _parse_format(cur: Cursor, spec: SourceSpec | None = None) -> str:
     fmt = cur.next_word("JSON, TEXT or BYTES after FORMAT")
     if fmt == "AVRO" and spec is not None:
-        from eddy.sources.avro_source import parse_avro_format
+        from eddy.sources.avro_format import parse_avro_format
         parse_avro_format(cur, spec)
         return fmt
     if fmt in UNSUPPORTED_FORMATS:

@@ -211,7 +211,7 @@ def decode(spec: SourceSpec, batch: RawBatch, checker: JsonChecker, now_ms: int 
     if not upsert and value_null.any():
         for i in np.flatnonzero(value_null):
             errors[int(i)] = "message has no value (null payload)"
-    value_col = _decode_column(spec.value_format, values, batch.values, value_null, errors,
+    value_col = decode_column(spec.value_format, values, batch.values, value_null, errors,
                                checker, spec.json_objects_only)
     key_name = spec.key_column
     key_col = None
@@ -222,7 +222,7 @@ def decode(spec: SourceSpec, batch: RawBatch, checker: JsonChecker, now_ms: int 
             for i in np.flatnonzero(key_null):
                 errors.setdefault(int(i), "ENVELOPE UPSERT message has no key")
         key_errors: dict[int, str] = {}
-        key_col = _decode_column(spec.key_format or "BYTES", keys, batch.keys, key_null,
+        key_col = decode_column(spec.key_format or "BYTES", keys, batch.keys, key_null,
                                  key_errors, checker, objects_only=False)
         for i, e in key_errors.items():
             errors.setdefault(i, "key: " + e)
@@ -232,7 +232,7 @@ def decode(spec: SourceSpec, batch: RawBatch, checker: JsonChecker, now_ms: int 
         if name == key_name:
             cols[name] = key_col
         elif (what := next((w for w, c in spec.include if c == name), None)) is not None:
-            cols[name] = _metadata(what, batch, ARROW_TYPES[typ])
+            cols[name] = metadata_column(what, batch, ARROW_TYPES[typ])
         else:
             cols[name] = value_col
     if upsert:
@@ -243,12 +243,12 @@ def decode(spec: SourceSpec, batch: RawBatch, checker: JsonChecker, now_ms: int 
         keep[list(errors)] = False
         rows = rows.filter(pa.array(keep))
     if upsert and rows.num_rows:
-        rows = _last_per_key(rows, key_name)
+        rows = last_per_key(rows, key_name)
     dead_raw = [(i, batch.keys[i], batch.values[i], errors[i]) for i in sorted(errors)]
     return Decoded(rows, dead_letters(batch, dead_raw, now_ms), dead_raw)
 
 
-def _decode_column(fmt: str, arr: pa.Array, raw: list, null: np.ndarray, errors: dict[int, str],
+def decode_column(fmt: str, arr: pa.Array, raw: list, null: np.ndarray, errors: dict[int, str],
                    checker: JsonChecker, objects_only: bool) -> pa.Array:
     """Decode one payload column in place of `arr`; failures are added to `errors`."""
     if fmt == "BYTES":
@@ -321,7 +321,7 @@ def canonical_array(values: list[bytes | None]) -> pa.StringArray:
     return binary_array(out).view(pa.string())
 
 
-def _metadata(what: str, batch: RawBatch, typ: pa.DataType) -> pa.Array:
+def metadata_column(what: str, batch: RawBatch, typ: pa.DataType) -> pa.Array:
     if what == "PARTITION":
         return pa.array(batch.partitions, typ)
     if what == "OFFSET":
@@ -329,7 +329,7 @@ def _metadata(what: str, batch: RawBatch, typ: pa.DataType) -> pa.Array:
     return pa.array(batch.timestamps, pa.int64()).cast(typ)
 
 
-def _last_per_key(rows: pa.Table, key: str) -> pa.Table:
+def last_per_key(rows: pa.Table, key: str) -> pa.Table:
     """Keep the last row per key in batch order (the engine may keep only one per key)."""
     col = rows.column(key)
     if isinstance(col.type, pa.BaseExtensionType):

@@ -1,5 +1,5 @@
-"""The Kafka connector: `CREATE CONNECTION ... TO KAFKA` and Kafka sources (`eddy.sinks.kafka`
-extends it with sinks). The engine core never imports this module; `eddy serve` registers it.
+"""Kafka sources: the consumer driver (`eddy.kafka_connector` is the connector that creates
+it). The engine core never imports this module; `eddy serve` registers the connector.
 
 Exactly-once ingestion. The driver never relies on Kafka consumer-group commits. It assigns
 every partition explicitly, starting at the offsets the engine recorded in its last committed
@@ -31,8 +31,8 @@ from confluent_kafka import (
 )
 
 from eddy.catalog import status as status_relations
-from eddy.kafka_client import SourceStatus, client_config, kafka_connection, now_ms
-from eddy.sources.ddl import DEAD_LETTER_COLUMNS, SourceSpec, parse_connection, parse_source
+from eddy.kafka_client import SourceStatus, client_config, now_ms
+from eddy.sources.ddl import DEAD_LETTER_COLUMNS, SourceSpec
 from eddy.sources.decode import Decoded, JsonChecker, RawBatch, decode
 
 log = logging.getLogger(__name__)
@@ -347,24 +347,3 @@ class KafkaSourceDriver:
                 except BufferError:
                     self._dlq.poll(0.1)
         self._dlq.poll(0)
-
-
-class KafkaConnector:
-    """The `kafka` connector: connections and sources (`eddy.sinks.kafka` adds sinks)."""
-
-    kind = "kafka"
-
-    def create_connection(self, name: str, body: str) -> dict:
-        return parse_connection(body)
-
-    def create_source(self, ctx, body: str) -> KafkaSourceDriver:
-        spec = parse_source(body)
-        if spec.value_format == "AVRO":  # eddy.sources.avro_source: columns from the registry
-            from eddy.sources.avro_source import AvroSourceDriver
-            return AvroSourceDriver(ctx, spec, kafka_connection(ctx, spec.connection), body)
-        return KafkaSourceDriver(ctx, spec, kafka_connection(ctx, spec.connection))
-
-
-
-def make_connector() -> KafkaConnector:
-    return KafkaConnector()

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from eddy.engine import Engine
-from eddy.sinks.kafka import KafkaConnector
+from eddy.kafka_connector import KafkaConnector
 
 
 def _jsonable(v):

@@ -77,7 +77,7 @@ def wait_until(pred, timeout: float = 60.0, interval: float = 0.1, what: str = "
 def kafka_engine(data_dir=None, tick_interval: float = 0.1):
     """An in-process Engine with the Kafka connector registered and its tick loop running."""
     from eddy.engine import Engine
-    from eddy.sinks.kafka import KafkaConnector
+    from eddy.kafka_connector import KafkaConnector
 
     engine = Engine(data_dir, tick_interval=tick_interval)
     engine.register_connector(KafkaConnector())
