@@ -78,8 +78,12 @@ class Collector:
     """The API's state: one Kafka producer, its poll thread, the in-flight count, metrics."""
 
     def __init__(self, bootstrap: str, topic_prefix: str = "", max_in_flight: int = 100_000,
-                 delivery_timeout_s: float = 30.0):
+                 delivery_timeout_s: float = 30.0, registry_url: str | None = None):
         self.bootstrap = bootstrap
+        self.avro = None  # with a registry: events are checked against and encoded with it
+        if registry_url is not None:
+            from loadgen.avro import ContractEncoder
+            self.avro = ContractEncoder(registry_url, topic_prefix)
         self.prefix = topic_prefix
         self.max_in_flight = max_in_flight
         self.timeout = delivery_timeout_s
@@ -105,8 +109,7 @@ class Collector:
         self._stop.set()
         self._poller.join(5)
 
-    @staticmethod
-    def check(item: object) -> tuple[str, dict] | str:
+    def check(self, item: object) -> tuple[str, dict] | str:
         """(topic, event) for a valid batch item, else the reason it is rejected."""
         if not isinstance(item, dict):
             return "item is not an object with 'topic' and 'event'"
@@ -119,6 +122,8 @@ class Collector:
             except ValueError as exc:
                 return f"invalid JSON: {exc}"
         reason = validate(topic, event)
+        if reason is None and self.avro is not None:
+            reason = self.avro.check(topic, event)
         return reason if reason is not None else (topic, event)
 
     async def collect(self, request: web.Request) -> web.Response:
@@ -177,7 +182,8 @@ class Collector:
                 key = event[KEY_FIELD[topic]]
                 while True:
                     try:
-                        produce(prefix + topic, _DUMPS(event), key, on_delivery=cb)
+                        value = _DUMPS(event) if self.avro is None else self.avro.encode(topic, event)
+                        produce(prefix + topic, value, key, on_delivery=cb)
                         break
                     except BufferError:
                         await asyncio.sleep(0.01)
@@ -232,6 +238,7 @@ def create_app(collector: Collector) -> web.Application:
 
 
 def serve(bootstrap: str, host: str = "127.0.0.1", port: int = 8088, topic_prefix: str = "",
-          max_in_flight: int = 100_000, delivery_timeout_s: float = 30.0) -> None:
-    collector = Collector(bootstrap, topic_prefix, max_in_flight, delivery_timeout_s)
+          max_in_flight: int = 100_000, delivery_timeout_s: float = 30.0,
+          registry_url: str | None = None) -> None:
+    collector = Collector(bootstrap, topic_prefix, max_in_flight, delivery_timeout_s, registry_url)
     web.run_app(create_app(collector), host=host, port=port, print=None)

@@ -19,6 +19,12 @@ def _bootstrap_option(func):
                         help="Kafka bootstrap servers.")(func)
 
 
+def _registry_option(func):
+    return click.option("--registry-url", envvar="LOADGEN_REGISTRY_URL", show_envvar=True,
+                        default="http://127.0.0.1:8081/apis/ccompat/v7", show_default=True,
+                        help="Confluent-compatible schema registry (with --format avro).")(func)
+
+
 def _parse_start(value: str | None) -> int | None:
     if value in (None, "", "now"):
         return None
@@ -100,6 +106,14 @@ def main() -> None:
                    "(for throughput beyond one core; --out is then ordered by worker).")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show a progress bar.")
+@click.option("--format", "format_", type=click.Choice(["json", "avro"]), default="json",
+              show_default=True, help="Message format: JSON, or Avro in Confluent's wire format "
+              "with the contract schemas registered as <topic>-value (with --via kafka; the "
+              "mock API takes its own --format).")
+@_registry_option
+@click.option("--schema-evolution", is_flag=True,
+              help="With --format avro: halfway through the run, register version 2 of every "
+                   "schema (an added optional field) and produce with it from then on.")
 def run(**kw) -> None:
     """Simulate shop traffic and send it to Kafka or the mock API.
 
@@ -130,7 +144,13 @@ def run(**kw) -> None:
         start_ms=_parse_start(kw["start_time"]), via=None if kw["dry_run"] else kw["via"],
         bootstrap=kw["bootstrap"], api_url=kw["api_url"], topic_prefix=kw["topic_prefix"],
         delivery_timeout=kw["delivery_timeout"], batch_size=kw["batch_size"], out=kw["out"],
-        progress=kw["progress"], workers=kw["workers"])
+        progress=kw["progress"], workers=kw["workers"], format=kw["format_"],
+        registry_url=kw["registry_url"], schema_evolution=kw["schema_evolution"])
+    if opts.schema_evolution and opts.format != "avro":
+        raise click.UsageError("--schema-evolution needs --format avro")
+    if opts.format == "avro" and opts.via == "api":
+        raise click.UsageError("--format avro is for --via kafka; start the API with "
+                               "`loadgen api --format avro` to have it produce Avro")
     if opts.workers > 1 and opts.out == "-":
         raise click.UsageError("--out - (stdout) needs --workers 1")
     sys.exit(run_load(opts))
@@ -150,13 +170,18 @@ def run(**kw) -> None:
 @click.option("--delivery-timeout", envvar="LOADGEN_DELIVERY_TIMEOUT", show_envvar=True,
               type=click.FloatRange(min=0.5), default=30.0, show_default=True,
               help="Seconds Kafka may take to acknowledge an event before /collect fails it.")
+@click.option("--format", "format_", type=click.Choice(["json", "avro"]), default="json",
+              show_default=True, help="Produce JSON, or Avro validated against and encoded "
+              "with the schemas registered in the schema registry.")
+@_registry_option
 def api(host: str, port: int, bootstrap: str, topic_prefix: str, max_in_flight: int,
-        delivery_timeout: float) -> None:
+        delivery_timeout: float, format_: str, registry_url: str) -> None:
     """Run the mock website API: POST /collect, GET /health, GET /metrics."""
     from loadgen.api import serve
 
-    click.echo(f"loadgen api on http://{host}:{port} -> Kafka {bootstrap}", err=True)
-    serve(bootstrap, host, port, topic_prefix, max_in_flight, delivery_timeout)
+    click.echo(f"loadgen api on http://{host}:{port} -> Kafka {bootstrap} ({format_})", err=True)
+    serve(bootstrap, host, port, topic_prefix, max_in_flight, delivery_timeout,
+          registry_url=registry_url if format_ == "avro" else None)
 
 
 @main.command()

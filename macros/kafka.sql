@@ -5,6 +5,7 @@
 {%- endmacro %}
 
 {% macro materialize__create_kafka_connection() -%}
+{{ create_schema_registry_connection() }}
 create connection if not exists {{ target.schema }}.kafka_connection to kafka (
     broker '{{ var("kafka_broker") }}',
     security protocol = 'PLAINTEXT'
@@ -23,7 +24,7 @@ select 1
 
 {% macro materialize__kafka_json_source(topic) -%}
 from kafka connection {{ target.schema }}.kafka_connection (topic '{{ var("topic_prefix") }}{{ topic }}')
-format json
+{% if event_format() == 'avro' %}{{ avro_value_format() }}{% else %}format json{% endif %}
 {%- endmacro %}
 
 {% macro risingwave__kafka_json_source(topic) -%}

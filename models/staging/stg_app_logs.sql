@@ -1,6 +1,6 @@
 with source as (
 
-    select data from {{ ref('src_app_logs') }}
+    {{ event_payload(ref('src_app_logs'), 'app_logs') }}
 
 ),
 

@@ -1,6 +1,6 @@
 with source as (
 
-    select data from {{ ref('src_cart_events') }}
+    {{ event_payload(ref('src_cart_events'), 'cart_events') }}
 
 ),
 

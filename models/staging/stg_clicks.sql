@@ -1,6 +1,6 @@
 with source as (
 
-    select data from {{ ref('src_clicks') }}
+    {{ event_payload(ref('src_clicks'), 'clicks') }}
 
 ),
 

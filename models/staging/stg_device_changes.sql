@@ -1,6 +1,6 @@
 with source as (
 
-    select data from {{ ref('src_device_changes') }}
+    {{ event_payload(ref('src_device_changes'), 'device_changes') }}
 
 ),
 

@@ -9,7 +9,7 @@ with
 {{ topic }}_times as (
 
     select (data ->> 'event_time')::timestamptz as event_time
-    from {{ ref('src_' ~ topic) }}
+    from {{ event_relation(ref('src_' ~ topic), topic) }}
     where {{ malformed_reason(topic) }} is null
 
 ),

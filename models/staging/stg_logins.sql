@@ -1,6 +1,6 @@
 with source as (
 
-    select data from {{ ref('src_logins') }}
+    {{ event_payload(ref('src_logins'), 'logins') }}
 
 ),
 

@@ -8,7 +8,7 @@ with checked as (
         '{{ topic }}' as topic,
         data,
         {{ malformed_reason(topic) }} as reason
-    from {{ ref('src_' ~ topic) }}
+    from {{ event_relation(ref('src_' ~ topic), topic) }}
     {% if not loop.last %}
     union all
     {% endif %}

@@ -1,6 +1,6 @@
 with source as (
 
-    select data from {{ ref('src_purchases') }}
+    {{ event_payload(ref('src_purchases'), 'purchases') }}
 
 ),
 

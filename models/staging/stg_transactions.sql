@@ -1,6 +1,6 @@
 with source as (
 
-    select data from {{ ref('src_transactions') }}
+    {{ event_payload(ref('src_transactions'), 'transactions') }}
 
 ),
 

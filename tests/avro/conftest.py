@@ -1,0 +1,71 @@
+"""Fixtures of the Avro tests: a private Apicurio Registry (the stack's own `stack.registry`,
+on free loopback ports, its H2 storage under a temporary directory) and Avro helpers."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import struct
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastavro import parse_schema, schemaless_writer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sources"))  # kafka_harness
+
+from stack import registry as stack_registry  # noqa: E402
+from stack.settings import Settings  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Registry:
+    settings: Settings
+    pid: int
+
+    @property
+    def url(self) -> str:
+        return stack_registry.url(self.settings)
+
+    def restart(self) -> None:
+        """Stop (SIGTERM) and start again on the same storage and ports."""
+        assert stack_registry.stop(self.settings)
+        self.pid = stack_registry.start(self.settings, quiet=True)
+
+    def stop(self) -> None:
+        stack_registry.stop(self.settings)
+
+    def start(self, wait: bool = True) -> None:
+        self.pid = stack_registry.start(self.settings, quiet=True, wait=wait)
+
+
+@pytest.fixture(scope="session")
+def schema_registry(tmp_path_factory) -> Registry:
+    """Apicurio Registry on 127.0.0.1:<free port>, BACKWARD compatibility, durable storage."""
+    state = tmp_path_factory.mktemp("registry")
+    s = Settings.from_env(state_dir=state, registry_port=free_port(),
+                          registry_management_port=free_port())
+    reg = Registry(s, stack_registry.start(s, quiet=True))
+    yield reg
+    reg.stop()
+
+
+def wire(schema_id: int, schema: dict, record) -> bytes:
+    """Confluent wire format: magic byte 0, big-endian schema id, Avro body."""
+    buf = io.BytesIO()
+    buf.write(b"\0" + struct.pack(">I", schema_id))
+    schemaless_writer(buf, parse_schema(schema), record)
+    return buf.getvalue()
+
+
+def register(client, subject: str, schema: dict) -> int:
+    from confluent_kafka.schema_registry import Schema
+    return client.register_schema(subject, Schema(json.dumps(schema), "AVRO"))
