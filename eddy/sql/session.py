@@ -9,8 +9,8 @@ from decimal import Decimal
 import duckdb
 from sqlglot import exp
 
-from eddy.engine import Column, Result, Write, as_eddy_error
-from eddy.errors import EddyError
+from eddy.errors import EddyError, as_eddy_error
+from eddy.results import Column, Result, Write
 from eddy.sql import ddl, jsonb, savepoints, show, types, writes
 from eddy.sql.dialect import MZ_NOW_VARIABLE
 from eddy.sql.intervals import fetch_rows
