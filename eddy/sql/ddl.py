@@ -14,6 +14,7 @@ from eddy.dataflow.operators_keyed import FullRecompute, KeyedRecompute
 from eddy.dataflow.runtime import TickContext
 from eddy.errors import EddyError
 from eddy.sql import types
+from eddy.sql.allowlist import check_maintained
 from eddy.sql.planner import REF, Fallback, Planner, assign_keys
 from eddy.sql.resolve import expand, inline_ctes, parse, sqlglot_type, to_read_sql
 from eddy.sql.rewrites import check_temporal, filter_to_case, has_mz_now, unnest
@@ -126,6 +127,7 @@ def build_dataflow(engine, catalog: Catalog, obj: CatalogObject, fresh: bool,
     names = [c[0] for c in obj.columns]
     plan_ast = inline_ctes(expand(bound.copy(), catalog, "plan"))
     if fresh:
+        check_maintained(plan_ast, obj.kind)   # eddy.sql.allowlist: 0A000 by name
         check_temporal(plan_ast)
     try:
         root = plan_root(conn, catalog, plan_ast)
@@ -277,6 +279,8 @@ def create_view(txn: DdlTxn, binder, target, st, default_cluster: str = "quickst
             raise EddyError("42710", f"catalog item '{'.'.join(target)}' already exists")
         drop_objects(txn, [existing], cascade=False)
     ast = parse(p["query"])
+    if isinstance(ast, exp.Values):        # AS VALUES (..): a query of its own
+        ast = exp.select("*").from_(ast)
     if not isinstance(ast, exp.Query):
         raise EddyError("42601", "expected a query after AS")
     binder.catalog = txn.catalog

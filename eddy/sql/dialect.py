@@ -38,6 +38,7 @@ from eddy.errors import EddyError, unsupported
 from eddy.sql.astutil import duckdb_func, transform_in_place, type_of
 from eddy.sql.astutil import literal_number as _literal_number
 from eddy.sql.colnames import column_name, name_columns  # noqa: F401 - column_name is API
+from eddy.sql.dialect_casts import casts_and_text
 from eddy.sql.dialect_json import canonical_json, json_functions, json_operators
 from eddy.sql.dialect_strings import (
     boolean_operands,
@@ -232,9 +233,20 @@ def values_columns(expression: exp.Expression) -> exp.Expression:
         if alias is None:
             alias = exp.TableAlias(this=exp.to_identifier("_values"))
         alias.set("columns", columns)
-        values.set("alias", alias)
         if values is expression:
+            values.set("alias", alias)
             return exp.select("*").from_(values)
+        if isinstance(values.parent, exp.From | exp.Join):
+            values.set("alias", alias)
+            continue
+        # elsewhere (a subquery, IN (VALUES ..), a set operation) it stands for a query
+        query = exp.select("*").from_(exp.Values(expressions=values.expressions, alias=alias))
+        if isinstance(values.parent, exp.In) and values.arg_key == "expressions":
+            in_ = values.parent
+            in_.set("expressions", None)
+            in_.set("query", exp.Subquery(this=query))
+        else:
+            values.replace(query)
     return expression
 
 
@@ -405,6 +417,7 @@ RULES = (
     div_function,
     integer_division,
     modulo,
+    casts_and_text,
     casts,
     interval_qualifiers,
     values_columns,
@@ -432,7 +445,8 @@ def to_duckdb(expression: exp.Expression, schema: dict | None = None) -> exp.Exp
     rules (``round`` on floats, ``mz_now()`` comparisons) are exact; without it they use the
     types of literals and casts only.
     """
-    expression = name_columns(normalize_names(expression.copy()))  # before qualify's _col_N
+    # before qualify: its _col_N names, and VALUES column names it must see
+    expression = values_columns(name_columns(normalize_names(expression.copy())))
     if schema is not None:
         from sqlglot.optimizer.annotate_types import annotate_types
         from sqlglot.optimizer.qualify import qualify

@@ -6,7 +6,10 @@ jsonb operators of ``eddy.sql.jsonb`` as Python functions, and SQL macros for te
 
 from __future__ import annotations
 
+import duckdb
+
 from eddy.sql import jsonb
+from eddy.sql.intervals import Interval, format_interval
 
 MACROS = {
     # PostgreSQL's boolean input: a unique prefix of true/false/yes/no/on/off, or 1/0, any case,
@@ -19,11 +22,26 @@ MACROS = {
     "ELSE error('invalid input syntax for type boolean: \"' || s || '\"') END",
     # bare numeric (DECIMAL(38,10)) as text without the padding zeros
     "mz_numeric_text": "(x) AS rtrim(rtrim(CAST(x AS VARCHAR), '0'), '.')",
+    # an interval in PostgreSQL's style (DuckDB's cast says `2 months`, `1 year 1 month` ...)
+    "mz_interval_text": "(i) AS mz_interval_format(12 * datepart('year', i) + "
+    "datepart('month', i), datepart('day', i), datepart('hour', i) * 3600000000 + "
+    "datepart('minute', i) * 60000000 + datepart('microseconds', i))",
 }
+
+
+def _interval_format(months: int | None, days: int | None, micros: int | None) -> str | None:
+    if months is None or days is None or micros is None:
+        return None
+    return format_interval(Interval(months, days, micros))
 
 
 def install(conn) -> None:
     """Register the functions and macros on a DuckDB connection."""
     jsonb.install(conn)
+    if not conn.execute("SELECT count(*) FROM duckdb_functions() "
+                        "WHERE function_name = 'mz_interval_format'").fetchone()[0]:
+        conn.create_function("mz_interval_format", _interval_format,
+                             [duckdb.sqltype("BIGINT")] * 3, duckdb.sqltype("VARCHAR"),
+                             null_handling="special")
     for name, body in MACROS.items():
-        conn.execute(f"CREATE OR REPLACE TEMP MACRO {name}{body}")
+        conn.execute(f"CREATE OR REPLACE MACRO main.{name}{body}")

@@ -9,10 +9,10 @@ import pytest
 from eddy.engine import Engine
 
 ROWS = [
-    ("""'{"a":[1,2,3],"b":{"c":"x"}}'""", "'a'", 1, "'2000-01-01 10:00:00'"),
-    ("""'[1,"1",1.0,"a"]'""", "'1'", 0, "'2000-03-04 05:06:07'"),
-    ("""'{"b":null}'""", "'b'", -1, "'1999-12-31 23:59:59'"),
-    ("NULL", "NULL", None, "NULL"),
+    ("""'{"a":[1,2,3],"b":{"c":"x"}}'""", "' yes'", 1, "2.50", "'1 year 2 days -03:00:00'"),
+    ("""'[1,"1",1.0,"a"]'""", "'1'", 0, "10", "'-13 months'"),
+    ("""'{"b":null}'""", "'OF'", -1, "-0.125", "'00:00:00.5'"),
+    ("NULL", "NULL", None, "NULL", "NULL"),
 ]
 
 EXPRESSIONS = [
@@ -23,6 +23,12 @@ EXPRESSIONS = [
     "j - n",
     "j #> '{b,c}'::text[]",
     "j #>> ARRAY['a', '1']",
+    "k::bool",
+    "x::text",
+    "i::text",
+    "concat(x, ' ', i, ' ', k::bool, ' ', n)",
+    "concat_ws('/', x, i, n = 1)",
+    "(time '10:00:00' - time '09:59:58.5') * n",
 ]
 
 
@@ -30,9 +36,9 @@ EXPRESSIONS = [
 def session():
     engine = Engine(None, tick_interval=None)
     s = engine.session()
-    s.execute("CREATE TABLE t (id int, j jsonb, k text, n int, ts timestamp)")
-    values = ", ".join(f"({i}, {j}, {k}, {'NULL' if n is None else n}, {ts})"
-                       for i, (j, k, n, ts) in enumerate(ROWS))
+    s.execute("CREATE TABLE t (id int, j jsonb, k text, n int, x numeric, i interval)")
+    values = ", ".join(f"({i}, {j}, {k}, {'NULL' if n is None else n}, {x}, {iv})"
+                       for i, (j, k, n, x, iv) in enumerate(ROWS))
     s.execute(f"INSERT INTO t VALUES {values}")
     yield s
     s.close()
@@ -58,5 +64,5 @@ def test_view_equals_select(session, expr):
         once = sorted(session.execute(f"SELECT id, {expr} AS v FROM t")[0].rows, key=str)
         assert view == once and len(once) == len(ROWS) - 1
     finally:
-        j, k, n, ts = ROWS[0]
-        session.execute(f"INSERT INTO t VALUES (0, {j}, {k}, {n}, {ts})")
+        j, k, n, x, iv = ROWS[0]
+        session.execute(f"INSERT INTO t VALUES (0, {j}, {k}, {n}, {x}, {iv})")
