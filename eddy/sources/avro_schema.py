@@ -131,7 +131,8 @@ def record_columns(schema) -> list[Column]:
 
 
 def plain_schema(schema):
-    """A copy of `schema` without the date/time logical types (their raw ints are decoded)."""
+    """A copy of `schema` without the date/time and uuid logical types (raw ints and strings
+    are decoded; Arrow casts the columns)."""
     schema = copy.deepcopy(schema)
 
     def strip(node):
@@ -139,7 +140,7 @@ def plain_schema(schema):
             for s in node:
                 strip(s)
         elif isinstance(node, dict):
-            if node.get("logicalType") in TIME_LOGICAL:
+            if node.get("logicalType") in TIME_LOGICAL or node.get("logicalType") == "uuid":
                 node.pop("logicalType")
             for key in ("type", "items", "values"):
                 if isinstance(node.get(key), dict | list):
