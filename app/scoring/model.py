@@ -31,8 +31,9 @@ INPUTS = (
     "tx_count_10m", "tx_sum_10m", "tx_count_24h", "tx_sum_24h",
     "distinct_merchants_24h", "distinct_countries_24h",
     "last_login_new_device", "device_is_last_login", "seconds_since_login",
-    "seconds_since_risky", "risky_is_device_change",
+    "seconds_since_risky", "risky_is_device_change", "country",
 )
+CATEGORICAL = ("country",)  # codes learned from the training set; unknown values are missing
 
 
 def _seconds(since: datetime | str | None, t: datetime) -> float:
@@ -43,7 +44,7 @@ def _seconds(since: datetime | str | None, t: datetime) -> float:
     return min(NO_EVENT_SECONDS, max(0.0, (t - since).total_seconds()))
 
 
-def inputs(tx: dict, feats: dict) -> list[float]:
+def inputs(tx: dict, feats: dict) -> list:
     """The model's input vector for transaction `tx` (an event dict) with user features `feats`."""
     t = parse_time(tx["event_time"]) if isinstance(tx["event_time"], str) else tx["event_time"]
     amount = float(tx["amount"])
@@ -65,6 +66,7 @@ def inputs(tx: dict, feats: dict) -> list[float]:
         _seconds(feats.get("last_login_time"), t),
         _seconds(feats.get("last_risky_time"), t),
         float(reason is not None and reason != "new_device_login"),
+        tx.get("country"),
     ]
 
 
@@ -72,15 +74,26 @@ def inputs(tx: dict, feats: dict) -> list[float]:
 class Model:
     estimator: HistGradientBoostingClassifier
     version: str
+    categories: dict[str, list[str]]
 
-    def scores(self, rows: list[list[float]]) -> list[float]:
+    def matrix(self, rows: list[list]) -> np.ndarray:
+        """Rows of `inputs()` as numbers: each categorical value becomes its code (or NaN)."""
+        codes = {INPUTS.index(name): {v: float(i) for i, v in enumerate(self.categories[name])}
+                 for name in CATEGORICAL}
+        out = np.empty((len(rows), len(INPUTS)), dtype=float)
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                out[r, c] = codes[c].get(value, np.nan) if c in codes else value
+        return out
+
+    def scores(self, rows: list[list]) -> list[float]:
         if not rows:
             return []
-        return self.estimator.predict_proba(np.asarray(rows, dtype=float))[:, 1].tolist()
+        return self.estimator.predict_proba(self.matrix(rows))[:, 1].tolist()
 
     def save(self, path: Path = ARTEFACT) -> None:
         joblib.dump({"estimator": self.estimator, "version": self.version,
-                     "inputs": INPUTS}, path, compress=3)
+                     "inputs": INPUTS, "categories": self.categories}, path, compress=3)
 
     @classmethod
     def load(cls, path: Path = ARTEFACT) -> Model:
@@ -88,16 +101,21 @@ class Model:
         if tuple(data["inputs"]) != INPUTS:
             raise ValueError(f"{path}: the model was trained on other inputs; run "
                              "`python -m app.scoring train`")
-        return cls(data["estimator"], data["version"])
+        return cls(data["estimator"], data["version"], data["categories"])
 
 
-def train(rows: list[list[float]], labels: list[bool], description: dict) -> Model:
+def train(rows: list[list], labels: list[bool], description: dict) -> Model:
     """A model fitted deterministically (fixed random state, no early stopping)."""
+    categories = {name: sorted({row[INPUTS.index(name)] for row in rows} - {None})
+                  for name in CATEGORICAL}
     estimator = HistGradientBoostingClassifier(
         max_iter=150, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=10,
+        categorical_features=[INPUTS.index(name) for name in CATEGORICAL],
         early_stopping=False, random_state=0)
-    estimator.fit(np.asarray(rows, dtype=float), np.asarray(labels, dtype=bool))
+    model = Model(estimator, "", categories)
+    estimator.fit(model.matrix(rows), np.asarray(labels, dtype=bool))
     digest = hashlib.sha256(json.dumps(
-        {**description, "inputs": INPUTS, "sklearn": sklearn.__version__},
-        sort_keys=True).encode()).hexdigest()
-    return Model(estimator, f"hgb-{digest[:12]}")
+        {**description, "inputs": INPUTS, "categories": categories,
+         "sklearn": sklearn.__version__}, sort_keys=True).encode()).hexdigest()
+    model.version = f"hgb-{digest[:12]}"
+    return model
