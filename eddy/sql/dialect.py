@@ -48,6 +48,13 @@ from eddy.sql.dialect_strings import (
     substring_length,
     substring_start,
 )
+from eddy.sql.dialect_time import (
+    date_bin_checks,
+    date_bin_hopping,
+    date_input,
+    date_trunc_columns,
+    operator_types,
+)
 from eddy.sql.result_types import aggregate_types, pg_typeof
 
 MZ_NOW_VARIABLE = "mz_now"
@@ -57,7 +64,7 @@ UNSUPPORTED_FUNCTIONS = frozenset({
     "jsonb_each", "jsonb_each_text", "json_each", "json_each_text", "jsonb_set", "jsonb_insert",
     "jsonb_strip_nulls", "jsonb_path_query", "jsonb_path_exists", "jsonb_populate_record",
     "jsonb_to_record", "regexp_match", "regexp_matches", "regexp_split_to_table",
-    "date_bin_hopping", "justify_days", "justify_hours", "justify_interval", "make_interval",
+    "justify_days", "justify_hours", "justify_interval", "make_interval",
     "age", "txid_current", "nextval", "setseed", "random",
 })
 
@@ -412,6 +419,11 @@ RULES = (
     normalize_names,
     reject_unsupported,
     name_columns,
+    date_input,
+    date_trunc_columns,
+    date_bin_hopping,
+    operator_types,
+    date_bin_checks,
     round_half_even_floats,
     extract_fields,
     div_function,

@@ -34,11 +34,11 @@ def _is_text(node: exp.Expression) -> bool:
     return type_of(node) in _TEXT
 
 
-def _kind(node: exp.Expression) -> exp.DataType | None:
+def kind_of(node: exp.Expression) -> exp.DataType | None:
     """The declared or annotated type of a node (casts first: sqlglot's annotation of a cast
     is its target)."""
     if isinstance(node, exp.Paren):
-        return _kind(node.this)
+        return kind_of(node.this)
     if isinstance(node, exp.Cast | exp.TryCast):
         return node.to
     if isinstance(node, exp.Boolean):
@@ -84,9 +84,13 @@ def _check_length(to: exp.DataType) -> None:
 
 def _check_int_range(node: exp.Cast) -> None:
     target = _INT_RANGES.get(node.to.this)
-    value = _literal_number(node.this)
-    if target is None or value is None or "." in node.this.sql():
+    inner = node.this.unnest() if isinstance(node.this, exp.Paren) else node.this
+    negative = isinstance(inner, exp.Neg)
+    literal = inner.this if negative else inner
+    if target is None or not isinstance(literal, exp.Literal) or literal.is_string or \
+            not literal.this.isdigit():
         return
+    value = -int(literal.this) if negative else int(literal.this)
     name, bound = target
     if not -bound <= value < bound:
         raise EddyError("22003", f"\"{node.this.sql()}\" {name} out of range")
@@ -94,7 +98,7 @@ def _check_int_range(node: exp.Cast) -> None:
 
 def text_of(node: exp.Expression, for_concat: bool = False) -> exp.Expression | None:
     """A node's text form where DuckDB's cast to VARCHAR differs from Materialize's, else None."""
-    dtype = _kind(node)
+    dtype = kind_of(node)
     if dtype is None:
         return None
     if dtype.this == T.BOOLEAN and for_concat:
@@ -138,7 +142,7 @@ def casts_and_text(expression: exp.Expression) -> exp.Expression:
             node.set("expressions", args)
             return node
         if isinstance(node, exp.Sub):
-            left, right = _kind(node.this), _kind(node.expression)
+            left, right = kind_of(node.this), kind_of(node.expression)
             if left is not None and right is not None and left.this == T.TIME == right.this:
                 diff = exp.Sub(this=duckdb_func("epoch_us", node.this),
                                expression=duckdb_func("epoch_us", node.expression))

@@ -26,6 +26,16 @@ MACROS = {
     "mz_interval_text": "(i) AS mz_interval_format(12 * datepart('year', i) + "
     "datepart('month', i), datepart('day', i), datepart('hour', i) * 3600000000 + "
     "datepart('minute', i) * 60000000 + datepart('microseconds', i))",
+    # an interval without months as microseconds
+    "mz_interval_us": "(i) AS datepart('day', i) * 86400000000 + datepart('hour', i) * "
+    "3600000000 + datepart('minute', i) * 60000000 + datepart('microseconds', i)",
+    # how far ts is past the last bin start of a grid h_us apart from origin
+    "mz_bin_offset_us": "(ts, h_us, origin) AS "
+    "((epoch_us(ts) - epoch_us(origin)) % h_us + h_us) % h_us",
+    # date_bin_hopping: the first and last window starts containing ts
+    "mz_hop_last": "(ts, h_us, origin) AS ts - to_microseconds(mz_bin_offset_us(ts, h_us, origin))",
+    "mz_hop_first": "(ts, h_us, w_us, origin) AS mz_hop_last(ts, h_us, origin) - "
+    "to_microseconds(((w_us - mz_bin_offset_us(ts, h_us, origin) + h_us - 1) // h_us - 1) * h_us)",
 }
 
 

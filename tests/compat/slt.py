@@ -74,7 +74,10 @@ def parse(text: str) -> list[Record | str]:
             continue
         start = i
         body: list[str] = []
-        while i < len(lines) and lines[i].strip() and lines[i].strip() != "----":
+        # a statement runs up to the blank line: `----` in it is an SQL comment, as in
+        # Materialize's runner (a query's `----` starts its expected output)
+        while i < len(lines) and lines[i].strip() and (
+                head == "statement" or lines[i].strip() != "----"):
             body.append(lines[i])
             i += 1
         record = Record(head, "\n".join(body), start)
