@@ -1,22 +1,26 @@
 """The system relations (mz_catalog, mz_internal, pg_catalog, information_schema) as DuckDB tables.
 
-`refresh(conn, catalog)` rewrites them from the engine's catalog after every DDL commit. DuckDB
+`refresh(conn, catalog)` brings them up to date with the engine's catalog after every DDL commit
+(incrementally: only the tables whose rows changed are written). DuckDB
 reserves the names `pg_catalog` and `information_schema`, so those live in the physical schemas
 `_pg_catalog` and `_information_schema`; `physical(schema, name)` maps a name as a client writes
 it to the table that holds it. The PostgreSQL functions clients call on them (`format_type`,
-`pg_table_is_visible`, ...) are DuckDB macros in `main`, installed by `refresh`.
+`pg_table_is_visible`, ...) are DuckDB macros in `main` (`pg_functions.py`), installed by `refresh`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import uuid
+import weakref
 
 import pyarrow as pa
 from sqlglot import exp
 
 from eddy.catalog import status
 from eddy.catalog.objects import Catalog, CatalogObject
+from eddy.catalog.pg_functions import FUNCTIONS, install_functions
 
 PHYSICAL_SCHEMAS = {"mz_catalog": "mz_catalog", "mz_internal": "mz_internal",
                     "pg_catalog": "_pg_catalog", "information_schema": "_information_schema"}
@@ -370,81 +374,6 @@ def _relation_rows(r: _Rows, o: CatalogObject, schema_id, schema_oid, cluster_id
 
 # ----------------------------------------------------------------------------- refresh
 
-_CLASS = '"_pg_catalog"."pg_class"'
-_DESC = '"_pg_catalog"."pg_description"'
-# PostgreSQL functions over the tables above, as DuckDB macros (name, overloads). Macros expand
-# inline, so their subqueries use aliases (_vc, _rc, ...) no client query would use.
-FUNCTIONS: list[tuple[str, list[tuple[str, str]]]] = [
-    # Visible: in the session's search path, which the engine may publish as the DuckDB
-    # variable eddy_search_path (a list of schema names); without it every relation is visible.
-    ("pg_table_is_visible", [("o", f"""coalesce((SELECT _vn.nspname IN ('mz_catalog',
-        'pg_catalog') OR list_contains(getvariable('eddy_search_path'), _vn.nspname)
-        FROM {_CLASS} _vc JOIN "_pg_catalog"."pg_namespace" _vn ON _vn.oid = _vc.relnamespace
-        WHERE _vc.oid = o), true)""")]),
-    ("pg_type_is_visible", [("o", "true")]),
-    ("pg_get_userbyid", [("o", """coalesce((SELECT _ur.rolname FROM "_pg_catalog"."pg_roles" _ur
-        WHERE _ur.oid = o), 'unknown (OID=' || CAST(o AS VARCHAR) || ')')""")]),
-    ("format_type", [("o, m", """CASE
-        WHEN o = 1700 AND m > 4 THEN 'numeric(' || CAST((m - 4) >> 16 AS VARCHAR) || ','
-             || CAST((m - 4) & 65535 AS VARCHAR) || ')'
-        WHEN o IN (1043, 1042) AND m > 4 THEN (SELECT _ft.name FROM "mz_catalog"."mz_types" _ft
-             WHERE _ft.oid = o) || '(' || CAST(m - 4 AS VARCHAR) || ')'
-        ELSE coalesce((SELECT _ft.name FROM "mz_catalog"."mz_types" _ft WHERE _ft.oid = o), '???') END""")]),
-    ("obj_description", [("o", f"(SELECT _d.description FROM {_DESC} _d WHERE _d.objoid = o "
-                               "AND _d.objsubid = 0 LIMIT 1)"),
-                         ("o, c", f"(SELECT _d.description FROM {_DESC} _d WHERE _d.objoid = o "
-                                  "AND _d.objsubid = 0 LIMIT 1)")]),
-    ("col_description", [("o, n", f"(SELECT _d.description FROM {_DESC} _d WHERE _d.objoid = o "
-                                  "AND _d.objsubid = n LIMIT 1)")]),
-    ("shobj_description", [("o, c", "CAST(NULL AS VARCHAR)")]),
-    ("pg_get_indexdef", [("o", '(SELECT _i.create_sql FROM "mz_catalog"."mz_indexes" _i WHERE _i.oid = o)'),
-                         ("o, c, p", '(SELECT _i.create_sql FROM "mz_catalog"."mz_indexes" _i '
-                                     "WHERE _i.oid = o)")]),
-    ("pg_get_viewdef", [("o", """(SELECT _v.definition FROM (SELECT oid, definition FROM
-        "mz_catalog"."mz_views" UNION ALL SELECT oid, definition FROM
-        "mz_catalog"."mz_materialized_views") _v WHERE _v.oid = o)"""),
-        ("o, p", """(SELECT _v.definition FROM (SELECT oid, definition FROM
-        "mz_catalog"."mz_views" UNION ALL SELECT oid, definition FROM
-        "mz_catalog"."mz_materialized_views") _v WHERE _v.oid = o)""")]),
-    ("pg_get_expr", [("e, r", "CAST(NULL AS VARCHAR)"), ("e, r, p", "CAST(NULL AS VARCHAR)")]),
-    ("pg_get_constraintdef", [("o", "CAST(NULL AS VARCHAR)"), ("o, p", "CAST(NULL AS VARCHAR)")]),
-    ("to_regtype", [("t", """(SELECT _t.oid FROM "mz_catalog"."mz_types" _t
-        WHERE _t.name = lower(trim(t)) OR _t.oid IN (SELECT _pt.oid FROM "_pg_catalog"."pg_type" _pt
-        WHERE _pt.typname = lower(trim(t))) LIMIT 1)""")]),
-    ("to_regclass", [("t", f"""(SELECT _rc.oid FROM {_CLASS} _rc
-        JOIN "_pg_catalog"."pg_namespace" _rn ON _rn.oid = _rc.relnamespace
-        WHERE _rc.relname = split_part(t, '.', -1)
-        AND (NOT contains(t, '.') OR _rn.nspname = split_part(t, '.', -2)) LIMIT 1)""")]),
-    ("regclass_name", [("o", f"(SELECT _c.relname FROM {_CLASS} _c WHERE _c.oid = o)")]),
-    ("has_table_privilege", [("a, b", "true"), ("a, b, c", "true")]),
-    ("has_schema_privilege", [("a, b", "true"), ("a, b, c", "true")]),
-    ("has_database_privilege", [("a, b", "true"), ("a, b, c", "true")]),
-    ("pg_has_role", [("a, b", "true"), ("a, b, c", "true")]),
-    ("pg_encoding_to_char", [("e", "'UTF8'")]),
-    ("pg_is_in_recovery", [("", "false")]),
-    ("pg_get_serial_sequence", [("a, b", "CAST(NULL AS VARCHAR)")]),
-    ("pg_relation_size", [("o", "CAST(0 AS BIGINT)"), ("o, f", "CAST(0 AS BIGINT)")]),
-    ("pg_table_size", [("o", "CAST(0 AS BIGINT)")]),
-    ("pg_indexes_size", [("o", "CAST(0 AS BIGINT)")]),
-    ("pg_size_pretty", [("n", "format_bytes(CAST(n AS BIGINT))")]),
-    ("pg_function_is_visible", [("o", "true")]),
-    ("pg_get_ruledef", [("o", "CAST(NULL AS VARCHAR)"), ("o, p", "CAST(NULL AS VARCHAR)")]),
-    ("pg_get_function_result", [("o", "CAST(NULL AS VARCHAR)")]),
-    ("pg_get_function_arguments", [("o", "CAST(NULL AS VARCHAR)")]),
-    ("pg_get_function_identity_arguments", [("o", "CAST(NULL AS VARCHAR)")]),
-    ("pg_total_relation_size", [("o", "CAST(0 AS BIGINT)")]),
-    ("version", [("", "'PostgreSQL 9.5.0 on x86_64-pc-linux-gnu, compiled by Materialize "
-                      "v0.130.0 (eddy)'")]),
-    ("mz_version", [("", "'v0.130.0 (eddy)'")]),
-]
-
-
-def install_functions(conn) -> None:
-    """Create (or replace) the PostgreSQL-compatible macros in the `main` schema."""
-    for name, overloads in FUNCTIONS:
-        body = ", ".join(f"({params}) AS {expr}" for params, expr in overloads)
-        conn.execute(f"CREATE OR REPLACE MACRO main.{name}{body}")
-
 
 def _arrow(rows: list[tuple], cols: list[tuple[str, str]]) -> pa.Table:
     arrays = [pa.array([row[i] for row in rows], type=_K[kind][1])
@@ -453,43 +382,92 @@ def _arrow(rows: list[tuple], cols: list[tuple[str, str]]) -> pa.Table:
 
 
 def refresh(conn, catalog: Catalog | list[CatalogObject]) -> None:
-    """Rewrite the system relations from `catalog` (call after each DDL commit).
+    """Bring the system relations up to date with `catalog` (call after each DDL commit).
 
-    Only tables whose content changed are rewritten: a digest per table is kept in
-    `mz_internal._eddy_system_digests`.
+    Incremental: a table whose rows did not change is left alone, one that only gained rows at
+    the end (a CREATE) gets just those appended, any other is rewritten. The rows last written
+    on `conn` are remembered in memory, guarded by a token stored with the per-table digests in
+    `mz_internal._eddy_system_digests` (a rolled-back refresh changes no token, so the memory is
+    dropped); on a fresh connection (engine start) the digests decide what to rewrite.
     """
     if not isinstance(catalog, Catalog):
         catalog = Catalog(list(catalog))
     data = build_rows(catalog)
-    for schema in PHYSICAL_SCHEMAS.values():
-        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    conn.execute(f"CREATE TABLE IF NOT EXISTS {_DIGESTS} (name VARCHAR PRIMARY KEY, digest VARCHAR)")
-    known = dict(conn.execute(f"SELECT name, digest FROM {_DIGESTS}").fetchall())
+    memo = _valid_memo(conn)
+    known: dict[str, str] = {}
+    if memo is None:
+        for schema in PHYSICAL_SCHEMAS.values():
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {_DIGESTS} "
+                     "(name VARCHAR PRIMARY KEY, digest VARCHAR)")
+        known = dict(conn.execute(f"SELECT name, digest FROM {_DIGESTS}").fetchall())
+        status.install(conn, lambda schema: f'"{PHYSICAL_SCHEMAS[schema]}"')
+        memo = _Memo()
     changed = []
-    status.install(conn, lambda schema: f'"{PHYSICAL_SCHEMAS[schema]}"')
-    for (schema, name), cols in RELATIONS.items():
-        if (schema, name) in status.LIVE_RELATIONS:
-            continue
-        key = f"{schema}.{name}"
-        digest = _digest((cols, data[(schema, name)]))
-        if known.get(key) == digest:
-            continue
-        conn.register("_eddy_system_rows", _arrow(data[(schema, name)], cols))
-        try:
-            conn.execute(f"CREATE OR REPLACE TABLE {physical(schema, name)} AS "
-                         "SELECT * FROM _eddy_system_rows")
-        finally:
-            conn.unregister("_eddy_system_rows")
-        changed.append((key, digest))
-    digest = _digest(FUNCTIONS)
-    if known.get("functions") != digest:
-        install_functions(conn)
-        changed.append(("functions", digest))
-    if changed:
-        conn.executemany(f"INSERT OR REPLACE INTO {_DIGESTS} VALUES (?, ?)", changed)
+    try:
+        for (schema, name), cols in RELATIONS.items():
+            if (schema, name) in status.LIVE_RELATIONS:
+                continue
+            key, rows = f"{schema}.{name}", data[(schema, name)]
+            old = memo.rows.get(key)
+            if old is not None:
+                if old == rows:
+                    continue
+                _write(conn, physical(schema, name), cols, rows, old)
+            elif known.get(key) != _digest((cols, rows)):
+                _write(conn, physical(schema, name), cols, rows, None)
+            else:
+                memo.rows[key] = rows
+                continue
+            memo.rows[key] = rows
+            changed.append((key, _digest((cols, rows))))
+        digest = _digest(FUNCTIONS)
+        if not memo.functions and known.get("functions") != digest:
+            install_functions(conn)
+            changed.append(("functions", digest))
+        memo.functions = True
+        memo.token = uuid.uuid4().hex
+        changed.append((_TOKEN, memo.token))
+        conn.execute(f"INSERT OR REPLACE INTO {_DIGESTS} SELECT unnest(?), unnest(?)",
+                     [[k for k, _ in changed], [d for _, d in changed]])
+    except BaseException:
+        _MEMOS.pop(id(conn), None)
+        raise
+    _MEMOS[id(conn)] = (weakref.ref(conn), memo)
 
 
+class _Memo:
+    """What `refresh` last wrote on one connection."""
+
+    def __init__(self):
+        self.rows: dict[str, list[tuple]] = {}
+        self.functions = False
+        self.token = ""
+
+
+_MEMOS: dict[int, tuple[weakref.ref, _Memo]] = {}
 _DIGESTS = '"mz_internal"."_eddy_system_digests"'
+_TOKEN = "__refresh_token"
+
+
+def _valid_memo(conn) -> _Memo | None:
+    """The memory of `conn`'s last refresh, if that refresh is what the database holds."""
+    ref, memo = _MEMOS.get(id(conn), (None, None))
+    if memo is None or ref() is not conn:
+        return None
+    row = conn.execute(f"SELECT digest FROM {_DIGESTS} WHERE name = ?", [_TOKEN]).fetchone()
+    return memo if row is not None and row[0] == memo.token else None
+
+
+def _write(conn, table: str, cols, rows: list[tuple], old: list[tuple] | None) -> None:
+    """Append the new rows when `rows` extends `old`, else rewrite the table."""
+    grew = old is not None and len(rows) > len(old) and rows[:len(old)] == old
+    conn.register("_eddy_system_rows", _arrow(rows[len(old):] if grew else rows, cols))
+    try:
+        conn.execute(f"INSERT INTO {table} SELECT * FROM _eddy_system_rows" if grew else
+                     f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _eddy_system_rows")
+    finally:
+        conn.unregister("_eddy_system_rows")
 
 
 def _digest(value) -> str:
