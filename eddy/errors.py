@@ -23,6 +23,9 @@ def as_eddy_error(e: Exception) -> EddyError:
     if isinstance(e, EddyError):
         return e
     text = str(e)
+    from eddy.sql.error_text import materialize_error  # DuckDB's wording as Materialize's
+    if (known := materialize_error(text)) is not None:
+        return EddyError(*known)
     low = text.lower()
     if "more than one row returned by a subquery" in low:
         return EddyError("21000", "more than one row returned by a subquery used as an "

@@ -89,7 +89,7 @@ def parse(text: str) -> list[Record | str]:
                 record.expect_error, record.error = True, " ".join(words[2:]) or None
             else:
                 record.types = words[1] if len(words) > 1 else ""
-                record.options = set(words[2:])
+                record.options = {o for w in words[2:] for o in w.split(",") if o}  # `colnames,rowsort`
         else:                       # simple, copy, ...: counted, never passes
             record.kind = head
         if i < len(lines) and lines[i].strip() == "----":
