@@ -11,6 +11,8 @@ latest value per key; the key's columns first; a null value deletes) and DEBEZIU
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,6 +39,9 @@ from eddy.sources.decode import (
     metadata_column,
 )
 from eddy.sources.kafka import KafkaSourceDriver
+
+log = logging.getLogger(__name__)
+REGISTRY_RETRY = 1.0  # seconds between tries while the registry does not answer
 
 
 def _quote(text: str) -> str:
@@ -119,6 +124,27 @@ class AvroSourceDriver(KafkaSourceDriver):
 
     # -- decoding -------------------------------------------------------------------------
     def _decode(self, batch, checker) -> Decoded:
+        """Decode `batch`; while the registry does not answer, the source is stalled on this
+        batch (nothing is handed to the engine, nothing dead-lettered) and retries."""
+        warned = False
+        while True:
+            try:
+                decoded = self._decode_once(batch, checker)
+            except RegistryUnavailable as e:
+                if not warned:
+                    log.warning("avro source %s: schema registry unreachable, retrying: %s",
+                                self.source_id, e)
+                    warned = True
+                self._status.set("stalled", f"schema registry unreachable: {e}")
+                if self._stop.wait(REGISTRY_RETRY):
+                    raise
+                continue
+            if warned:
+                log.info("avro source %s: schema registry answers again", self.source_id)
+                self._status.set("running")
+            return decoded
+
+    def _decode_once(self, batch, checker) -> Decoded:
         spec = self.spec
         n = len(batch)
         errors: dict[int, str] = {}
