@@ -462,6 +462,10 @@ def _valid_memo(conn) -> _Memo | None:
 def _write(conn, table: str, cols, rows: list[tuple], old: list[tuple] | None) -> None:
     """Append the new rows when `rows` extends `old`, else rewrite the table."""
     grew = old is not None and len(rows) > len(old) and rows[:len(old)] == old
+    if not rows:        # most system tables of a new engine: no Arrow round trip
+        columns = ", ".join(f'"{c}" {_K[kind][0]}' for c, kind in cols)
+        conn.execute(f"CREATE OR REPLACE TABLE {table} ({columns})")
+        return
     conn.register("_eddy_system_rows", _arrow(rows[len(old):] if grew else rows, cols))
     try:
         conn.execute(f"INSERT INTO {table} SELECT * FROM _eddy_system_rows" if grew else
