@@ -46,10 +46,12 @@ test-slow: setup
 demo: setup
 	@$(BIN)/python -m stack.demo
 
-# The marts benchmark on real Kafka and the real engine: a table, and .bench/latest.json.
-# `make bench QUICK=1` for a short run; BENCH_ARGS passes other options (see --help).
+# The marts benchmark on real Kafka and the real engine, with Flink SQL and Pathway on the same
+# topics (each in its own venv under .bench/): a table, and .bench/latest.json.
+# `make bench QUICK=1` for a short run; `make bench SOAK=30m` for the soak (10,000 events/s,
+# memory every minute); BENCH_ARGS passes other options (see --help).
 bench: setup
-	$(BIN)/python bench/marts_bench.py $(if $(QUICK),--quick) $(BENCH_ARGS)
+	$(BIN)/python bench/marts_bench.py $(if $(QUICK),--quick) $(if $(SOAK),--soak $(SOAK)) $(BENCH_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

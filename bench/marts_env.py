@@ -42,9 +42,9 @@ class EddyServer:
         with open(log, "a") as out:
             self.proc = subprocess.Popen(
                 [str(BIN / "eddy"), "--log-level", "WARNING", "serve", "--port", "0",
-                 "--data-dir", str(data_dir)],
+                 "--metrics-port", "0", "--data-dir", str(data_dir)],
                 stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600   # a restart rebuilds state; slow on a busy machine
         while time.monotonic() < deadline:
             text = log.read_text()[skip:]
             if m := list(re.finditer(r"eddy listening on 127\.0\.0\.1:(\d+)", text)):
@@ -91,6 +91,7 @@ class Dbt:
     prefix: str
     bootstrap: str
     work: Path
+    extra_vars: dict | None = None   # more dbt vars, e.g. {"retention_hours": 1}
 
     def _env(self, port: int) -> dict:
         return {**os.environ, "EDDY_PORT": str(port), "KAFKA_BOOTSTRAP": self.bootstrap,
@@ -100,7 +101,8 @@ class Dbt:
     def __call__(self, command: str, port: int, *args: str) -> str:
         done = subprocess.run(
             [str(BIN / "dbt"), command, "--project-dir", str(ROOT),
-             "--vars", json.dumps({"topic_prefix": self.prefix}), *args],
+             "--vars", json.dumps({"topic_prefix": self.prefix, **(self.extra_vars or {})}),
+             *args],
             capture_output=True, text=True, env=self._env(port), timeout=900)
         if done.returncode != 0:
             raise BenchError(f"dbt {command} failed:\n{done.stdout[-4000:]}{done.stderr[-2000:]}")

@@ -67,6 +67,20 @@ def report(r: dict, console: Console) -> None:
          f"median of {len(d.get('recompute', {}).get('seconds', []))}"),
         ("peak_rss_mb", _fmt(r.get("peak_rss_mb"), " MB"), "", None, "engine VmHWM at the end"),
     ]
+    peers = d.get("peers", {})
+    for peer in ("flink", "pathway"):
+        info = peers.get(peer)
+        if info is None:
+            continue
+        rate, fresh = r.get(f"{peer}_events_per_s"), r.get(f"{peer}_freshness_p99_ms")
+        why = f"; [red]failed[/]: {info['error'].splitlines()[0][:120]}" if info.get("error") else ""
+        rows.append((f"{peer}_events_per_s", _fmt(rate, "/s"), "eddy above this",
+                     _check(rate, lambda x: eddy is not None and eddy > x),
+                     f"bounded job over the {info.get('messages', 0):,} messages of clicks, "
+                     f"cart_events, purchases (eddy: all 7 topics, all marts){why}"))
+        rows.append((f"{peer}_freshness_p99_ms", _fmt(fresh, " ms"), "", None,
+                     f"marker click every 0.5 s at {cfg.get('rate', 0):,.0f} events/s -> its "
+                     f"row in the peer's page views; {info.get('markers_missing', 0)} never seen"))
     for name, value, target, ok, method in rows:
         table.add_row(name, value, target, _met(ok) if target else "", method)
     console.print(table)
@@ -93,6 +107,19 @@ def report(r: dict, console: Console) -> None:
         console.print(oracle)
     for name, lines in d.get("plans_not_incremental", {}).items():
         console.print(f"EXPLAIN {name}: " + "; ".join(lines))
+    if peers:
+        sem = Table(title="peers: marts, semantics, and clicks each system reflected",
+                    title_justify="left")
+        for col in ("system", "marts", "semantics", "clicks reflected", "of expected",
+                    "late in input", "late reflected"):
+            sem.add_column(col, justify="left" if col in ("system", "marts", "semantics")
+                           else "right")
+        for name, info in peers.items():
+            c = info.get("clicks", {})
+            sem.add_row(name, info.get("marts", "all five marts (dbt project)"),
+                        info.get("semantics", ""), _fmt(c.get("views")), _fmt(c.get("expected")),
+                        _fmt(c.get("late_in_input")), _fmt(c.get("late_reflected")))
+        console.print(sem)
     for note in r.get("notes", []):
         console.print(f"note: {note}")
     la = r.get("load_average", {})

@@ -1,0 +1,112 @@
+"""Soak mode of the marts benchmark (`make bench SOAK=30m`): every mart maintained at
+`--soak-rate` events/s (default 10,000) for the given time, the engine's memory each minute.
+
+So that the temporal filters reach their steady state within minutes rather than a day, the
+project runs with `retention_hours=1` and the load generator's event time starts 59 minutes in
+the past: every event stays inside the retention horizon for about one minute, then the engine
+retracts it. From then on the state holds about one minute of events, and memory should be flat.
+
+"Flat" (the printed target): the engine's resident memory in the last minute is at most 10%
+above its level at the first minute after the warm-up (2 minutes, or a third of the run), and
+the engine kept up (its consumer lag at the end is under one minute of load).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+WARMUP_S = 120
+
+
+def parse_duration(text: str) -> float:
+    """'30m', '180s', '1h' or plain seconds."""
+    text = text.strip().lower()
+    unit = {"s": 1, "m": 60, "h": 3600}.get(text[-1:])
+    return float(text[:-1]) * unit if unit else float(text)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def soak(bench, say) -> None:
+    """Fill bench.detail['soak'] (minute-by-minute samples) and the verdict."""
+    from marts_env import committed, mart_names
+
+    a = bench.args
+    seconds = parse_duration(a.soak)
+    bench.dbt.extra_vars = {"retention_hours": 1}
+    import stack
+    stack.create_topics(bench.bootstrap, bench.topics, partitions=3)
+    bench.start()
+    bench.dbt("run", bench.eddy.port, "--threads", "1")
+    bench.marts = mart_names(bench.dbt.manifest())
+    start = (datetime.now(UTC) - timedelta(minutes=59)).isoformat()
+    say(f"soak: {a.soak_rate:,.0f} events/s for {seconds:.0f} s; retention 1 h, event time "
+        f"from {start} (each event retained about a minute)")
+    gen = bench.loadgen(a.soak_rate, seconds, "--start-time", start)
+    samples = []
+    t0 = time.perf_counter()
+    nxt = t0 + 60
+    try:
+        while True:
+            done = gen.poll() is not None
+            now = time.perf_counter()
+            if now >= nxt or done:
+                with bench.eddy.connect() as conn:
+                    lag = bench.end() - committed(conn)
+                    rows = conn.execute(
+                        "select coalesce(sum(state_rows), 0) from "
+                        "mz_internal.eddy_dataflow_statistics").fetchone()[0]
+                sample = {"minute": round((now - t0) / 60, 2), "rss_mb": rss_mb(bench.eddy.proc.pid),
+                          "lag_messages": lag, "state_rows": int(rows),
+                          "cpu_s": bench.eddy.cpu_seconds()}
+                samples.append(sample)
+                say(f"  soak minute {sample['minute']:.1f}: RSS {sample['rss_mb']:,.0f} MB, "
+                    f"rows in state {sample['state_rows']:,}, consumer lag {lag:,} messages")
+                nxt += 60
+            if done:
+                break
+            time.sleep(1)
+    finally:
+        if gen.poll() is None:
+            gen.kill()
+        log = gen.communicate()[0]
+    detail = {"seconds": seconds, "rate": a.soak_rate, "samples": samples,
+              "loadgen_tail": log[-600:]}
+    after = [s for s in samples if s["minute"] * 60 >= min(WARMUP_S, seconds / 3)]
+    if len(after) >= 2:
+        first, last = after[0]["rss_mb"], after[-1]["rss_mb"]
+        detail["rss_growth"] = (last - first) / first
+        detail["kept_up"] = samples[-1]["lag_messages"] < a.soak_rate * 60
+        detail["flat"] = detail["rss_growth"] <= 0.10 and detail["kept_up"]
+    bench.detail["soak"] = detail
+    bench.out["peak_rss_mb"] = bench.eddy.peak_rss_mb()
+    bench.stop()
+
+
+def report_soak(r: dict, console) -> None:
+    from rich.table import Table
+    s = r.get("details", {}).get("soak")
+    if not s:
+        return
+    t = Table(title=f"soak: {s['rate']:,.0f} events/s for {s['seconds']:.0f} s (memory every "
+                    f"minute)", title_justify="left")
+    for col in ("minute", "RSS MB", "rows in state", "consumer lag", "engine CPU s"):
+        t.add_column(col, justify="right")
+    for x in s["samples"]:
+        t.add_row(f"{x['minute']:.1f}", f"{x['rss_mb']:,.0f}", f"{x['state_rows']:,}",
+                  f"{x['lag_messages']:,}", f"{x['cpu_s']:,.0f}")
+    console.print(t)
+    if "flat" in s:
+        verdict = "[green]met[/]" if s["flat"] else "[red]not met[/]"
+        console.print(f"memory flat once the temporal filters are in steady state: {verdict} "
+                      f"(RSS {s['rss_growth'] * 100:+.1f}% from the first minute after warm-up "
+                      f"to the last, target <= +10%; engine kept up: {s['kept_up']})")
+    else:
+        console.print("soak too short for a verdict (fewer than two samples after the warm-up)")
