@@ -19,13 +19,15 @@ from app import db  # noqa: E402
 
 PAGES = Path(__file__).resolve().parent / "pages"
 
-st.set_page_config(page_title="Shop analytics", page_icon=":material/monitoring:", layout="wide")
+# Streamlit's own favicon: a Material icon here would be fetched from fonts.gstatic.com
+st.set_page_config(page_title="Shop analytics", layout="wide")
 
 nav = st.navigation([
     st.Page(PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
     st.Page(PAGES / "traffic.py", title="Traffic", icon=":material/traffic:"),
     st.Page(PAGES / "funnel.py", title="Funnel", icon=":material/filter_alt:"),
     st.Page(PAGES / "fraud.py", title="Fraud", icon=":material/policy:"),
+    st.Page(PAGES / "scoring.py", title="Fraud scoring", icon=":material/gpp_maybe:"),
     st.Page(PAGES / "operations.py", title="Operations", icon=":material/build:"),
 ])
 st.sidebar.caption(f"Engine: `{db.settings().address}` · database `{db.settings().dbname}`")

@@ -56,6 +56,8 @@ class Scorer:
         self.decided = 0
         self.malformed = 0
         self.latencies: list[float] = []
+        # seconds spent per phase since the last report: feature read, model, Kafka commit
+        self.phases = {"features": 0.0, "model": 0.0, "commit": 0.0, "batches": 0}
 
     # -- engine -----------------------------------------------------------------------------
 
@@ -122,8 +124,12 @@ class Scorer:
             self.seen.popitem(last=False)
         if not txs:
             return []
+        started = time.perf_counter()
         found = self.features(txs, should_stop)
+        read = time.perf_counter()
         scores = self.model.scores([inputs(tx, f) for tx, (f, _) in zip(txs, found, strict=True)])
+        self.phases["features"] += read - started
+        self.phases["model"] += time.perf_counter() - read
         out = []
         now_ms = time.time() * 1000
         for tx, (f, source), score, stamp in zip(txs, found, scores, stamps, strict=True):
@@ -164,6 +170,7 @@ class Scorer:
                 messages = [m for m in messages if m.error() is None]
                 if messages:
                     decisions = self.decide(messages, should_stop)
+                    started = time.perf_counter()
                     producer.begin_transaction()
                     for key, value in decisions:
                         producer.produce(cfg.decisions_topic, value, key)
@@ -171,6 +178,8 @@ class Scorer:
                         consumer.position(consumer.assignment()),
                         consumer.consumer_group_metadata())
                     producer.commit_transaction()
+                    self.phases["commit"] += time.perf_counter() - started
+                    self.phases["batches"] += 1
                     self.decided += len(decisions)
                 if time.monotonic() >= next_report:
                     self._report()
@@ -186,7 +195,12 @@ class Scorer:
     def _report(self) -> None:
         lat = sorted(self.latencies)
         self.latencies.clear()
+        ph, n = self.phases, max(1, self.phases["batches"])
         if lat:
             p50, p99 = lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-            log.info("%d decisions so far; last 10 s: %d, latency p50 %.0f ms p99 %.0f ms; "
-                     "%d malformed skipped", self.decided, len(lat), p50, p99, self.malformed)
+            log.info("%d decisions so far; last 10 s: %d in %d batches, latency p50 %.0f ms "
+                     "p99 %.0f ms; per batch: feature read %.1f ms, model %.1f ms, Kafka "
+                     "commit %.1f ms; %d malformed skipped", self.decided, len(lat),
+                     ph["batches"], p50, p99, 1000 * ph["features"] / n,
+                     1000 * ph["model"] / n, 1000 * ph["commit"] / n, self.malformed)
+        self.phases = dict.fromkeys(ph, 0.0) | {"batches": 0}

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from rule import flagged
 
 from app.scoring import config as config_mod
 from app.scoring.model import Model, train
+from app.scoring.rule import flagged
 from app.scoring.train import TRAIN_SEEDS, generated, labelled, metrics
 
 HELD_OUT_SEED = 7  # not among TRAIN_SEEDS

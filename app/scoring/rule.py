@@ -1,4 +1,5 @@
-"""The `account_takeover_alerts` rule in plain Python (from CONTRACTS.md), for comparison."""
+"""The `account_takeover_alerts` rule in plain Python (from CONTRACTS.md): the baseline the model
+is compared with (tests/scoring, bench/scoring_bench.py)."""
 
 from __future__ import annotations
 
