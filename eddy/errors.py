@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class EddyError(Exception):
     """An error with a SQLSTATE, reported to the client as an ErrorResponse."""
@@ -16,6 +18,13 @@ class EddyError(Exception):
 def unsupported(construct: str) -> EddyError:
     """SQLSTATE 0A000 naming the construct that is not supported."""
     return EddyError("0A000", f"{construct} not supported")
+
+
+# DuckDB's texts: "NOT NULL constraint failed: u4.pk1" names the storage table, not the user's;
+# "Scalar Function with name f does not exist!" is PostgreSQL's 42883, not 42P01
+_NOT_NULL = re.compile(r"NOT NULL constraint failed: (?:[\w$]+\.)?\"?(.+?)\"?\s*$", re.I | re.M)
+_NO_FUNCTION = re.compile(r"(?:Scalar|Table|Aggregate|Pragma|Macro)? ?Function with name "
+                          r"\"?([^\s\"]+?)\"? does not exist", re.I)
 
 
 def as_eddy_error(e: Exception) -> EddyError:
@@ -37,7 +46,11 @@ def as_eddy_error(e: Exception) -> EddyError:
     if "out of range" in low or "overflow" in low:
         return EddyError("22003", text.split("\n")[0])
     if "not null constraint" in low:
-        return EddyError("23502", text.split("\n")[0])
+        column = _NOT_NULL.search(text)
+        return EddyError("23502", f'null value in column "{column.group(1)}" violates not-null '
+                         "constraint" if column else text.split("\n")[0])
+    if (fn := _NO_FUNCTION.search(text)) is not None:
+        return EddyError("42883", f"function {fn.group(1)}() does not exist")
     if "does not exist" in low or "not found" in low:
         return EddyError("42P01", text.split("\n")[0])
     if "parser error" in low or "syntax" in low:

@@ -335,7 +335,7 @@ class Connection:
             else:
                 try:
                     await self._extended(msg)
-                except (EddyError, m.ProtocolViolation, ValueError, TypeError, KeyError) as e:
+                except Exception as e:  # noqa: BLE001 - a failed message fails, the session goes on
                     self.send_error(e)
                     self._skip_to_sync = True
                     self._mark_failed()

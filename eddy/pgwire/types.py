@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 
 from eddy.sql import jsonb
 from eddy.sql.intervals import Interval, format_interval, from_month_day_nano
+from eddy.sql.sqltext import array_literal_items
 
 # name -> (oid, typlen) for the types eddy speaks on the wire.
 TYPES: dict[str, tuple[int, int]] = {
@@ -263,8 +264,30 @@ def _decode_numeric_binary(b: bytes) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-dscale)) if dscale else value
 
 
+def _binary_array(raw: bytes) -> list:
+    ndim, _flags, elem = struct.unpack("!iiI", raw[:12])
+    if ndim == 0:
+        return []
+    if ndim > 1:
+        raise ValueError("multidimensional array parameters are not supported")
+    (n, _lower), pos, out = struct.unpack("!ii", raw[12:20]), 20, []
+    for _ in range(n):
+        (size,) = struct.unpack("!i", raw[pos:pos + 4])
+        pos += 4
+        out.append(None if size < 0 else decode_param(raw[pos:pos + size], elem, True))
+        pos += max(size, 0)
+    return out
+
+
 def decode_param(raw: bytes, oid: int, binary: bool) -> object:
-    """A bound parameter value as Python; unknown and text types stay str."""
+    """A bound parameter value as Python; unknown and text types stay str; arrays of the
+    types in ARRAY_ELEMENT become lists (`x = ANY(%s)` with a Python list)."""
+    if oid in ARRAY_ELEMENT:
+        if binary:
+            return _binary_array(raw)
+        elem = ARRAY_ELEMENT[oid]
+        return [None if v is None else decode_param(v.encode("utf-8"), elem, False)
+                for v in array_literal_items(raw.decode("utf-8"))]
     if binary:
         if oid == 16:
             return raw != b"\x00"

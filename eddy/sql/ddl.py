@@ -336,9 +336,10 @@ def create_index(txn: DdlTxn, binder, st, default_cluster: str = "quickstart") -
         create_sql=st.text, cluster=p.get("cluster") or default_cluster, depends_on=[on.id],
         on_id=on.id, key_columns=keys))
     if on.kind == "view" and not on.internal.get("maintained"):
+        df = build_dataflow(txn.engine, txn.catalog, on, fresh=True)  # a refusal leaves `on` as is
         on.internal["maintained"] = True
         txn.touch(on)
-        txn.new_dataflows[on.id] = build_dataflow(txn.engine, txn.catalog, on, fresh=True)
+        txn.new_dataflows[on.id] = df
         _notice_if_not_incremental(txn, on)
     return "CREATE INDEX"
 

@@ -8,7 +8,7 @@ import re
 from eddy.catalog.objects import CatalogObject
 from eddy.errors import EddyError
 from eddy.results import Result
-from eddy.sql import types
+from eddy.sql import allowlist, types
 from eddy.sql.ddl import check_free, drop_objects
 from eddy.storage.state import phys, q
 
@@ -279,10 +279,8 @@ def _swap(session, txn, binder, st) -> Result:
 
 def _alter_other(session, txn, binder, st) -> Result:
     kind = st.parts["object_kind"]
-    action = st.parts["action"].upper()
-    if action.startswith(("SET", "RESET", "OWNER TO")):
-        return Result("ALTER " + kind.upper())
-    raise EddyError("0A000", f"ALTER {kind.upper()} {action.split()[0]} not supported")
+    allowlist.check_alter(kind, st.parts["action"])
+    return Result("ALTER " + kind.upper())
 
 
 def _comment(session, txn, binder, st) -> Result:

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 
 import duckdb
+import sqlglot
 from sqlglot import exp
 
 from eddy.errors import EddyError, as_eddy_error
 from eddy.results import Column, Result, Write
-from eddy.sql import ddl, jsonb, savepoints, show, types, writes
+from eddy.sql import allowlist, ddl, jsonb, savepoints, show, types, writes
 from eddy.sql.dialect import MZ_NOW_VARIABLE
 from eddy.sql.intervals import fetch_rows
 from eddy.sql.preparser import Statement, classify
+from eddy.sql.qualnames import unqualify_columns
 from eddy.sql.resolve import Binder, parse, to_read_sql
 from eddy.sql.settings import inline_current_setting
-from eddy.sql.sqltext import leading_words, split_statements
+from eddy.sql.sqltext import array_literal_items, separate_parameters, split_statements
 
 DEFAULT_VARS = {
     "application_name": "", "client_encoding": "UTF8", "client_min_messages": "notice",
@@ -31,32 +34,7 @@ DEFAULT_VARS = {
 }
 
 
-# PostgreSQL commands eddy does not run: refused by name before parsing (sqlglot would read
-# some as an alias or a generic command and the error would name that instead)
-NOT_SUPPORTED = {"LISTEN", "UNLISTEN", "NOTIFY", "VACUUM", "ANALYZE", "ANALYSE", "LOCK",
-                 "CLUSTER", "REINDEX", "CHECKPOINT", "LOAD", "CALL", "DO", "GRANT", "REVOKE",
-                 "REASSIGN", "SECURITY", "TRUNCATE", "MERGE", "COPY", "IMPORT", "REFRESH",
-                 "SAVEPOINT", "RELEASE"}
-_MODIFIERS = {"OR", "REPLACE", "TEMP", "TEMPORARY", "UNIQUE", "DEFAULT", "UNLOGGED", "GLOBAL",
-              "LOCAL", "RECURSIVE", "IF", "NOT", "EXISTS", "CONCURRENTLY", "TRUSTED",
-              "PROCEDURAL"}
-_TWO_WORD_KINDS = {"MATERIALIZED", "FOREIGN", "EVENT", "ACCESS", "TEXT", "OPERATOR", "USER",
-                   "DEFAULT", "CLUSTER", "PUBLICATION", "SUBSCRIPTION"}
 _MZ_NOW = f"'{MZ_NOW_VARIABLE}'"
-
-
-def statement_name(text: str) -> str:
-    """The statement's kind in the user's words: `VACUUM`, `CREATE FUNCTION`, `ALTER SYSTEM`."""
-    words = leading_words(text, 8)
-    if not words:
-        return "this statement"
-    head, rest = words[0], words[1:]
-    if head in ("CREATE", "ALTER", "DROP", "COMMENT", "IMPORT", "REFRESH") and rest:
-        kind = [w for w in rest if w not in _MODIFIERS][:2]
-        if head == "COMMENT" or not kind:
-            return head
-        return " ".join([head, kind[0]] + (kind[1:] if kind[0] in _TWO_WORD_KINDS else []))
-    return head
 
 
 class Session:
@@ -92,11 +70,17 @@ class Session:
     def execute(self, sql: str, params: Sequence | None = None) -> list[Result]:
         results = []
         for text in split_statements(sql):
-            results.append(self.execute_one(classify(text), params))
+            results.append(self.execute_one(classify(separate_parameters(text)), params))
         return results
 
     def describe(self, sql: str) -> tuple[list[int], list[Column] | None]:
         """Parameter type OIDs (0 = unspecified) and result columns; no side effects."""
+        try:
+            return self._describe(separate_parameters(sql))
+        except sqlglot.errors.TokenError as e:
+            raise EddyError("42601", f"syntax error: {str(e).splitlines()[0]}") from None
+
+    def _describe(self, sql: str) -> tuple[list[int], list[Column] | None]:
         st = classify(sql)
         nparams = sql.count("$")
         if st.kind != "sql":
@@ -104,6 +88,8 @@ class Session:
                 return [], self.execute_one(st, None).columns
             return [], None
         ast = parse(st.text)
+        allowlist.check_statement(st.text, ast)
+        allowlist.check_query(ast)
         if not isinstance(ast, exp.Query | exp.Values):
             return [0] * len(list(ast.find_all(exp.Parameter, exp.Placeholder))), None
         n = len({p.sql() for p in ast.find_all(exp.Parameter, exp.Placeholder)}) or (
@@ -131,6 +117,8 @@ class Session:
             raise
         except duckdb.Error as e:
             raise as_eddy_error(e) from None
+        except sqlglot.errors.TokenError as e:
+            raise EddyError("42601", f"syntax error: {str(e).splitlines()[0]}") from None
 
     def _dispatch(self, st: Statement, params) -> Result:
         kind = st.kind
@@ -161,6 +149,8 @@ class Session:
             raise EddyError("0A000", f"{kind.upper()} not supported by the engine session")
         if kind == "sql":
             return self._sql(st, params)
+        if kind in ("create_view", "alter_other"):   # refusals by name come first
+            allowlist.check_ddl(st, parse(st.parts["query"]) if kind == "create_view" else None)
         self._no_ddl_in_txn()
         return self.engine.ddl(lambda txn: self._ddl(txn, st))
 
@@ -169,12 +159,13 @@ class Session:
             raise EddyError("25001", "DDL statements cannot run inside a transaction block")
 
     def _sql(self, st: Statement, params) -> Result:
-        words = leading_words(st.text, 1)
-        if words and words[0] in NOT_SUPPORTED:
-            raise EddyError("0A000", f"{statement_name(st.text)} is not supported")
+        if (refusal := allowlist.refused_command(st.text)) is not None:
+            raise refusal
         if self._cached(st.text) is not None:     # a query compiled before: skip parsing
             return self.query(None, params, st.text)
         ast = parse(st.text)
+        allowlist.check_statement(st.text, ast)
+        allowlist.check_query(ast)
         if isinstance(ast, exp.Query | exp.Values):
             return self.query(ast, params, st.text)
         if isinstance(ast, exp.Insert | exp.Update | exp.Delete):
@@ -188,7 +179,7 @@ class Session:
                     ast.this, exp.Schema) else ast.this))
                 return self.engine.ddl(
                     lambda txn: Result(ddl.create_table(txn, target, ast, st.text)))
-        raise EddyError("0A000", f"{statement_name(st.text)} is not supported")
+        raise EddyError("0A000", f"{allowlist.statement_name(st.text)} is not supported")
 
     # -- names ---------------------------------------------------------------------------
     @staticmethod
@@ -231,7 +222,7 @@ class Session:
         else:
             binder = self.binder(catalog)
             bound, deps = binder.bind(inline_current_setting(
-                parse(text) if ast is None else ast, self.vars))
+                unqualify_columns(parse(text) if ast is None else ast), self.vars))
             sql = to_read_sql(bound, catalog)
             if text is not None:
                 self.engine.read_cache.put(self._cache_key(text), catalog, sql, deps)
@@ -245,7 +236,7 @@ class Session:
         """A one-off read of the last committed tick (never waits for a tick)."""
         if self.txn == "write":
             raise EddyError("25000", "transaction in write-only mode")
-        args = list(params) if params else []
+        args = array_params(text, list(params)) if params else []
         if self.txn == "pending":
             self.txn = "read"
             self._begin_snapshot()
@@ -300,6 +291,7 @@ class Session:
         if self.txn == "read":
             raise EddyError("25006", "transaction in read-only mode")
         binder = self.binder()
+        ast = unqualify_columns(ast)
         plan = {exp.Insert: writes.plan_insert, exp.Update: writes.plan_update,
                 exp.Delete: writes.plan_delete}[type(ast)]
         fn, box, tag = plan(binder, ast, list(params) if params else [])
@@ -408,6 +400,22 @@ class Session:
             result = ddl_misc.run(self, txn, binder, st)
         self.notices.extend(txn.notices)
         return result
+
+
+_ANY_PARAM = re.compile(r"\b(?:ANY|ALL|SOME)\s*\(\s*\$(\d+)\s*\)", re.I)
+
+
+def array_params(text: str | None, params: list) -> list:
+    """A parameter of untyped text in `= ANY($n)` is an array literal (`{a,b}`): PostgreSQL
+    infers its array type from the context, so it is read as a list here."""
+    if not text or "$" not in text:
+        return params
+    for m in _ANY_PARAM.finditer(text):
+        i = int(m.group(1)) - 1
+        if 0 <= i < len(params) and isinstance(params[i], str):
+            with contextlib.suppress(ValueError):
+                params[i] = array_literal_items(params[i])
+    return params
 
 
 def _convert(value, is_json: bool, is_bare_numeric: bool):

@@ -29,6 +29,34 @@ def _skip_quoted(sql: str, i: int, quote: str, backslash: bool) -> int:
     return n
 
 
+def _skip(sql: str, i: int) -> int | None:
+    """If a literal, quoted identifier or comment starts at sql[i], the index just past it."""
+    c = sql[i]
+    n = len(sql)
+    if c == "'":
+        escape = i > 0 and sql[i - 1] in "eE" and (i < 2 or not sql[i - 2].isalnum())
+        return _skip_quoted(sql, i, "'", escape)
+    if c == '"':
+        return _skip_quoted(sql, i, '"', False)
+    if c == "-" and sql.startswith("--", i):
+        j = sql.find("\n", i)
+        return n if j < 0 else j + 1
+    if c == "/" and sql.startswith("/*", i):
+        depth, i = 1, i + 2
+        while i < n and depth:
+            if sql.startswith("/*", i):
+                depth, i = depth + 1, i + 2
+            elif sql.startswith("*/", i):
+                depth, i = depth - 1, i + 2
+            else:
+                i += 1
+        return i
+    if c == "$" and (m := _DOLLAR.match(sql, i)) and (i == 0 or not sql[i - 1].isalnum()):
+        end = sql.find(m.group(0), m.end())
+        return n if end < 0 else end + len(m.group(0))
+    return None
+
+
 def split_statements(sql: str) -> list[str]:
     """The non-empty statements of `sql`, split on semicolons outside literals and comments."""
     out: list[str] = []
@@ -36,34 +64,38 @@ def split_statements(sql: str) -> list[str]:
     i = 0
     n = len(sql)
     while i < n:
-        c = sql[i]
-        if c == "'":
-            escape = i > 0 and sql[i - 1] in "eE" and (i < 2 or not sql[i - 2].isalnum())
-            i = _skip_quoted(sql, i, "'", escape)
-        elif c == '"':
-            i = _skip_quoted(sql, i, '"', False)
-        elif c == "-" and sql.startswith("--", i):
-            j = sql.find("\n", i)
-            i = n if j < 0 else j + 1
-        elif c == "/" and sql.startswith("/*", i):
-            depth, i = 1, i + 2
-            while i < n and depth:
-                if sql.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif sql.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
-        elif c == "$" and (m := _DOLLAR.match(sql, i)) and (i == 0 or not sql[i - 1].isalnum()):
-            end = sql.find(m.group(0), m.end())
-            i = n if end < 0 else end + len(m.group(0))
-        elif c == ";":
+        if (j := _skip(sql, i)) is not None:
+            i = j
+        elif sql[i] == ";":
             out.append(sql[start:i])
             start = i = i + 1
         else:
             i += 1
     out.append(sql[start:])
     return [s.strip() for s in out if strip_comments(s).strip()]
+
+
+_PARAM = re.compile(r"\$\d+")
+
+
+def separate_parameters(sql: str) -> str:
+    """`$1,$2` as `$1 ,$2`: a parameter followed at once by other text (psycopg writes
+    `VALUES ($1,$2)`) is otherwise read as the start of a `$tag$` string by the parser."""
+    if "$" not in sql:
+        return sql
+    out, i, n, last = [], 0, len(sql), 0
+    while i < n:
+        if (j := _skip(sql, i)) is not None:
+            i = j
+        elif sql[i] == "$" and (m := _PARAM.match(sql, i)) and \
+                (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] == "_")):
+            i = m.end()
+            if i < n and not sql[i].isspace():
+                out.append(sql[last:i] + " ")
+                last = i
+        else:
+            i += 1
+    return "".join(out) + sql[last:]
 
 
 def strip_comments(sql: str) -> str:
@@ -136,3 +168,32 @@ def parse_duration(text: str) -> float:
         raise ValueError(f"invalid duration: {text!r}")
     unit = m.group(2).lower() if m.group(2) else None
     return float(m.group(1)) * _UNIT[unit]
+
+
+def array_literal_items(s: str) -> list[str | None]:
+    """The elements of a one-dimensional array literal `{1,NULL,"a,b"}` (NULL as None)."""
+    s = s.strip()
+    if not (s.startswith("{") and s.endswith("}")):
+        raise ValueError(f'malformed array literal: "{s}"')
+    body, items, i = s[1:-1], [], 0
+    while i < len(body):
+        if body[i] == "{":
+            raise ValueError("multidimensional array parameters are not supported")
+        if body[i] == '"':
+            j, out = i + 1, []
+            while j < len(body) and body[j] != '"':
+                if body[j] == "\\":
+                    j += 1
+                out.append(body[j])
+                j += 1
+            items.append("".join(out))
+            i = j + 1
+        else:
+            j = body.find(",", i)
+            j = len(body) if j < 0 else j
+            word = body[i:j].strip()
+            items.append(None if word.upper() == "NULL" else word)
+            i = j
+        if i < len(body) and body[i] == ",":
+            i += 1
+    return items
