@@ -58,6 +58,15 @@ class Reader:
         """Decoded values (None where `errors` gets an entry, or where the payload is null)."""
         out: list = [None] * len(payloads)
         reader = self._reader
+        # one buffer for the whole batch: each body is read in place (seek to its start, check
+        # that the record ends exactly at the next message), no buffer object per message
+        starts = [0] * (len(payloads) + 1)
+        pos = 0
+        for i, payload in enumerate(payloads):
+            starts[i] = pos
+            pos += len(payload) if payload is not None else 0
+        starts[len(payloads)] = pos
+        buf = io.BytesIO(b"".join(p for p in payloads if p is not None))
         for i, payload in enumerate(payloads):
             if payload is None:
                 if not skip_null:
@@ -71,7 +80,7 @@ class Reader:
                 continue
             schema_id = int.from_bytes(payload[1:5], "big")
             try:
-                writer = self.writer(schema_id)
+                writer = self._writers[schema_id] if schema_id in self._writers else self.writer(schema_id)
             except UnknownSchema:
                 errors[i] = f"{what}: unknown schema id {schema_id}"
                 continue
@@ -81,8 +90,7 @@ class Reader:
             except ValueError as e:  # unparsable writer schema
                 errors[i] = f"{what}: schema id {schema_id} is not a valid Avro schema: {e}"
                 continue
-            buf = io.BytesIO(payload)
-            buf.seek(5)
+            buf.seek(starts[i] + 5)
             try:
                 if writer is None:
                     record = schemaless_reader(buf, reader, None)
@@ -96,9 +104,11 @@ class Reader:
                     why = str(e) or ("the body ends early" if isinstance(e, EOFError) else kind)
                     errors[i] = f"{what}: corrupt Avro body (schema id {schema_id}): {why}"
                 continue
-            if buf.tell() != len(payload):
+            end = buf.tell()
+            if end != starts[i + 1]:
                 errors[i] = (f"{what}: corrupt Avro body (schema id {schema_id}): "
-                             f"{len(payload) - buf.tell()} bytes left after the record")
+                             + (f"{starts[i + 1] - end} bytes left after the record" if end < starts[i + 1]
+                                else "the body ends early"))
                 continue
             out[i] = record
         return out
