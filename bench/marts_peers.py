@@ -12,7 +12,7 @@ from peers.harness import PEER_TOPICS, MarkerRun, Peer, click_stats, reflected
 
 SEMANTICS = {
     "eddy": "late events update their window; duplicates (same event_id) count once",
-    "flink": "events behind the watermark (largest event time - 5 s) are dropped; duplicates "
+    "flink": "events behind the watermark (largest event time - 1 s) are dropped; duplicates "
              "count; a window's row appears when the watermark passes its end",
     "pathway": "late events update their window (no cutoff); duplicates count once",
 }

@@ -9,7 +9,7 @@ JSON line with the seconds from submission to the end of the job. streaming: run
 Both write their results as JSON to the topics `<prefix>flink_page_views` and
 `<prefix>flink_sessions`, which the harness reads (totals, and when each marker page appears).
 
-Semantics (Flink's, not eddy's): event time with a watermark 5 s behind the largest event time
+Semantics (Flink's, not eddy's): event time with a watermark 1 s behind the largest event time
 seen; an event behind the watermark when it arrives is dropped by the windows (eddy and Pathway
 update the window instead); no deduplication by event_id (a deduplicated stream loses its
 event-time attribute in Flink SQL, so the windows could not follow it); a window's row is
@@ -36,7 +36,7 @@ def source(args, name: str, columns: str) -> str:
 CREATE TABLE {name} (
   event_id STRING, event_time STRING, {columns},
   ts AS {TS},
-  WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
+  WATERMARK FOR ts AS ts - INTERVAL '1' SECOND
 ) WITH (
   'connector' = 'kafka', 'topic' = '{args.prefix}{name}',
   'properties.bootstrap.servers' = '{args.bootstrap}',
