@@ -23,7 +23,7 @@ select s.id, s.name, st.status, ss.messages_received, ss.bytes_received,
   left join mz_internal.mz_source_statuses st on st.id = s.id
   left join mz_internal.mz_source_statistics ss on ss.id = s.id
   left join mz_internal.mz_wallclock_global_lag l on l.object_id = s.id
- where s.id like 'u%'
+ where s.id like 'u%' and st.status is not null
  order by s.id
 """
 VIEWS_SQL = """
