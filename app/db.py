@@ -7,11 +7,13 @@ user, password, dbname, sslmode, cluster), then the environment variables of app
 
 psycopg 3 with its default settings: every query runs in its own read transaction that is
 ended right after the fetch (Materialize confines a transaction to one time domain, so
-queries are never batched into one).
+queries are never batched into one). A page runs its queries concurrently on the pool
+(app/cache.py `gather`); results are shared between sessions for LIVE_TTL / SLOW_TTL seconds.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import threading
@@ -24,11 +26,12 @@ import psycopg
 import streamlit as st
 from psycopg import sql
 
+from app.cache import WORKERS, cached
 from app.settings import Settings, settings_from
 
-LIVE_TTL = 1.0       # live tiles: cached at most this long (with run_every=1 s: fresh within 2 s)
+LIVE_TTL = 0.5       # live tiles: cached at most this long (with run_every=1 s: fresh within 2 s)
 SLOW_TTL = 5.0       # heavier queries
-POOL_SIZE = 4
+POOL_SIZE = WORKERS
 
 MARTS = ("page_views_per_minute", "user_sessions", "funnel_conversion",
          "account_takeover_alerts", "error_alerts")
@@ -58,7 +61,9 @@ def _secrets() -> dict | None:
         return None
 
 
+@functools.cache
 def settings() -> Settings:
+    """Read once per process (the router reads it first, in Streamlit's script thread)."""
     return settings_from(dict(os.environ), _secrets())
 
 
@@ -123,9 +128,17 @@ def _frame(rows: list[tuple], cols: list[str]) -> pd.DataFrame:
     return df
 
 
-@st.cache_resource(show_spinner=False)
+_pool: Pool | None = None
+_pool_lock = threading.Lock()
+
+
 def pool() -> Pool:
-    return Pool(settings())
+    """The process's pool (made on first use; the settings are read once)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = Pool(settings())
+        return _pool
 
 
 def fetch(query: sql.Composable | str, params: Sequence | None = None) -> pd.DataFrame:
@@ -134,7 +147,7 @@ def fetch(query: sql.Composable | str, params: Sequence | None = None) -> pd.Dat
 
 # --- Overview -------------------------------------------------------------------------------
 
-@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+@cached(LIVE_TTL)
 def overview() -> dict:
     """Headline figures: clicks in the newest minute, active sessions (last event within 30
     minutes of the newest event), conversion, alerts in the last hour of data, freshness."""
@@ -173,7 +186,7 @@ def overview() -> dict:
     return df.iloc[0].to_dict()
 
 
-@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+@cached(LIVE_TTL)
 def events_per_minute(minutes: int = 60) -> pd.DataFrame:
     """Click events per minute over the newest `minutes` minutes of data."""
     return fetch("""
@@ -188,7 +201,7 @@ def events_per_minute(minutes: int = 60) -> pd.DataFrame:
 
 # --- Traffic --------------------------------------------------------------------------------
 
-@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+@cached(LIVE_TTL)
 def page_views(minutes: int = 60, top: int = 8) -> pd.DataFrame:
     """Views and unique users per minute of the `top` pages of the newest `minutes` minutes;
     the other pages summed as '(other)'."""
@@ -219,7 +232,7 @@ def page_views(minutes: int = 60, top: int = 8) -> pd.DataFrame:
     """, [minutes, top])
 
 
-@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+@cached(LIVE_TTL)
 def traffic_totals(minutes: int = 60) -> dict:
     df = fetch("""
         select sum(views) as views, count(distinct page_url) as pages, max(unique_users) as
@@ -233,7 +246,7 @@ def traffic_totals(minutes: int = 60) -> dict:
 
 # --- Funnel ---------------------------------------------------------------------------------
 
-@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+@cached(LIVE_TTL)
 def funnel() -> pd.DataFrame:
     return fetch("""
         select step_order, step, sessions, conversion_from_previous, conversion_from_start,
@@ -243,7 +256,7 @@ def funnel() -> pd.DataFrame:
     """)
 
 
-@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+@cached(SLOW_TTL)
 def session_durations(bucket_seconds: int = 30, cap_seconds: int = 3600) -> pd.DataFrame:
     """Sessions per duration bucket (durations past `cap_seconds` fall in the last bucket)."""
     return fetch("""
@@ -257,7 +270,7 @@ def session_durations(bucket_seconds: int = 30, cap_seconds: int = 3600) -> pd.D
     """, [bucket_seconds, bucket_seconds, cap_seconds])
 
 
-@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+@cached(LIVE_TTL)
 def sessions(user_id: str | None, limit: int = 200) -> pd.DataFrame:
     """The newest sessions, of one user when `user_id` is given."""
     return fetch("""
@@ -272,7 +285,7 @@ def sessions(user_id: str | None, limit: int = 200) -> pd.DataFrame:
 
 # --- Fraud ----------------------------------------------------------------------------------
 
-@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+@cached(LIVE_TTL)
 def takeover_alerts(limit: int = 500) -> pd.DataFrame:
     return fetch("""
         select transaction_id, user_id, amount, transaction_time, trigger_event_id,
@@ -283,7 +296,7 @@ def takeover_alerts(limit: int = 500) -> pd.DataFrame:
     """, [limit])
 
 
-@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+@cached(LIVE_TTL)
 def takeover_counts() -> dict:
     df = fetch("""
         select count(*) as alerts, count(distinct transaction_id) as transactions,
@@ -295,7 +308,7 @@ def takeover_counts() -> dict:
 
 # --- Operations -----------------------------------------------------------------------------
 
-@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+@cached(LIVE_TTL)
 def error_alerts(minutes: int = 120) -> pd.DataFrame:
     return fetch("""
         select window_start, service, error_count, total_count, error_rate
@@ -306,7 +319,7 @@ def error_alerts(minutes: int = 120) -> pd.DataFrame:
     """, [minutes])
 
 
-@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+@cached(LIVE_TTL)
 def source_health() -> pd.DataFrame:
     """One row per source: status, error, messages received, committed offsets, dead letters."""
     return fetch("""
@@ -323,7 +336,7 @@ def source_health() -> pd.DataFrame:
     """)
 
 
-@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+@cached(LIVE_TTL)
 def partition_lag() -> pd.DataFrame:
     return fetch("""
         select s.name as source, p.partition, p.offset_known, p.offset_committed, p.lag
@@ -333,7 +346,7 @@ def partition_lag() -> pd.DataFrame:
     """)
 
 
-@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+@cached(SLOW_TTL)
 def dead_letter_sample(source: str, limit: int = 5) -> pd.DataFrame:
     """The newest dead letters of `source` (a name from the catalog, quoted as identifier)."""
     df = fetch(sql.SQL("""
@@ -349,7 +362,7 @@ def dead_letter_sample(source: str, limit: int = 5) -> pd.DataFrame:
     return df
 
 
-@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+@cached(SLOW_TTL)
 def malformed_sample(limit: int = 10) -> pd.DataFrame:
     return fetch("""
         select topic, reason, data::text as data
@@ -358,7 +371,7 @@ def malformed_sample(limit: int = 10) -> pd.DataFrame:
     """, [limit])
 
 
-@st.cache_data(ttl=SLOW_TTL, show_spinner=False)
+@cached(SLOW_TTL)
 def malformed_counts() -> pd.DataFrame:
     return fetch("""
         select topic, count(*) as malformed from stg_malformed_events
@@ -366,7 +379,7 @@ def malformed_counts() -> pd.DataFrame:
     """)
 
 
-@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+@cached(LIVE_TTL)
 def freshness() -> pd.DataFrame:
     """Per view: its newest event time and how many seconds ago that was."""
     parts = [sql.SQL("select {} as view, max({}) as newest from {}").format(
@@ -377,20 +390,16 @@ def freshness() -> pd.DataFrame:
     return fetch(query)
 
 
-@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+@cached(LIVE_TTL)
 def deliveries(limit: int = 50) -> pd.DataFrame:
     """The alerting process's delivery log (empty when it never ran against this engine)."""
-    exists = fetch("""
-        select count(*) as n from mz_catalog.mz_tables t
-        join mz_catalog.mz_schemas s on s.id = t.schema_id
-        where t.name = %s and s.name = 'public'
-    """, [DELIVERIES])
-    if not int(exists["n"].iloc[0]):
+    try:
+        return fetch(sql.SQL("""
+            select at, rule, alert_key, status, attempts, detail from {}
+            order by at desc, alert_key limit %s
+        """).format(sql.Identifier(DELIVERIES)), [limit])
+    except psycopg.errors.UndefinedTable:
         return pd.DataFrame(columns=["at", "rule", "alert_key", "status", "attempts", "detail"])
-    return fetch(sql.SQL("""
-        select at, rule, alert_key, status, attempts, detail from {}
-        order by at desc, alert_key limit %s
-    """).format(sql.Identifier(DELIVERIES)), [limit])
 
 
 def ping() -> float:

@@ -1,9 +1,18 @@
-"""Page building blocks: live fragments that survive an unreachable engine, metric helpers."""
+"""Page building blocks: live fragments that survive an unreachable engine, charts, metric
+helpers.
+
+DASHBOARD_TIMINGS=<file>: every fragment run appends {"tile", "seconds", "at"} as a JSON line
+(bench/dashboard_bench.py reports the server's share of a page load from it).
+"""
 
 from __future__ import annotations
 
 import functools
+import json
 import math
+import os
+import time
+from pathlib import Path
 
 import psycopg
 import streamlit as st
@@ -12,6 +21,7 @@ from app import db
 
 LIVE_EVERY = 1.0   # seconds between live tile refreshes (data changes show within 2 s)
 SLOW_EVERY = 5.0
+TIMINGS = os.environ.get("DASHBOARD_TIMINGS")
 
 
 def live(run_every: float = LIVE_EVERY):
@@ -21,17 +31,39 @@ def live(run_every: float = LIVE_EVERY):
         @st.fragment(run_every=run_every)
         @functools.wraps(fn)
         def body(*args, **kwargs):
-            try:
-                fn(*args, **kwargs)
-            except db.EngineUnreachable as e:
-                unreachable(str(e))
-            except psycopg.errors.UndefinedTable as e:
-                st.warning(f"Not available yet: {_first_line(e)}. Run `dbt run` to create the "
-                           "marts; this tile retries by itself.", icon=":material/hourglass_empty:")
-            except psycopg.Error as e:
-                st.warning(f"The engine rejected a query: {_first_line(e)}", icon=":material/warning:")
+            guarded(fn, *args, **kwargs)
         return body
     return wrap
+
+
+def guarded(fn, *args, **kwargs) -> None:
+    """Run `fn`; an unreachable engine, a missing mart or a rejected query becomes a notice in
+    its place instead of an exception."""
+    t0 = time.perf_counter()
+    try:
+        fn(*args, **kwargs)
+    except db.EngineUnreachable as e:
+        unreachable(str(e))
+    except psycopg.errors.UndefinedTable as e:
+        st.warning(f"Not available yet: {_first_line(e)}. Run `dbt run` to create the "
+                   "marts; this tile retries by itself.", icon=":material/hourglass_empty:")
+    except psycopg.Error as e:
+        st.warning(f"The engine rejected a query: {_first_line(e)}", icon=":material/warning:")
+    finally:
+        if TIMINGS:
+            _timing(f"{Path(fn.__code__.co_filename).stem}.{fn.__name__}",
+                    time.perf_counter() - t0)
+
+
+def _timing(tile: str, seconds: float) -> None:
+    with open(TIMINGS, "a") as f:
+        f.write(json.dumps({"tile": tile, "seconds": round(seconds, 4), "at": time.time()}) + "\n")
+
+
+def chart(container, spec_and_data) -> None:
+    """Draw a chart of app/charts.py in `container` (st or a column), full width."""
+    data, spec = spec_and_data
+    container.vega_lite_chart(data, spec, width="stretch")
 
 
 def unreachable(reason: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import psycopg
@@ -32,8 +33,9 @@ def follow(settings: Settings, relation: str, on_rows: Callable[[list[dict], boo
     query = sql.SQL("subscribe {} with (progress)").format(relation_sql(relation))
     while not stop.is_set():
         try:
+            t0 = time.monotonic()
             with psycopg.connect(**settings.conninfo("eddy-alerts"), autocommit=True) as conn:
-                _stream(conn, query, on_rows, stop)
+                _stream(conn, query, on_rows, stop, relation, t0)
         except psycopg.Error as e:
             reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
             msg = (f"SUBSCRIBE to {relation} at {settings.address} failed: {reason}; "
@@ -47,7 +49,7 @@ def follow(settings: Settings, relation: str, on_rows: Callable[[list[dict], boo
             backoff = 0.5
 
 
-def _stream(conn, query, on_rows, stop) -> None:
+def _stream(conn, query, on_rows, stop, relation: str, t0: float) -> None:
     cur = conn.cursor()
     snapshot, inserted, names = True, [], None
     for row in cur.stream(query):
@@ -57,6 +59,9 @@ def _stream(conn, query, on_rows, stop) -> None:
         if progressed:
             if inserted or snapshot:
                 on_rows(inserted, snapshot)
+                if snapshot:
+                    log.info("following %s: snapshot of %d rows read %.2f s after connecting",
+                             relation, len(inserted), time.monotonic() - t0)
                 inserted, snapshot = [], False
             if stop.is_set():
                 conn.cancel_safe()

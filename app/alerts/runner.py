@@ -23,6 +23,7 @@ from app.settings import Settings
 log = logging.getLogger("app.alerts")
 
 PUBLISH_EVERY = 1.0
+DRAIN_SECONDS = 3.0
 
 
 class Alerter:
@@ -92,12 +93,23 @@ class Alerter:
         while not self.stop.is_set():
             for p in self.store.due():
                 if self.stop.is_set():
-                    return
+                    break
                 self._deliver(p, d)
             nxt = self.store.next_due()
             wait = 1.0 if nxt is None else min(max(nxt - time.time(), 0.0), 1.0)
             self._wake.wait(wait)
             self._wake.clear()
+        self._drain(d)
+
+    def _drain(self, d) -> None:
+        """On a stop: one more try for what is due, for at most DRAIN_SECONDS (what is left
+        stays pending in the store for the next start)."""
+        deadline = time.monotonic() + DRAIN_SECONDS
+        for p in self.store.due():
+            if time.monotonic() > deadline:
+                log.info("stopping with alerts still pending; the next start delivers them")
+                return
+            self._deliver(p, d)
 
     def _deliver(self, p, d) -> None:
         attempts = p.attempts + 1
@@ -109,7 +121,8 @@ class Alerter:
         out = slack.post(d.webhook_url, p.payload, d.timeout_seconds)
         if out.ok:
             self.store.sent(p.key, p.rule, attempts, out.detail)
-            log.info("sent %s (attempt %d)", p.key, attempts)
+            log.info("sent %s (attempt %d, %.2f s after the row was seen)", p.key, attempts,
+                     time.time() - p.first_seen)
         elif out.retryable and time.time() - p.first_seen < d.give_up_after_seconds:
             delay = out.retry_after if out.retry_after is not None else min(
                 d.backoff_initial_seconds * 2 ** (attempts - 1), d.backoff_max_seconds)

@@ -1,28 +1,38 @@
 """Operations: error alerts per service, pipeline health per source and per view, alert
-deliveries."""
+deliveries, dead letters."""
 
 import streamlit as st
 
 from app import charts, db, ui
+from app.cache import gather, prefetch
 
 st.title("Operations")
+prefetch(db.source_health, db.error_alerts, db.partition_lag, db.freshness, db.deliveries)
 
 
 @ui.live()
-def errors():
+def health():
+    d = gather(errors=db.error_alerts, health=db.source_health, lag=db.partition_lag,
+               fresh=db.freshness, deliveries=db.deliveries)
     st.subheader("Error alerts per service")
-    df = db.error_alerts()
-    if df.empty:
+    if d["errors"].empty:
         st.info("No service is above the error threshold.")
     else:
-        st.altair_chart(charts.error_alerts(df), width="stretch")
+        ui.chart(st, charts.error_alerts(d["errors"]))
+    sources(ui.rates(d["health"]), d["lag"])
+    st.subheader("Freshness per view")
+    ui.chart(st, charts.freshness(d["fresh"]))
+    st.subheader("Alert deliveries (python -m app.alerts)")
+    if d["deliveries"].empty:
+        st.info("No deliveries recorded: the alerting process has not sent anything to this "
+                "engine yet.")
+    else:
+        st.dataframe(d["deliveries"], width="stretch", hide_index=True)
 
 
-@ui.live()
-def sources():
-    health = ui.rates(db.source_health())
-    lag = db.partition_lag()
+def sources(health, lag):
     stalled = health[health["status"] != "running"]
+    st.subheader("Sources")
     cols = st.columns(4)
     cols[0].metric("Sources running", f"{len(health) - len(stalled)} / {len(health)}")
     cols[1].metric("Messages/s", ui.number(health["messages_per_second"].sum(), "{:,.1f}"))
@@ -35,44 +45,36 @@ def sources():
         return
     left, right = st.columns(2)
     left.subheader("Messages per second")
-    left.altair_chart(charts.source_rates(health), width="stretch")
+    ui.chart(left, charts.source_rates(health))
     right.subheader("Consumer lag per partition")
-    right.altair_chart(charts.partition_lag(lag), width="stretch")
+    ui.chart(right, charts.partition_lag(lag))
     st.dataframe(health.drop(columns=["sampled_at"]), width="stretch", hide_index=True)
-
-
-@ui.live()
-def views():
-    st.subheader("Freshness per view")
-    st.altair_chart(charts.freshness(db.freshness()), width="stretch")
 
 
 @ui.live(ui.SLOW_EVERY)
 def dead_letters():
-    st.subheader("Dead letters and malformed events")
     health = db.source_health()
     with_dead = health[health["dead_letters"].fillna(0) > 0]
-    for source in with_dead["source"]:
+    samples = gather(**{source: (lambda s=source: db.dead_letter_sample(s))
+                        for source in with_dead["source"]})
+    st.subheader("Dead letters")
+    if not samples:
+        st.info("No source has dead letters.")
+    for source, df in samples.items():
         st.caption(f"Newest dead letters of `{source}`")
-        st.dataframe(db.dead_letter_sample(source), width="stretch", hide_index=True)
-    st.caption("Malformed events per topic (stg_malformed_events), with a sample")
-    st.dataframe(db.malformed_counts(), hide_index=True)
-    st.dataframe(db.malformed_sample(), width="stretch", hide_index=True)
-
-
-@ui.live()
-def deliveries():
-    st.subheader("Alert deliveries (python -m app.alerts)")
-    df = db.deliveries()
-    if df.empty:
-        st.info("No deliveries recorded: the alerting process has not sent anything to this "
-                "engine yet.")
-    else:
         st.dataframe(df, width="stretch", hide_index=True)
 
 
-errors()
-sources()
-views()
+def malformed():
+    st.subheader("Malformed events")
+    if not st.toggle("Show malformed events per topic (stg_malformed_events; evaluated when "
+                     "shown, slow on large topics)", key="show_malformed"):
+        return
+    d = gather(counts=db.malformed_counts, sample=db.malformed_sample)
+    st.dataframe(d["counts"], hide_index=True)
+    st.dataframe(d["sample"], width="stretch", hide_index=True)
+
+
+health()
 dead_letters()
-deliveries()
+ui.guarded(malformed)

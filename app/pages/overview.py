@@ -3,13 +3,15 @@
 import streamlit as st
 
 from app import charts, db, ui
+from app.cache import gather
 
 st.title("Overview")
 
 
 @ui.live()
 def tiles():
-    o = db.overview()
+    d = gather(o=db.overview, epm=lambda: db.events_per_minute(60))
+    o = d["o"]
     cols = st.columns(5)
     cols[0].metric("Clicks in the newest minute", ui.number(o["clicks_last_minute"]))
     cols[1].metric("Active sessions", ui.number(o["active_sessions"]),
@@ -23,7 +25,7 @@ def tiles():
     cols[4].metric("Freshness", ui.seconds(o["freshness_seconds"]),
                    help="Wall-clock time since the newest event the marts hold.")
     st.subheader("Click events per minute")
-    st.altair_chart(charts.events_per_minute(db.events_per_minute(60)), width="stretch")
+    ui.chart(st, charts.events_per_minute(d["epm"]))
 
 
 tiles()

@@ -61,8 +61,7 @@ def keys(table: str, ids) -> set[str]:
 def test_each_new_row_is_delivered_once_within_5_seconds(engine, receiver, alerts):
     table = make_table(engine)
     p = alerts(ato_rules(table))
-    wait_until(lambda: "alerting:" in p.output(), 60, message="alerting process started")
-    time.sleep(2)  # the subscription is established (empty snapshot)
+    wait_until(lambda: f"following {table}" in p.output(), 60, message="subscription live")
     committed = {}
     for batch in (range(0, 5), range(5, 12)):
         committed.update(dict.fromkeys(batch, insert_alerts(engine, table, batch)))
@@ -118,8 +117,7 @@ text = "{{service}}: {{error_count}} errors"
 cooldown_seconds = 60
 cooldown_by = ["service"]
 """)
-    wait_until(lambda: "alerting:" in p.output(), 60, message="alerting process started")
-    time.sleep(2)
+    wait_until(lambda: f"following {table}" in p.output(), 60, message="subscription live")
     with engine.connect() as conn:
         conn.execute(f"insert into {table} values "
                      "('2026-12-01 10:00:00+00', 'checkout', 9), "
