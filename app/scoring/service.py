@@ -22,6 +22,7 @@ from decimal import Decimal
 import orjson
 import psycopg
 from confluent_kafka import Consumer, KafkaException, Producer
+from threadpoolctl import threadpool_limits
 
 from app.scoring import features as feats_mod
 from app.scoring.config import Config
@@ -151,6 +152,11 @@ class Scorer:
 
     def run(self, should_stop: Callable[[], bool]) -> None:
         cfg = self.config
+        # One thread for the model: a batch is small, and OpenMP workers spinning on a loaded
+        # machine cost seconds per batch (measured: 4-8 s at load average 30, vs ms).
+        threadpool_limits(1)
+        self.model.scores([inputs({"event_time": "2026-01-01T00:00:00.000Z", "amount": 1},
+                                  dict.fromkeys(USER_FEATURES))])  # warm up
         consumer = Consumer({
             "bootstrap.servers": self.bootstrap, "group.id": cfg.group_id,
             "enable.auto.commit": False, "auto.offset.reset": "earliest",

@@ -229,6 +229,11 @@ def test_features_are_point_in_time_on_both_paths(platform):
     scorer = Scorer(platform, f"pit-{uuid.uuid4().hex[:6]}")
     scorer.start()
     try:
+        # the scorer is consuming once a probe is decided (else the engine may get the
+        # transactions first, and they take the exact path, tested below)
+        probe = Events().tx(datetime.now(UTC), f"probe-{uuid.uuid4().hex[:6]}", 1.00)
+        produce(platform, [("transactions", probe)])
+        wait_for_decisions(platform, {probe["transaction_id"]}, scorer)
         # online path: scored before the engine has them
         now = datetime.now(UTC)
         first = [ev.tx(now, "pit-a", 250.00, "m0100", "RU", "dZ"),
