@@ -142,10 +142,20 @@ def source_rates(df: pd.DataFrame) -> Chart:
 
 
 def freshness(df: pd.DataFrame) -> Chart:
+    """Per view: the engine's wall-clock lag where it reports one, else the age of the newest
+    event (the tooltip has both)."""
+    df = df.assign(seconds=df["lag_seconds"].fillna(df["data_age_seconds"])
+                   if "lag_seconds" in df else df["data_age_seconds"])
+    engine = "lag_seconds" in df and df["lag_seconds"].notna().any()
+    title = ("wall-clock lag (s, mz_wallclock_global_lag)" if engine
+             else "seconds since the newest event")
+    tips = [_n("view"), _tip_time("newest", "%H:%M:%S"),
+            _q("data_age_seconds", "newest event (s ago)", ".1f")]
+    if engine:
+        tips.append(_q("lag_seconds", "wall-clock lag (s)", ".1f"))
     return df, _spec("bar", {
         "y": _n("view", None, sort="x", axis={"title": None}),
-        "x": _q("lag_seconds", "seconds since the newest event"),
-        "color": {"field": "lag_seconds", "type": "quantitative", "legend": None,
+        "x": _q("seconds", title),
+        "color": {"field": "seconds", "type": "quantitative", "legend": None,
                   "scale": {"scheme": "orangered"}},
-        "tooltip": [_n("view"), _tip_time("newest", "%H:%M:%S"),
-                    _q("lag_seconds", fmt=".1f")]})
+        "tooltip": tips})

@@ -381,13 +381,29 @@ def malformed_counts() -> pd.DataFrame:
 
 @cached(LIVE_TTL)
 def freshness() -> pd.DataFrame:
-    """Per view: its newest event time and how many seconds ago that was."""
+    """Per view: the engine's wall-clock lag (`mz_internal.mz_wallclock_global_lag`: how far
+    behind the wall clock its contents are; None where the engine does not have that
+    relation), its newest event time and how many seconds ago that was."""
     parts = [sql.SQL("select {} as view, max({}) as newest from {}").format(
         sql.Literal(name), sql.SQL(expr), sql.Identifier(name)) for name, expr in FRESHNESS]
     query = sql.SQL("select view, newest, greatest(extract(epoch from (now() - newest)), 0) "
-                    "as lag_seconds from ({}) f order by view").format(
+                    "as data_age_seconds from ({}) f order by view").format(
         sql.SQL(" union all ").join(parts))
-    return fetch(query)
+    out, lag = fetch(query), _wallclock_lag()   # not gather(): this runs on its pool
+    out["lag_seconds"] = (None if lag is None else
+                          out["view"].map(dict(zip(lag["view"], lag["lag_seconds"], strict=True))))
+    return out
+
+
+def _wallclock_lag() -> pd.DataFrame | None:
+    try:
+        return fetch("""
+            select o.name as view, extract(epoch from l.lag) as lag_seconds
+            from mz_internal.mz_wallclock_global_lag l
+            join mz_catalog.mz_objects o on o.id = l.object_id
+        """)
+    except psycopg.errors.UndefinedTable:
+        return None
 
 
 @cached(LIVE_TTL)
