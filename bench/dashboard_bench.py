@@ -79,6 +79,7 @@ def loadavg() -> str:
 
 
 TIMEOUTS: list[str] = []
+VERBOSE = False
 
 
 def _ready(page, name: str) -> None:
@@ -91,6 +92,13 @@ def _ready(page, name: str) -> None:
         page.wait_for_function(READY, arg=[title, charts, metrics, tables], timeout=TIMEOUT_MS)
     except PlaywrightTimeout:
         TIMEOUTS.append(f"{name}: {page.inner_text('body')[:300]!r}")
+
+
+def _note(kind: str, name: str, seconds: float) -> float:
+    """One load as it happens (`--verbose`), so a run cut short still shows its figures."""
+    if VERBOSE:
+        print(f"    {kind:<6} {name:<11} {seconds:7.3f} s", flush=True)
+    return seconds
 
 
 def nav_loads(context, base: str, seconds: float) -> dict[str, list[float]]:
@@ -110,7 +118,7 @@ def nav_loads(context, base: str, seconds: float) -> dict[str, list[float]]:
             t0 = time.perf_counter()
             link.click()
             _ready(page, name)
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(_note("nav", name, time.perf_counter() - t0))
             current = name
     page.close()
     return times
@@ -127,7 +135,8 @@ def url_loads(browser, context, base: str, rounds: int) -> dict[str, list[float]
             t0 = time.perf_counter()
             page.goto(f"{base}/{path}")
             _ready(page, name)
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(_note("reload" if context else "cold", name,
+                                     time.perf_counter() - t0))
             page.close()
             if context is None:
                 ctx.close()
@@ -207,7 +216,10 @@ def main() -> int:
                                                           "127.0.0.1:9092"))
     ap.add_argument("--topic-prefix", default=os.environ.get("LOADGEN_TOPIC_PREFIX", ""),
                     help="the prefix the engine's sources read (dbt var topic_prefix)")
+    ap.add_argument("--verbose", action="store_true", help="print every load as it happens")
     args = ap.parse_args()
+    global VERBOSE
+    VERBOSE = args.verbose
     try:
         with psycopg.connect(host="127.0.0.1", port=args.eddy_port, user="materialize",
                              dbname="materialize", autocommit=True, connect_timeout=3) as c:
