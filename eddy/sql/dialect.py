@@ -39,11 +39,13 @@ from eddy.sql.astutil import duckdb_func, transform_in_place, type_of
 from eddy.sql.astutil import literal_number as _literal_number
 from eddy.sql.colnames import column_name, name_columns  # noqa: F401 - column_name is API
 from eddy.sql.dialect_casts import casts_and_text
+from eddy.sql.dialect_checks import query_checks
 from eddy.sql.dialect_json import canonical_json, json_functions, json_operators
 from eddy.sql.dialect_strings import (
     boolean_operands,
     length_encoding,
     like_escape,
+    pads_and_lengths,
     split_part_fields,
     substring_length,
     substring_start,
@@ -419,6 +421,7 @@ RULES = (
     normalize_names,
     reject_unsupported,
     name_columns,
+    query_checks,
     date_input,
     date_trunc_columns,
     date_bin_hopping,
@@ -443,6 +446,7 @@ RULES = (
     mz_now,
     boolean_operands,
     length_encoding,
+    pads_and_lengths,
     split_part_fields,
     substring_length,
     substring_start,

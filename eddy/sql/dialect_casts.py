@@ -47,6 +47,9 @@ def kind_of(node: exp.Expression) -> exp.DataType | None:
         return exp.DataType.build("INTERVAL")
     if isinstance(node, exp.Literal):
         return None
+    if isinstance(node, exp.Array | exp.ArrayAgg) or (
+            isinstance(node, exp.Anonymous) and node.name.lower() in ("list", "list_agg")):
+        return exp.DataType.build("ARRAY<TEXT>")
     return node.type if type_of(node) is not None else None
 
 
@@ -112,11 +115,17 @@ def text_of(node: exp.Expression, for_concat: bool = False) -> exp.Expression | 
         return exp.Anonymous(this="mz_numeric_text", expressions=[node])
     if dtype.this == T.INTERVAL:
         return exp.Anonymous(this="mz_interval_text", expressions=[node])
+    if dtype.this in (T.ARRAY, T.LIST):
+        return exp.Anonymous(this="mz_list_text", expressions=[node])
     return None
 
 
 def casts_and_text(expression: exp.Expression) -> exp.Expression:
-    """Checks and text forms of casts; ``concat`` arguments; ``time - time``."""
+    """Checks and text forms of casts; ``concat`` arguments; ``time - time``; ``list_agg``."""
+    for fn in expression.find_all(exp.Anonymous):
+        if fn.name.lower() == "list_agg":
+            fn.set("this", "list")     # Materialize's list_agg is DuckDB's list
+
     def rule(node):
         if isinstance(node, exp.Cast | exp.TryCast) and not node.meta.get("eddy_cast"):
             node.meta["eddy_cast"] = True

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import codecs
+
 from sqlglot import exp
 
 from eddy.errors import EddyError, unsupported
@@ -66,8 +68,9 @@ _UTF8 = {"utf8", "utf-8", "unicode"}
 
 
 def length_encoding(expression: exp.Expression) -> exp.Expression:
-    """``length(s, encoding)``: UTF-8 counts characters, NULL gives NULL, other encodings are
-    refused (sqlglot drops the argument, which would count UTF-8 characters silently)."""
+    """``length(s, encoding)``: the characters of the string's UTF-8 bytes read in that
+    encoding (as Materialize); NULL gives NULL; an unknown encoding name is an error
+    (sqlglot drops the argument, which would count UTF-8 characters silently)."""
     def rule(node):
         if not isinstance(node, exp.Length) or node.args.get("encoding") is None:
             return node
@@ -78,8 +81,43 @@ def length_encoding(expression: exp.Expression) -> exp.Expression:
         if isinstance(enc, exp.Literal) and enc.is_string:
             if enc.this.lower() in _UTF8:
                 return node
-            raise unsupported(f"length with encoding {enc.this!r}")
+            try:
+                codecs.lookup(enc.this)
+            except LookupError:
+                raise EddyError("22023", f"invalid encoding name '{enc.this}'") from None
+            return exp.Anonymous(this="mz_length_in_encoding", expressions=[node.this, enc])
+        if isinstance(enc, exp.Literal):
+            raise EddyError("42883", "function length(text, integer) does not exist")
         raise unsupported("length with a non-constant encoding")
+    return transform_in_place(expression, rule)
+
+
+def pads_and_lengths(expression: exp.Expression) -> exp.Expression:
+    """``lpad``/``rpad``: a negative length is an error and an empty fill leaves the string
+    (cut to the length), as in Materialize (DuckDB fails on an empty fill); ``octet_length`` of
+    text counts its UTF-8 bytes."""
+    def rule(node):
+        if isinstance(node, exp.Pad) and not node.meta.get("eddy"):
+            node.meta["eddy"] = True
+            length, fill = node.expression, node.args.get("fill_pattern")
+            if fill is None:
+                return node
+            cut = duckdb_func("left", node.this.copy(), length.copy())
+            checked = exp.Case(ifs=[
+                exp.If(this=exp.LT(this=length.copy(), expression=exp.Literal.number(0)),
+                       true=duckdb_func("error", exp.Literal.string("negative length"))),
+                exp.If(this=exp.EQ(this=fill.copy(), expression=exp.Literal.string("")),
+                       true=cut)], default=node)
+            return checked
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "octet_length" and \
+                len(node.expressions) == 1 and type_of(node.expressions[0]) not in (
+                    exp.DataType.Type.VARBINARY, exp.DataType.Type.BINARY):
+            arg = node.expressions[0]
+            if isinstance(arg, exp.Cast) and arg.to.this in (exp.DataType.Type.VARBINARY,
+                                                             exp.DataType.Type.BINARY):
+                return node
+            return duckdb_func("strlen", exp.cast(arg, "VARCHAR"))
+        return node
     return transform_in_place(expression, rule)
 
 

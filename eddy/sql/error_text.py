@@ -29,6 +29,8 @@ _RULES: list[tuple[re.Pattern, str, str]] = [
     (re.compile(r"Could not ORDER BY column " + _Q), "42703", 'column "{0}" does not exist'),
     (re.compile(r"Table " + _Q + r" does not have a column named " + _Q), "42703",
      'column "{0}.{1}" does not exist'),
+    (re.compile(r'invalid (date|timestamp) field format: "([^"]*)"'), "22007",
+     'invalid input syntax for type {0}: "{1}"'),
     (re.compile(r"Referenced column " + _Q + r" not found in FROM clause"), "42703",
      'column "{0}" does not exist'),
 ]

@@ -26,6 +26,15 @@ MACROS = {
     "mz_interval_text": "(i) AS mz_interval_format(12 * datepart('year', i) + "
     "datepart('month', i), datepart('day', i), datepart('hour', i) * 3600000000 + "
     "datepart('minute', i) * 60000000 + datepart('microseconds', i))",
+    # a list or array in PostgreSQL's array text form: {a,"b c",NULL,t}
+    "mz_list_text": "(l) AS CASE WHEN l IS NOT NULL THEN '{' || coalesce(array_to_string("
+    "list_transform(l, x -> CASE "
+    "WHEN x IS NULL THEN 'NULL' "
+    "WHEN typeof(x) = 'BOOLEAN' THEN left(CAST(x AS VARCHAR), 1) "
+    "WHEN CAST(x AS VARCHAR) = '' OR upper(CAST(x AS VARCHAR)) = 'NULL' "
+    "OR regexp_matches(CAST(x AS VARCHAR), '[{},\"\\\\\\s]') "
+    "THEN '\"' || replace(replace(CAST(x AS VARCHAR), '\\', '\\\\'), '\"', '\\\"') || '\"' "
+    "ELSE CAST(x AS VARCHAR) END), ','), '') || '}' END",
     # an interval without months as microseconds
     "mz_interval_us": "(i) AS datepart('day', i) * 86400000000 + datepart('hour', i) * "
     "3600000000 + datepart('minute', i) * 60000000 + datepart('microseconds', i)",
@@ -45,6 +54,18 @@ def _interval_format(months: int | None, days: int | None, micros: int | None) -
     return format_interval(Interval(months, days, micros))
 
 
+def _length_in_encoding(text: str | None, encoding: str | None) -> int | None:
+    """Materialize's length(text, encoding): the text's UTF-8 bytes decoded in `encoding`."""
+    if text is None or encoding is None:
+        return None
+    try:
+        return len(text.encode("utf-8").decode(encoding))
+    except LookupError:
+        raise ValueError(f"invalid encoding name '{encoding}'") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"invalid byte sequence for encoding \"{encoding}\"") from None
+
+
 def install(conn) -> None:
     """Register the functions and macros on a DuckDB connection."""
     jsonb.install(conn)
@@ -52,6 +73,9 @@ def install(conn) -> None:
                         "WHERE function_name = 'mz_interval_format'").fetchone()[0]:
         conn.create_function("mz_interval_format", _interval_format,
                              [duckdb.sqltype("BIGINT")] * 3, duckdb.sqltype("VARCHAR"),
+                             null_handling="special")
+        conn.create_function("mz_length_in_encoding", _length_in_encoding,
+                             [duckdb.sqltype("VARCHAR")] * 2, duckdb.sqltype("BIGINT"),
                              null_handling="special")
     for name, body in MACROS.items():
         conn.execute(f"CREATE OR REPLACE MACRO main.{name}{body}")

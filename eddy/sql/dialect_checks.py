@@ -1,0 +1,132 @@
+"""Query checks PostgreSQL and Materialize make that DuckDB does not, or words differently
+(run on the typed tree, where columns carry their table; see eddy.sql.dialect).
+
+- a grouped query may name a column of its FROM only inside an aggregate or as (part of) a
+  GROUP BY expression: ``column "t.b" must appear in the GROUP BY clause ...`` (42803);
+- ``SELECT DISTINCT ON (..)`` must lead its ORDER BY with the same expressions, and ``SELECT
+  DISTINCT`` may only ORDER BY what it selects (42P10).
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from eddy.errors import EddyError
+
+
+def _bare(node: exp.Expression) -> str:
+    """SQL of an expression with its columns unqualified (written both ways, it compares equal)."""
+    def strip(n):
+        if isinstance(n, exp.Column) and n.table:
+            return exp.column(n.name)
+        return n
+    return node.transform(strip).sql()
+
+
+def _sources(select: exp.Select) -> set[str]:
+    """The names the FROM items of one SELECT are known by."""
+    names = set()
+    for item in [select.args.get("from_") or select.args.get("from")] + list(select.args.get("joins") or []):
+        node = item.this if item is not None else None
+        if node is None:
+            continue
+        names.add(node.alias_or_name)
+    return names
+
+
+def _own_columns(node: exp.Expression):
+    """Columns of an expression outside aggregates, window functions and subqueries."""
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        # aggregates (also FILTER/WITHIN GROUP parts, and functions sqlglot does not know,
+        # which may be aggregates: jsonb_agg, list_agg ...), windows and subqueries
+        if isinstance(cur, exp.AggFunc | exp.Window | exp.Subquery | exp.Select | exp.Filter |
+                      exp.WithinGroup | exp.Anonymous):
+            continue
+        if isinstance(cur, exp.Column):
+            yield cur
+            continue
+        stack.extend(cur.iter_expressions())
+
+
+def _grouped(col: exp.Column, top: exp.Expression, keys: set[str]) -> bool:
+    node: exp.Expression | None = col
+    while node is not None:
+        if _bare(node) in keys:
+            return True
+        if node is top:
+            return False
+        node = node.parent
+    return False
+
+
+def _check_group_by(select: exp.Select) -> None:
+    group = select.args.get("group")
+    if group is None or not group.expressions or any(
+            group.args.get(k) for k in ("rollup", "cube", "grouping_sets")):
+        return
+    if any(isinstance(e, exp.Literal) for e in group.expressions):
+        return                    # ordinals: left to the engine
+    keys = {_bare(e) for e in group.expressions}
+    keys |= {_bare(e.this) for e in select.expressions      # GROUP BY an output alias
+             if isinstance(e, exp.Alias) and e.alias in keys}
+    sources = _sources(select)
+    tops = [e.this if isinstance(e, exp.Alias) else e for e in select.expressions]
+    having = select.args.get("having")
+    if having is not None:
+        tops.append(having.this)
+    order = select.args.get("order")
+    if order is not None:
+        tops += [o.this for o in order.expressions]
+    distinct = select.args.get("distinct")
+    if distinct is not None and distinct.args.get("on") is not None:
+        tops += list(distinct.args["on"].expressions)
+    for top in tops:
+        for col in _own_columns(top):
+            if col.table and col.table in sources and not _grouped(col, top, keys):
+                raise EddyError("42803", f'column "{col.table}.{col.name}" must appear in the '
+                                "GROUP BY clause or be used in an aggregate function")
+
+
+def _resolve(node: exp.Expression, select: exp.Select) -> str:
+    """The select-list expression an ORDER BY/DISTINCT ON item stands for (alias, ordinal)."""
+    outputs = select.expressions
+    if isinstance(node, exp.Literal) and not node.is_string and node.this.isdigit():
+        index = int(node.this) - 1
+        if 0 <= index < len(outputs):
+            node = outputs[index]
+    elif isinstance(node, exp.Column) and not node.table:
+        for out in outputs:
+            if isinstance(out, exp.Alias) and out.alias == node.name:
+                node = out
+                break
+    if isinstance(node, exp.Alias):
+        node = node.this
+    return _bare(node)
+
+
+def _check_distinct_order(select: exp.Select) -> None:
+    distinct, order = select.args.get("distinct"), select.args.get("order")
+    if distinct is None or order is None:
+        return
+    items = [_resolve(o.this, select) for o in order.expressions]
+    on = distinct.args.get("on")
+    if on is not None:
+        keys = {_resolve(e, select) for e in on.expressions}
+        if any(item not in keys for item in items[:len(keys)]):
+            raise EddyError("42P10", "SELECT DISTINCT ON expressions must match initial ORDER "
+                            "BY expressions")
+        return
+    selected = {_resolve(e, select) for e in select.expressions}
+    if any(item not in selected for item in items):
+        raise EddyError("42P10", "for SELECT DISTINCT, ORDER BY expressions must appear in "
+                        "select list")
+
+
+def query_checks(expression: exp.Expression) -> exp.Expression:
+    """GROUP BY and DISTINCT/ORDER BY checks on every SELECT of a tree."""
+    for select in expression.find_all(exp.Select):
+        _check_group_by(select)
+        _check_distinct_order(select)
+    return expression
