@@ -93,7 +93,9 @@ def main() -> None:
               help="Events per POST with --via api.")
 @click.option("--out", type=click.Path(dir_okay=False, allow_dash=True),
               help="Also write every event sent, as sent, as JSON lines ('-' for stdout); "
-                   "deliberate faults are marked (malformed, duplicate, late).")
+                   "deliberate faults are marked (malformed, duplicate, late), and each "
+                   "transaction carries the ground truth \"fraud\": true/false (account "
+                   "takeovers; never in the Kafka event).")
 @click.option("--dry-run", is_flag=True, help="Only write --out; send nothing.")
 @click.option("--start-time", default="now", show_default=True,
               help="Simulated time of the first event: RFC 3339 or epoch milliseconds.")
