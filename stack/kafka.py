@@ -19,7 +19,7 @@ from stack.settings import HOST, Settings
 LOG4J_CONFIG = Path(__file__).resolve().parent / "log4j2.properties"
 MAIN_CLASS = "kafka.Kafka"
 JVM_OPTS = ["-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true"]
-READY_TIMEOUT = 60.0
+READY_TIMEOUT = 180.0  # a first start on a loaded 2-core machine took over 60 s
 STOP_GRACE = 30.0
 
 # librdkafka logs every refused connection while the broker boots; keep that out of the terminal.
