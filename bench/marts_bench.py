@@ -30,6 +30,7 @@ Phases (one engine, own port and temp data dir; own topics `<prefix>clicks` ...;
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -185,7 +186,11 @@ class Bench:
         """Topics, and an engine with every model of the dbt project: from `dbt run`, or from
         the template a previous run left (same dbt project and state format; the template's
         topics are recreated empty, and the engine rebuilds any view whose plan changed)."""
-        tpl = template_dir() if self.args.template else None
+        tpl = template_dir(self.dbt.extra_vars) if self.args.template else None
+        if tpl is not None and not self._lock(tpl):
+            say(f"another benchmark run holds {tpl.name} (its topics have fixed names): "
+                f"running dbt on own topics instead")
+            tpl = None
         if tpl is not None:
             self.prefix = f"bmt{tpl.name[:6]}_"
             self.topics = [self.prefix + t.split("_", 1)[1] for t in self.topics]
@@ -214,6 +219,17 @@ class Bench:
             shutil.copytree(self.work / "eddy", tpl / "eddy")
             shutil.copytree(self.work / "target", tpl / "target")
             (tpl / "ready").touch()
+
+    def _lock(self, tpl: Path) -> bool:
+        """Hold the template's lock for the whole run (released when this process exits)."""
+        tpl.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(tpl.parent / f"{tpl.name}.lock", "w")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.close()
+            return False
+        return True
 
     def run(self) -> None:
         a = self.args
@@ -358,9 +374,9 @@ class Bench:
         conn.close()
 
 
-def template_dir() -> Path:
-    """.bench/templates/<hash of the dbt project and the engine's state format>."""
-    h = hashlib.sha256()
+def template_dir(extra_vars: dict | None = None) -> Path:
+    """.bench/templates/<hash of the dbt project, its extra vars, the engine's state format>."""
+    h = hashlib.sha256(json.dumps(extra_vars or {}, sort_keys=True).encode())
     files = [ROOT / "dbt_project.yml", ROOT / "profiles.yml"]
     for folder in ("models", "sources", "macros", "eddy/storage", "tests/dbt"):
         files += sorted(p for p in (ROOT / folder).rglob("*") if p.is_file()

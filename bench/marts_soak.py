@@ -36,16 +36,13 @@ def rss_mb(pid: int) -> float:
 
 def soak(bench, say) -> None:
     """Fill bench.detail['soak'] (minute-by-minute samples) and the verdict."""
-    from marts_env import committed, mart_names
+    from marts_env import committed
 
     a = bench.args
     seconds = parse_duration(a.soak)
     bench.dbt.extra_vars = {"retention_hours": 1}
-    import stack
-    stack.create_topics(bench.bootstrap, bench.topics, partitions=3)
+    bench.prepare()          # dbt run (or its template), engine stopped
     bench.start()
-    bench.dbt("run", bench.eddy.port, "--threads", "1")
-    bench.marts = mart_names(bench.dbt.manifest())
     start = (datetime.now(UTC) - timedelta(minutes=59)).isoformat()
     say(f"soak: {a.soak_rate:,.0f} events/s for {seconds:.0f} s; retention 1 h, event time "
         f"from {start} (each event retained about a minute)")
