@@ -25,10 +25,15 @@ class SinkSpec:
     transactional_id_prefix: str | None = None
     partition_count: int | None = None
     compression: str | None = None
+    format_options: dict = field(default_factory=dict)  # FORMAT AVRO: {"csr": connection}
 
 
-def _format(cur: Cursor) -> None:
+def _format(cur: Cursor, spec: SinkSpec | None = None) -> None:
     fmt = cur.next_word()
+    if fmt == "AVRO" and spec is not None and cur.at_word("USING"):
+        cur.expect_word("USING", "CONFLUENT", "SCHEMA", "REGISTRY", "CONNECTION")
+        spec.format_options["csr"] = cur.expect_name()
+        return
     if fmt != "JSON":
         raise unsupported(f"FORMAT {fmt} for KAFKA sinks")
 
@@ -73,7 +78,7 @@ def parse_sink(body: str, columns: list[str]) -> SinkSpec:
         _format(cur)
     else:
         cur.expect_word("FORMAT")
-        _format(cur)
+        _format(cur, spec)
     cur.expect_word("ENVELOPE")
     env = cur.next_word()
     if env not in ("UPSERT", "DEBEZIUM"):
