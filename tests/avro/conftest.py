@@ -3,16 +3,12 @@ on free loopback ports, its H2 storage under a temporary directory) and Avro hel
 
 from __future__ import annotations
 
-import io
-import json
 import socket
-import struct
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fastavro import parse_schema, schemaless_writer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sources"))  # kafka_harness
 
@@ -56,16 +52,3 @@ def schema_registry(tmp_path_factory) -> Registry:
     reg = Registry(s, stack_registry.start(s, quiet=True))
     yield reg
     reg.stop()
-
-
-def wire(schema_id: int, schema: dict, record) -> bytes:
-    """Confluent wire format: magic byte 0, big-endian schema id, Avro body."""
-    buf = io.BytesIO()
-    buf.write(b"\0" + struct.pack(">I", schema_id))
-    schemaless_writer(buf, parse_schema(schema), record)
-    return buf.getvalue()
-
-
-def register(client, subject: str, schema: dict) -> int:
-    from confluent_kafka.schema_registry import Schema
-    return client.register_schema(subject, Schema(json.dumps(schema), "AVRO"))

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import register, wire
+from avro_helpers import register, wire
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # eddyproc
 from eddyproc import EddyProcess  # noqa: E402

@@ -10,10 +10,10 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from avro_helpers import register, wire
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
-from conftest import register, wire
 from kafka_harness import driver_of, kafka_engine, produce, query, wait_until
 
 from eddy.sources.avro_registry import ConfluentConnector
