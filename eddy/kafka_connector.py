@@ -5,7 +5,8 @@ neither driver module imports the other or this one."""
 from __future__ import annotations
 
 from eddy.kafka_client import kafka_connection
-from eddy.sinks.kafka import KafkaSinkDriver, create_sink
+from eddy.sinks.ddl import parse_sink
+from eddy.sinks.kafka import KafkaSinkDriver
 from eddy.sources.ddl import parse_connection, parse_source
 from eddy.sources.kafka import KafkaSourceDriver
 
@@ -26,7 +27,12 @@ class KafkaConnector:
         return KafkaSourceDriver(ctx, spec, kafka_connection(ctx, spec.connection))
 
     def create_sink(self, ctx, body: str) -> KafkaSinkDriver:
-        return create_sink(ctx, body)
+        columns = [(c[0], c[1]) for c in ctx.from_columns]
+        spec = parse_sink(body, [c for c, _ in columns])
+        if spec.format_options.get("csr"):  # FORMAT AVRO USING CONFLUENT SCHEMA REGISTRY
+            from eddy.sinks.avro_sink import AvroSinkDriver
+            return AvroSinkDriver(ctx, spec, kafka_connection(ctx, spec.connection), columns)
+        return KafkaSinkDriver(ctx, spec, kafka_connection(ctx, spec.connection), columns)
 
 
 def make_connector() -> KafkaConnector:

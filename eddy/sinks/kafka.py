@@ -43,23 +43,14 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from eddy.catalog import status as status_relations
-from eddy.kafka_client import SourceStatus, client_config, kafka_connection
-from eddy.sinks.ddl import SinkSpec, parse_sink
+from eddy.kafka_client import SourceStatus, client_config
+from eddy.sinks.ddl import SinkSpec
 from eddy.sinks.encode import DIFF, Encoder, SinkState, changes_to_messages, diff
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PROGRESS_TOPIC = "_eddy-progress"
 RETRY_SECONDS = 1.0
-
-
-def create_sink(ctx, body: str) -> KafkaSinkDriver:
-    columns = [(c[0], c[1]) for c in ctx.from_columns]
-    spec = parse_sink(body, [c for c, _ in columns])
-    if spec.format_options.get("csr"):  # FORMAT AVRO USING CONFLUENT SCHEMA REGISTRY
-        from eddy.sinks.avro_sink import AvroSinkDriver
-        return AvroSinkDriver(ctx, spec, kafka_connection(ctx, spec.connection), columns)
-    return KafkaSinkDriver(ctx, spec, kafka_connection(ctx, spec.connection), columns)
 
 
 class KafkaSinkDriver:
