@@ -1,0 +1,344 @@
+"""Where a tick's time goes on the dbt project's marts: per view, per operator, per statement,
+and the top Python functions. In-process, no Kafka: loadgen's messages are decoded by the Kafka
+source's own decoder and handed to `engine.ingest`, as the consumer thread would.
+
+    .venv/bin/python bench/profile_ticks.py [--events 20000] [--batch 2000,10000]
+                                            [--history 20000] [--top 25] [--no-cprofile]
+
+The project is deployed once by the real `dbt run` (against this process's engine over pgwire,
+with a Kafka connector whose consumers never start) into a template data dir, cached under
+`.bench/profile_template/` by a hash of the project's files. Each run copies it, loads
+`--history` events in ticks of the largest batch (not measured), then feeds `--events` events in
+ticks of each batch size B and prints, per B: tick wall ms and events/s, then per view and per
+operator class the ms and DuckDB statements per tick, and the top functions (cProfile of the
+ticks, which run in this thread). DuckDB's own time is the `execute`/`fetch*` builtins' tottime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import hashlib
+import io
+import itertools
+import json
+import os
+import pstats
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from eddy.dataflow import dataflow as dataflow_mod  # noqa: E402
+from eddy.dataflow import operators as ops  # noqa: E402
+from eddy.dataflow import runtime  # noqa: E402
+from eddy.engine import Engine  # noqa: E402
+from eddy.kafka_client import kafka_connection  # noqa: E402
+from eddy.kafka_connector import KafkaConnector  # noqa: E402
+from eddy.sources import kafka as kafka_src  # noqa: E402
+from eddy.sources.ddl import parse_source  # noqa: E402
+from eddy.sources.decode import JsonChecker, RawBatch, decode  # noqa: E402
+from loadgen.faults import FaultConfig  # noqa: E402
+from loadgen.model import TOPICS  # noqa: E402
+from loadgen.runner import RunOptions, messages  # noqa: E402
+
+BIN = Path(sys.executable).parent
+CACHE = ROOT / ".bench" / "profile_template"
+PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "sources", "models", "macros")
+FAULTS = FaultConfig(late_fraction=0.05, duplicate_fraction=0.01)
+clock = time.process_time   # CPU of the whole process (DuckDB's threads too): the machine is shared
+TEMP = re.compile(r"__d\d+(_arrow)?|_eddy_ingest_\d+|'[^']*'|\b\d+\b")
+
+
+class _IdleDriver(kafka_src.KafkaSourceDriver):
+    """A Kafka source whose consumer never runs: batches come from this harness."""
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+class IdleKafka(KafkaConnector):
+    def create_source(self, ctx, body: str):
+        spec = parse_source(body)
+        return _IdleDriver(ctx, spec, kafka_connection(ctx, spec.connection))
+
+
+def project_hash() -> str:
+    h = hashlib.sha256()
+    for name in PROJECT_FILES:
+        path = ROOT / name
+        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        for f in files:
+            if f.is_file():
+                h.update(str(f.relative_to(ROOT)).encode() + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build_template(dest: Path) -> None:
+    """`dbt run` of the whole project against an in-process engine with idle sources."""
+    from eddy.pgwire.server import PgServer
+
+    work = Path(tempfile.mkdtemp(prefix="profile-dbt-"))
+    engine = Engine(work / "data", tick_interval=0.05)
+    engine.register_connector(IdleKafka())
+    engine.start()
+    loop = asyncio.new_event_loop()
+    server = PgServer(engine, "127.0.0.1", 0)
+    loop.run_until_complete(server.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        env = {**os.environ, "EDDY_PORT": str(server.port), "DBT_PROFILES_DIR": str(ROOT),
+               "DBT_TARGET_PATH": str(work / "target"), "DBT_LOG_PATH": str(work / "logs"),
+               "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        done = subprocess.run([str(BIN / "dbt"), "run", "--project-dir", str(ROOT)],
+                              capture_output=True, text=True, env=env, timeout=900)
+        if done.returncode != 0:
+            raise SystemExit(f"dbt run failed:\n{done.stdout[-4000:]}{done.stderr[-2000:]}")
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        engine.close()
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(work / "data", dest)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def template() -> Path:
+    dest = CACHE / project_hash()
+    if not (dest / "eddy.duckdb").exists():
+        print(f"deploying the project with dbt into {dest} ...", file=sys.stderr)
+        build_template(dest)
+    return dest
+
+
+class Feeder:
+    """loadgen's message stream, decoded per topic as the Kafka source decodes it."""
+
+    def __init__(self, engine: Engine, seed: int = 7):
+        self.engine = engine
+        self.sources = {}
+        for obj in engine.catalog:
+            if obj.kind == "source" and obj.id in engine.drivers:
+                self.sources[engine.drivers[obj.id].spec.topic] = engine.drivers[obj.id]
+        start = int(time.time() * 1000) - 3_600_000
+        self.stream = messages(RunOptions(seed=seed, events=10**9, via=None, faults=FAULTS,
+                                          start_ms=start))
+        self.offsets: Counter = Counter()
+        self.checker = JsonChecker()
+
+    def queue(self, n: int) -> None:
+        """Hand the next `n` messages to the engine (one batch per topic)."""
+        per_topic = defaultdict(list)
+        for topic, key, value, _mark in itertools.islice(self.stream, n):
+            per_topic[topic].append((key, value))
+        for topic, msgs in per_topic.items():
+            driver = self.sources.get(topic)
+            if driver is None:
+                continue
+            first = self.offsets[topic]
+            batch = RawBatch(topic, [0] * len(msgs), list(range(first, first + len(msgs))),
+                             [None] * len(msgs), [k.encode() for k, _ in msgs],
+                             [v.encode() for _, v in msgs])
+            self.offsets[topic] += len(msgs)
+            got = decode(driver.spec, batch, self.checker)
+            extra = {"dead_letters": got.dead} if got.dead.num_rows else None
+            self.engine.ingest(driver.source_id, got.rows, {"0": self.offsets[topic]}, extra)
+
+
+class Meter:
+    """Statements and time per view and per operator class, by patching the tick context
+    (a counting connection proxy) and the dataflow/operator step methods."""
+
+    def __init__(self):
+        self.where: list[str] = ["tick"]
+        self.stmts: Counter = Counter()         # label -> statements
+        self.ms: Counter = Counter()            # label -> exclusive ms
+        self.view_stmts: Counter = Counter()
+        self.view_ms: Counter = Counter()
+        self.shape_ms: Counter = Counter()      # (operator, statement shape) -> ms
+        self.shape_n: Counter = Counter()
+        self.view = "ingest/other"
+        self._stack: list[list] = []
+        self._names: dict[str, str] = {}
+
+    def install(self, engine: Engine) -> None:
+        meter = self
+        self._names = {o.id: o.name for o in engine.catalog}
+
+        class Counting:
+            def __init__(self, conn):
+                self._conn = conn
+
+            def execute(self, sql, *a, **k):
+                meter.stmts[meter.where[-1]] += 1
+                meter.view_stmts[meter.view] += 1
+                t0 = clock()
+                try:
+                    return self._conn.execute(sql, *a, **k)
+                finally:
+                    shape = TEMP.sub("?", sql)[:160]
+                    meter.shape_ms[(meter.where[-1], shape)] += (clock() - t0) * 1000
+                    meter.shape_n[(meter.where[-1], shape)] += 1
+
+            def __getattr__(self, name):
+                return getattr(self._conn, name)
+
+        init = runtime.TickContext.__init__
+
+        def tick_init(rt, conn, now, prev):
+            init(rt, Counting(conn), now, prev)
+        runtime.TickContext.__init__ = tick_init
+
+        step = dataflow_mod.Dataflow.step
+
+        def df_step(df, rt):
+            meter.view = meter._names.get(df.object_id, df.object_id)
+            t0 = clock()
+            try:
+                return step(df, rt)
+            finally:
+                meter.view_ms[meter.view] += (clock() - t0) * 1000
+                meter.view = "ingest/other"
+        dataflow_mod.Dataflow.step = df_step
+
+        node_step = ops.Node.step
+
+        def timed_step(node, rt):
+            if node._tick is rt:
+                return node._delta
+            label = type(node).__name__
+            meter.where.append(label)
+            frame = [clock(), 0.0]
+            self._stack.append(frame)
+            try:
+                return node_step(node, rt)
+            finally:
+                self._stack.pop()
+                meter.where.pop()
+                total = clock() - frame[0]
+                meter.ms[label] += (total - frame[1]) * 1000
+                if self._stack:
+                    self._stack[-1][1] += total
+        ops.Node.step = timed_step
+
+    def reset(self) -> None:
+        for c in (self.stmts, self.ms, self.view_stmts, self.view_ms, self.shape_ms,
+                  self.shape_n):
+            c.clear()
+
+
+def run_size(engine: Engine, feeder: Feeder, meter: Meter, events: int, batch: int,
+             prof: cProfile.Profile | None) -> dict:
+    meter.reset()
+    ticks, tick_s, wall_s = 0, 0.0, 0.0
+    sent = 0
+    while sent < events:
+        n = min(batch, events - sent)
+        feeder.queue(n)
+        sent += n
+        t0, w0 = clock(), time.perf_counter()
+        if prof is not None:
+            prof.enable()
+        engine.tick()
+        if prof is not None:
+            prof.disable()
+        tick_s += clock() - t0
+        wall_s += time.perf_counter() - w0
+        ticks += 1
+    return {"batch": batch, "ticks": ticks, "events": sent, "tick_s": tick_s, "wall_s": wall_s}
+
+
+def table(title: str, ms: Counter, stmts: Counter, ticks: int, events: int) -> str:
+    lines = [f"  {title:<28} {'ms/tick':>9} {'stmts/tick':>10} {'µs/event':>9}"]
+    labels = sorted(set(ms) | set(stmts), key=lambda k: -ms.get(k, 0))
+    for k in labels:
+        lines.append(f"  {k:<28} {ms.get(k, 0) / ticks:9.1f} {stmts.get(k, 0) / ticks:10.1f} "
+                     f"{ms.get(k, 0) * 1000 / events:9.1f}")
+    lines.append(f"  {'total':<28} {sum(ms.values()) / ticks:9.1f} "
+                 f"{sum(stmts.values()) / ticks:10.1f} {sum(ms.values()) * 1000 / events:9.1f}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=20_000, help="measured events per batch size")
+    ap.add_argument("--batch", default="2000,10000", help="events per tick (comma-separated)")
+    ap.add_argument("--history", type=int, default=20_000, help="events loaded first")
+    ap.add_argument("--top", type=int, default=25, help="top functions shown")
+    ap.add_argument("--no-cprofile", action="store_true")
+    ap.add_argument("--json", help="write the figures to this file")
+    args = ap.parse_args()
+    sizes = [int(b) for b in args.batch.split(",")]
+
+    src = template()
+    work = Path(tempfile.mkdtemp(prefix="profile-ticks-"))
+    shutil.copytree(src, work / "data")
+    engine = Engine(work / "data", tick_interval=None)
+    engine.register_connector(IdleKafka())
+    try:
+        meter = Meter()
+        meter.install(engine)
+        feeder = Feeder(engine)
+        missing = [t for t in TOPICS if t not in {s.split(".")[-1] for s in feeder.sources}
+                   and not any(s.endswith(t) for s in feeder.sources)]
+        if missing:
+            print(f"warning: no source for topics {missing}", file=sys.stderr)
+        t0 = clock()
+        done = 0
+        while done < args.history:
+            n = min(max(sizes), args.history - done)
+            feeder.queue(n)
+            engine.tick()
+            done += n
+        print(f"history: {args.history} events in {clock() - t0:.1f} s",
+              file=sys.stderr)
+        report = []
+        for size in sizes:
+            prof = None if args.no_cprofile else cProfile.Profile()
+            got = run_size(engine, feeder, meter, args.events, size, prof)
+            ticks, events = got["ticks"], got["events"]
+            print(f"\n== batch {size}: {ticks} ticks, CPU {got['tick_s'] * 1000 / ticks:.0f} ms/tick "
+                  f"(wall {got['wall_s'] * 1000 / ticks:.0f}), {events / got['tick_s']:.0f} events "
+                  f"per CPU second, {got['tick_s'] * 1e6 / events:.0f} CPU µs/event")
+            print(table("view", meter.view_ms, meter.view_stmts, ticks, events))
+            print(table("operator (exclusive)", meter.ms, meter.stmts, ticks, events))
+            got.update(views={k: [meter.view_ms[k] / ticks, meter.view_stmts[k] / ticks]
+                              for k in set(meter.view_ms) | set(meter.view_stmts)},
+                       operators={k: [meter.ms[k] / ticks, meter.stmts[k] / ticks]
+                                  for k in set(meter.ms) | set(meter.stmts)})
+            print("  statement shapes by DuckDB time (ms/tick, count/tick):")
+            for (op, shape), ms in meter.shape_ms.most_common(args.top // 2):
+                print(f"    {ms / ticks:8.1f} {meter.shape_n[op, shape] / ticks:5.1f} {op:<15} {shape}")
+            if prof is not None:
+                out = io.StringIO()
+                stats = pstats.Stats(prof, stream=out)
+                stats.sort_stats("tottime").print_stats(args.top)
+                text = out.getvalue()
+                print("  top functions by own time:")
+                print("\n".join("    " + ln for ln in text.splitlines()
+                                if ln.strip() and not ln.startswith("   Ordered")))
+            report.append(got)
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=2))
+    finally:
+        engine.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
