@@ -67,7 +67,8 @@ def date_bin_checks(expression: exp.Expression) -> exp.Expression:
         if not isinstance(node, exp.DateBin) or node.meta.get("eddy_checked"):
             return node
         node.meta["eddy_checked"] = True
-        stride = node.this
+        stride = _interval(node.this)      # date_bin('15 minutes', ..): the text is an interval
+        node.set("this", stride)
         months = exp.NEQ(this=exp.Add(
             this=duckdb_func("datepart", exp.Literal.string("month"), stride.copy()),
             expression=duckdb_func("datepart", exp.Literal.string("year"), stride.copy())),
