@@ -13,6 +13,7 @@ the engine kept up (its consumer lag at the end is under one minute of load).
 
 from __future__ import annotations
 
+import signal
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -52,8 +53,11 @@ def soak(bench, say) -> None:
     nxt = t0 + 60
     try:
         while True:
-            done = gen.poll() is not None
             now = time.perf_counter()
+            if now - t0 >= seconds and gen.poll() is None:
+                gen.send_signal(signal.SIGINT)   # it sends rate x duration events: stop on time
+                gen.wait(60)
+            done = gen.poll() is not None
             if now >= nxt or done:
                 with bench.eddy.connect() as conn:
                     lag = bench.end() - committed(conn)
