@@ -8,7 +8,7 @@ retracts it. From then on the state holds about one minute of events, and memory
 
 "Flat" (the printed target): the engine's resident memory in the last minute is at most 10%
 above its level at the first minute after the warm-up (2 minutes, or a third of the run), and
-the engine kept up (its consumer lag at the end is under one minute of load).
+the engine kept up (its consumer lag grew by at most 5 s of load after the warm-up).
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ def soak(bench, say) -> None:
     if len(after) >= 2:
         first, last = after[0]["rss_mb"], after[-1]["rss_mb"]
         detail["rss_growth"] = (last - first) / first
-        detail["kept_up"] = samples[-1]["lag_messages"] < a.soak_rate * 60
+        # kept up: the consumer lag did not grow after the warm-up (beyond 5 s of load)
+        detail["kept_up"] = after[-1]["lag_messages"] <= after[0]["lag_messages"] + a.soak_rate * 5
         detail["flat"] = detail["rss_growth"] <= 0.10 and detail["kept_up"]
     bench.detail["soak"] = detail
     bench.out["peak_rss_mb"] = bench.eddy.peak_rss_mb()
