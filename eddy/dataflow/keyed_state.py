@@ -71,12 +71,16 @@ def hashes(rt: TickContext, rel: str, key: str) -> Rel:
     return rt.table(f"SELECT DISTINCT {key} AS {H} FROM ({rel}) AS __in")
 
 
-def lookup(rt: TickContext, table: str, cols: list[str], touched: Rel) -> Rel:
-    """The rows of the state table whose key hash is in `touched` (columns `cols`, in that
-    order, then the weight)."""
-    items = ", ".join(f"s.{q(c)}" for c in cols)
-    sql = f"SELECT {items} FROM {table} s SEMI JOIN {touched.name} t ON s.{H} = t.{H}"
-    if not touched.num_rows:
+def lookup(rt: TickContext, table: str, cols: list[str], touched: Rel | str,
+           exact: str | None = None, alias: str = "s") -> Rel:
+    """The rows of the state table whose key hash is in `touched` (a relation with `__h`, or
+    SQL of one; columns `cols`, in that order); `exact`: and that meet this condition (SQL over the aliases `alias`, the table,
+    and t, `touched`), in the same statement (the index still finds the rows by hash)."""
+    items = ", ".join(f"{alias}.{q(c)}" for c in cols)
+    cond = f" AND {exact}" if exact else ""
+    src = f"({touched})" if isinstance(touched, str) else touched.name
+    sql = f"SELECT {items} FROM {table} {alias} SEMI JOIN {src} t ON {alias}.{H} = t.{H}{cond}"
+    if not isinstance(touched, str) and not touched.num_rows:
         return rt.table(f"{sql} LIMIT 0")
     if not rt.profile_scans:
         out = rt.table(sql)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eddy.dataflow import keyed_state
+from eddy.dataflow import jsonpaths, keyed_state
 from eddy.dataflow.joinkeys import equi_keys
 from eddy.dataflow.runtime import Rel, TickContext, W, apply_delta, cols_sql, consolidate_sql
 from eddy.storage.state import phys, q
@@ -117,8 +117,13 @@ class Map(Node):
         return self._select(rel)
 
     def _select(self, rel: str) -> str:
-        items = ", ".join(f"{e} AS {q(n)}" for e, n in zip(self.exprs, self.cols, strict=False))
-        where = f" WHERE {self.where}" if self.where else ""
+        exprs, cond = self.exprs, self.where
+        shared = jsonpaths.share(tuple(exprs), cond)
+        if shared is not None:     # each JSON document parsed once, below the map
+            extra, exprs, cond = shared
+            rel = f"SELECT *, {', '.join(extra)} FROM ({rel}) AS __in"
+        items = ", ".join(f"{e} AS {q(n)}" for e, n in zip(exprs, self.cols, strict=False))
+        where = f" WHERE {cond}" if cond else ""
         sep = ", " if items else ""
         return f"SELECT {items}{sep}__in.{W} FROM ({rel}) AS __in{where}"
 
@@ -251,13 +256,18 @@ class Arrange(Node):
     def spec(self):
         return self.children[0].spec()
 
-    def rows_for(self, rt: TickContext, probe: Rel, exprs: list[str], types: list[str]) -> Rel:
+    def rows_for(self, rt: TickContext, probe: Rel, exprs: list[str], types: list[str],
+                 exact: str | None = None, hashed: bool = False) -> Rel:
         """The stored rows (columns + weight) whose key may equal `exprs` (over __in) of some
-        row of `probe`, of key types `types`: a superset (hash collisions), found by index."""
-        cast = keyed_state.probe_types(types, self.types(rt.conn))
-        touched = keyed_state.hashes(rt, f"SELECT * FROM {probe.name}",
-                                     keyed_state.hash_sql(exprs, cast))
-        return keyed_state.lookup(rt, self.table, self.cols + [W], touched)
+        row of `probe`, of key types `types`: a superset (hash collisions), found by index.
+        `exact`: only those meeting it (SQL over __in, the stored row, and t, the probe);
+        `hashed`: the probe's `__h` already is the key hash in this arrangement's types."""
+        touched: Rel | str = probe
+        if not hashed:      # the probe's key hashes, computed inside the lookup
+            cast = keyed_state.probe_types(types, self.types(rt.conn))
+            touched = (f"SELECT DISTINCT {keyed_state.hash_sql(exprs, cast)} AS "
+                       f"{keyed_state.H} FROM {probe.name} AS __in")
+        return keyed_state.lookup(rt, self.table, self.cols + [W], touched, exact, "__in")
 
     def _step(self, rt):
         delta = self.children[0].step(rt)

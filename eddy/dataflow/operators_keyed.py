@@ -71,15 +71,14 @@ class KeyedRecompute(Node):
             f"SELECT {', '.join(f'{k} AS {q(n)}' for k, n in zip(keys, self.kcols, strict=False))} "
             f"FROM {rt.reg(d)} AS __in"
             for d, keys in zip(deltas, self.keys, strict=False) if d is not None)
-        tn = rt.table(touched)
         present = tuple(d is not None for d in deltas)
         if present not in self._tn_types:
             self._tn_types[present] = keyed_state.key_types(
-                rt.conn, f"SELECT * FROM {tn.name}", [f"__in.{q(k)}" for k in self.kcols])
+                rt.conn, touched, [f"__in.{q(k)}" for k in self.kcols])
         mine = self._tn_types[present]
         cast = keyed_state.probe_types(mine, self.ktypes)
         key = keyed_state.hash_sql([f"__in.{q(k)}" for k in self.kcols], cast)
-        return rt.table(f"SELECT __in.*, {key} AS __h FROM {tn.name} AS __in"), mine
+        return rt.table(f"SELECT __in.*, {key} AS __h FROM ({touched}) AS __in"), mine
 
     def _step(self, rt):
         deltas = [c.step(rt) for c in self.children]
@@ -97,17 +96,15 @@ class KeyedRecompute(Node):
             for child, keys in zip(self.children, self.keys, strict=False):
                 cond = " AND ".join(f"({k}) IS NOT DISTINCT FROM t.{q(n)}"
                                     for k, n in zip(keys, self.kcols, strict=False))
-                rows = child.rows_for(rt, tn, [f"__in.{q(k)}" for k in self.kcols], mine)
-                part = rt.table(f"SELECT __in.* FROM {rows.name} AS __in SEMI JOIN {tn.name} t "
-                                f"ON {cond}")
+                part = child.rows_for(rt, tn, [f"__in.{q(k)}" for k in self.kcols], mine,
+                                      cond, hashed=child.types(rt.conn) == self.ktypes)
                 self.rows_read += part.num_rows     # the touched keys' input rows, re-read
                 rels.append(f"SELECT * FROM {part.name}")
-            cand = keyed_state.lookup(rt, self.table, self.kcols + self.cols + [W], tn)
-            old = rt.table(f"SELECT o.* FROM {cand.name} o SEMI JOIN {tn.name} t "
-                           f"ON {nullsafe('o', 't', self.kcols)}")
-            keyed_state.delete(rt, self.table, tn, nullsafe("s", "t", self.kcols))
+            exact = nullsafe("s", "t", self.kcols)
+            old = keyed_state.lookup(rt, self.table, self.kcols + self.cols + [W], tn, exact)
+            keyed_state.delete(rt, self.table, tn, exact)
             if not rt.profile_scans:
-                rt.scanned += cand.num_rows         # read again by the DELETE
+                rt.scanned += old.num_rows          # read again by the DELETE
         new = rt.table(consolidate_sql(f"(SELECT *, 1::BIGINT AS {W} FROM ({self._eval(rels)}))",
                                        self.kcols + self.cols))
         nn, on = rt.reg(new), rt.reg(old)

@@ -33,9 +33,6 @@ class Rel:
         return [d[0] for d in self.rt.conn.execute(f"SELECT * FROM {self.name} LIMIT 0")
                 .description]
 
-    def min_weight(self) -> int | None:
-        return self.rt.conn.execute(f"SELECT min({W}) FROM {self.name}").fetchone()[0]
-
     def to_arrow(self) -> pa.Table:
         return self.rt.conn.execute(f"SELECT * FROM {self.name}").fetch_arrow_table()
 
@@ -137,13 +134,14 @@ def apply_delta(rt: TickContext, table: str, cols: list[str], delta: Rel | str,
     if d is None:
         return None
     dn = rt.reg(d)
-    if d.min_weight() > 0:
-        # insert-only: append; a row may then be stored in several entries whose weights
-        # add up (readers expand weights, merges consolidate), so no scan of the state
-        if key is None:
-            rt.run(f"INSERT INTO {table} SELECT * FROM {dn}")
-        else:
-            rt.run(f"INSERT INTO {table} SELECT __in.*, {key} FROM {dn} AS __in")
+    # insert-only (no negative weight; consolidated weights are never 0): append, in the
+    # statement that checks it; a row may then be stored in several entries whose weights
+    # add up (readers expand weights, merges consolidate), so no scan of the state
+    items = "*" if key is None else f"__in.*, {key}"
+    appended = rt.conn.execute(
+        f"INSERT INTO {table} SELECT {items} FROM {dn} AS __in "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {dn} WHERE {W} < 0)").fetchone()[0]
+    if appended:
         return d
     if key is None:
         _merge_scanning(rt, table, cols, dn)
@@ -170,12 +168,11 @@ def take_keys(rt: TickContext, table: str, cols: list[str], keycols: list[str], 
     key = keyed_state.hash_sql([f"__in.{q(k)}" for k in pcols])
     items = "".join(f"{c}, " for c in cols_sql(pcols, "__in").split(", ") if c)
     touched = rt.table(f"SELECT DISTINCT {items}{key} AS __h FROM {probe.name} AS __in")
-    cand = keyed_state.lookup(rt, table, cols, touched)
-    old = rt.table(f"SELECT c.* FROM {cand.name} c SEMI JOIN {touched.name} t "
-                   f"ON {nullsafe('c', 't', keycols, pcols)}")
-    keyed_state.delete(rt, table, touched, nullsafe("s", "t", keycols, pcols))
+    exact = nullsafe("s", "t", keycols, pcols)
+    old = keyed_state.lookup(rt, table, cols, touched, exact)
+    keyed_state.delete(rt, table, touched, exact)
     if not rt.profile_scans:
-        rt.scanned += cand.num_rows          # read again by the DELETE
+        rt.scanned += old.num_rows          # read again by the DELETE
     return old
 
 
