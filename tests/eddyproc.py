@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,8 +21,8 @@ class EddyProcess:
             [sys.executable, "-m", "eddy.cli", "--log-level", "WARNING", "serve", "--port", "0",
              "--data-dir", str(data_dir), *extra_args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, **(env or {})})
-        deadline = time.monotonic() + 60
+            env={"EDDY_METRICS_PORT": "0", **os.environ, **(env or {})})
+        deadline = time.monotonic() + 180            # a loaded 2-core machine starts slowly
         self.output: list[str] = []
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
@@ -30,9 +31,16 @@ class EddyProcess:
             self.output.append(line)
             if m := re.search(r"eddy listening on 127\.0\.0\.1:(\d+)", line):
                 self.port = int(m.group(1))
+                # keep reading: a chatty engine must never block on a full pipe
+                threading.Thread(target=self._drain, daemon=True).start()
                 return
         self.proc.kill()
         raise RuntimeError("eddy serve did not start:\n" + "".join(self.output))
+
+    def _drain(self) -> None:
+        for line in self.proc.stdout:
+            self.output.append(line)
+            del self.output[:-2000]
 
     def dsn(self, **extra) -> str:
         parts = {"host": "127.0.0.1", "port": self.port, "user": "materialize",
