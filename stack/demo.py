@@ -85,6 +85,10 @@ PARTS: tuple[Part, ...] = (
          url=("Slack (SLACK_WEBHOOK_URL); deliveries on the dashboard's Operations page"
               if os.environ.get("SLACK_WEBHOOK_URL") else
               "no SLACK_WEBHOOK_URL: alerts go to .stack/logs/alerts.log")),
+    Part("scoring",
+         lambda s: [sys.executable, "-m", "app.scoring", "--bootstrap", s.bootstrap],
+         present=_module("app.scoring"),
+         url="decisions in topic transaction_decisions; the dashboard's Fraud scoring page"),
 )
 
 
