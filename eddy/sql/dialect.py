@@ -47,6 +47,7 @@ from eddy.sql.dialect_strings import (
     like_escape,
     pads_and_lengths,
     split_part_fields,
+    string_signatures,
     substring_length,
     substring_start,
 )
@@ -448,6 +449,7 @@ RULES = (
     length_encoding,
     pads_and_lengths,
     split_part_fields,
+    string_signatures,
     substring_length,
     substring_start,
     like_escape,

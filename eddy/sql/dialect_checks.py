@@ -4,7 +4,9 @@
 - a grouped query may name a column of its FROM only inside an aggregate or as (part of) a
   GROUP BY expression: ``column "t.b" must appear in the GROUP BY clause ...`` (42803);
 - ``SELECT DISTINCT ON (..)`` must lead its ORDER BY with the same expressions, and ``SELECT
-  DISTINCT`` may only ORDER BY what it selects (42P10).
+  DISTINCT`` may only ORDER BY what it selects (42P10);
+- the sides of ``UNION``/``INTERSECT``/``EXCEPT`` have as many columns (42601), and literal
+  columns of types that do not match (``1 UNION '3'``: integer and text) are refused (42804).
 """
 
 from __future__ import annotations
@@ -124,9 +126,77 @@ def _check_distinct_order(select: exp.Select) -> None:
                         "select list")
 
 
+def _qualified(select: exp.Select) -> bool:
+    """Whether the select's input columns carry their table (the tree was typed), so that an
+    unqualified column can only be an output name."""
+    if not (select.args.get("from_") or select.args.get("from")):
+        return True
+    return any(c.table for e in select.expressions for c in _own_columns(e))
+
+
+def _check_output_names(select: exp.Select) -> None:
+    """ORDER BY (or GROUP BY, when the name is no input column) naming two different outputs:
+    ``column reference "a" is ambiguous`` (42702)."""
+    outputs: dict[str, set[str]] = {}
+    for e in select.expressions:
+        if isinstance(e, exp.Alias | exp.Column) and not isinstance(e.this, exp.Star):
+            outputs.setdefault(e.alias_or_name, set()).add(_bare(e.this if isinstance(
+                e, exp.Alias) else e))
+    order, group = select.args.get("order"), select.args.get("group")
+    qualified = _qualified(select)
+    items = [o.this for o in order.expressions] if order is not None else []
+    if qualified and group is not None:
+        items += list(group.expressions)
+    for item in items:
+        if isinstance(item, exp.Column) and not item.table and \
+                len(outputs.get(item.name, ())) > 1:
+            raise EddyError("42702", f'column reference "{item.name}" is ambiguous')
+
+
+def _leftmost(node: exp.Expression) -> exp.Select | None:
+    """The SELECT whose select list names a set operation's columns (None: VALUES etc.)."""
+    while isinstance(node, exp.SetOperation | exp.Subquery):
+        node = node.this
+    return node if isinstance(node, exp.Select) else None
+
+
+def _literal_type(node: exp.Expression) -> str | None:
+    """integer/numeric/text for a literal (and ``[]`` for an ARRAY of them), else None."""
+    if isinstance(node, exp.Alias):
+        node = node.this
+    if isinstance(node, exp.Array) and node.expressions:
+        inner = {_literal_type(e) for e in node.expressions}
+        return f"{inner.pop()}[]" if len(inner) == 1 and None not in inner else None
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return "text"
+        return "integer" if node.this.isdigit() else "numeric"
+    return None
+
+
+def _check_set_operation(node: exp.SetOperation) -> None:
+    kind = {exp.Union: "UNION", exp.Intersect: "INTERSECT", exp.Except: "EXCEPT"}.get(type(node))
+    left, right = _leftmost(node.this), _leftmost(node.expression)
+    if kind is None or left is None or right is None:
+        return
+    if any(isinstance(e, exp.Star) or isinstance(e, exp.Column) and isinstance(e.this, exp.Star)
+           for e in left.expressions + right.expressions):
+        return
+    if len(left.expressions) != len(right.expressions):
+        raise EddyError("42601", f"each {kind} query must have the same number of columns: "
+                        f"{len(left.expressions)} vs {len(right.expressions)}")
+    for a, b in zip(left.expressions, right.expressions, strict=True):
+        ta, tb = _literal_type(a), _literal_type(b)
+        if ta and tb and ta != tb and "text" in ta + tb:
+            raise EddyError("42804", f"{kind} types {ta} and {tb} cannot be matched")
+
+
 def query_checks(expression: exp.Expression) -> exp.Expression:
-    """GROUP BY and DISTINCT/ORDER BY checks on every SELECT of a tree."""
+    """GROUP BY, DISTINCT/ORDER BY and set-operation checks on every query of a tree."""
     for select in expression.find_all(exp.Select):
         _check_group_by(select)
         _check_distinct_order(select)
+        _check_output_names(select)
+    for setop in expression.find_all(exp.SetOperation):
+        _check_set_operation(setop)
     return expression

@@ -170,3 +170,40 @@ def like_escape(expression: exp.Expression) -> exp.Expression:
             return exp.Escape(this=node, expression=exp.Literal.string("\\"))
         return node
     return transform_in_place(expression, rule)
+
+
+def _literal_arg_type(node: exp.Expression | None) -> str | None:
+    """The type PostgreSQL names a literal argument by in 'function f(..) does not exist'."""
+    if isinstance(node, exp.Boolean):
+        return "boolean"
+    if not isinstance(node, exp.Literal):
+        return None
+    if node.is_string:
+        return "unknown"
+    return "integer" if str(node.this).isdigit() else "numeric"
+
+
+def _no_function(name: str, args: list) -> None:
+    """42883 naming the call's signature, when every argument is a literal of a known type."""
+    types = [_literal_arg_type(a) for a in args]
+    if all(types):
+        raise EddyError("42883", f"function {name}({', '.join(types)}) does not exist")
+
+
+def string_signatures(expression: exp.Expression) -> exp.Expression:
+    """Calls of ``concat_ws``, ``split_part`` and ``position`` that match none of their
+    signatures (too few arguments, a number where text goes) fail as in PostgreSQL."""
+    for node in expression.find_all(exp.ConcatWs, exp.SplitPart, exp.StrPosition):
+        if isinstance(node, exp.ConcatWs) and len(node.expressions) < 2:
+            _no_function("concat_ws", node.expressions)
+        elif isinstance(node, exp.SplitPart):
+            args = [node.this, node.args.get("delimiter"), node.args.get("part_index")]
+            given = [a for a in args if a is not None]
+            if len(given) < 3 or any(_literal_arg_type(a) in ("integer", "numeric", "boolean")
+                                     for a in given[:2]):
+                _no_function("split_part", given)
+        elif isinstance(node, exp.StrPosition) and node.args.get("position") is None:
+            args = [node.args.get("substr"), node.this]
+            if any(_literal_arg_type(a) in ("integer", "numeric", "boolean") for a in args):
+                _no_function("position", args)
+    return expression

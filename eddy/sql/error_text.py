@@ -33,6 +33,12 @@ _RULES: list[tuple[re.Pattern, str, str]] = [
      'invalid input syntax for type {0}: "{1}"'),
     (re.compile(r"Referenced column " + _Q + r" not found in FROM clause"), "42703",
      'column "{0}" does not exist'),
+    # an output alias named before its definition: no such input column
+    (re.compile(r"Column " + _Q + r" referenced that exists in the SELECT clause - but this "
+                r"column cannot be referenced before it is defined"), "42703",
+     'column "{0}" does not exist'),
+    (re.compile(r"Table with name ([^\s!]+) does not exist"), "42P01",
+     "unknown catalog item '{0}'"),
 ]
 
 

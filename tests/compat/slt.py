@@ -83,10 +83,10 @@ def parse(text: str) -> list[Record | str]:
         record = Record(head, "\n".join(body), start)
         if head == "statement":
             record.expect_error = words[1:2] == ["error"]
-            record.error = " ".join(words[2:]) or None if record.expect_error else None
+            record.error = _expected_error(words[2:]) if record.expect_error else None
         elif head == "query":
             if words[1:2] == ["error"]:
-                record.expect_error, record.error = True, " ".join(words[2:]) or None
+                record.expect_error, record.error = True, _expected_error(words[2:])
             else:
                 record.types = words[1] if len(words) > 1 else ""
                 record.options = {o for w in words[2:] for o in w.split(",") if o}  # `colnames,rowsort`
@@ -112,6 +112,13 @@ def parse(text: str) -> list[Record | str]:
     return out
 
 
+def _expected_error(words: list[str]) -> str | None:
+    """The message regex of `error [pgcode NNNNN] regex`: Materialize's parser drops the pgcode."""
+    if words[:1] == ["pgcode"]:
+        words = words[2:]
+    return " ".join(words) or None
+
+
 def _fmt(v: object, oid: int) -> str:
     if v is None:
         return "NULL"
@@ -126,7 +133,11 @@ def _check_error(record: Record, error: EddyError | None) -> Outcome:
         return Outcome(record, False, "expected an error, got none")
     if record.error is None:
         return Outcome(record, True)
-    msg = error.message
+    # Materialize's runner matches the client's text of the error: tokio-postgres prints
+    # `db error: ERROR: <message>` and a `DETAIL:` line when there is one
+    msg = f"db error: ERROR: {error.message}"
+    if error.detail:
+        msg += f"\nDETAIL: {error.detail}"
     try:
         hit = re.search(record.error, msg) is not None
     except re.error:
