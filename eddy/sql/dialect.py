@@ -402,6 +402,8 @@ def reject_unsupported(expression: exp.Expression) -> exp.Expression:
     for node in expression.walk():
         if isinstance(node, exp.SimilarTo):
             raise unsupported("SIMILAR TO")
+        if isinstance(node, exp.LimitOptions) and node.args.get("with_ties"):
+            raise EddyError("0A000", "FETCH ... WITH TIES not yet supported")
         if isinstance(node, exp.Func):
             name = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
             if name.lower() in UNSUPPORTED_FUNCTIONS:

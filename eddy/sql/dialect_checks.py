@@ -6,7 +6,10 @@
 - ``SELECT DISTINCT ON (..)`` must lead its ORDER BY with the same expressions, and ``SELECT
   DISTINCT`` may only ORDER BY what it selects (42P10);
 - the sides of ``UNION``/``INTERSECT``/``EXCEPT`` have as many columns (42601), and literal
-  columns of types that do not match (``1 UNION '3'``: integer and text) are refused (42804).
+  columns of types that do not match (``1 UNION '3'``: integer and text) are refused (42804);
+- ``count()`` (42809), ``sum(NULL)``/``avg(NULL)`` (42725: no implementation for unknown) and
+  ``sum(*)`` (42883) are refused as Materialize refuses them, and so is FILTER on a function
+  known not to be an aggregate (42809).
 """
 
 from __future__ import annotations
@@ -191,6 +194,23 @@ def _check_set_operation(node: exp.SetOperation) -> None:
             raise EddyError("42804", f"{kind} types {ta} and {tb} cannot be matched")
 
 
+_NAMED_AGGREGATES = {exp.Sum: "sum", exp.Avg: "avg", exp.Min: "min", exp.Max: "max"}
+
+
+def _check_aggregate_call(node: exp.Expression) -> None:
+    if isinstance(node, exp.Count) and node.this is None and not node.expressions:
+        raise EddyError("42809", "count(*) must be used to call a parameterless aggregate "
+                        "function")
+    name = _NAMED_AGGREGATES.get(type(node))
+    if name and isinstance(node.this, exp.Star):
+        raise EddyError("42883", f"Cannot call function {name}(*): arguments cannot be "
+                        "implicitly cast to any implementation's parameters; try providing "
+                        "explicit casts")
+    if name in ("sum", "avg") and isinstance(node.this, exp.Null):
+        raise EddyError("42725", f"function {name}(unknown) is not unique: unable to determine "
+                        "which implementation to use; try providing explicit casts")
+
+
 def query_checks(expression: exp.Expression) -> exp.Expression:
     """GROUP BY, DISTINCT/ORDER BY and set-operation checks on every query of a tree."""
     for select in expression.find_all(exp.Select):
@@ -199,4 +219,11 @@ def query_checks(expression: exp.Expression) -> exp.Expression:
         _check_output_names(select)
     for setop in expression.find_all(exp.SetOperation):
         _check_set_operation(setop)
+    for call in expression.find_all(exp.Count, *_NAMED_AGGREGATES):
+        _check_aggregate_call(call)
+    for node in expression.find_all(exp.Filter):
+        func = node.this
+        if isinstance(func, exp.Func) and not isinstance(func, exp.AggFunc | exp.Anonymous):
+            raise EddyError("42809", f"FILTER specified, but {func.sql_name().lower()} is not an "
+                            "aggregate function")
     return expression

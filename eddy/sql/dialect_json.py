@@ -196,6 +196,13 @@ def json_functions(expression: exp.Expression) -> exp.Expression:
                 holder.set("alias", alias)
             return unnest
         return node
+    # FILTER belongs to the aggregate inside: to_json(list(x) FILTER (WHERE ..))
+    for filt in list(expression.find_all(exp.Filter)):
+        agg = filt.this
+        if isinstance(agg, exp.Anonymous) and agg.name.lower() in ("jsonb_agg", "json_agg"):
+            inner = exp.Filter(this=exp.Anonymous(this="list", expressions=agg.expressions),
+                               expression=filt.expression)
+            filt.replace(duckdb_func("to_json", inner))
     expression = transform_in_place(expression, rule)
     # A table-position UNNEST must not stay wrapped in a Table node.
     for table in list(expression.find_all(exp.Table)):

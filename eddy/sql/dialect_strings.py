@@ -191,9 +191,11 @@ def _no_function(name: str, args: list) -> None:
 
 
 def string_signatures(expression: exp.Expression) -> exp.Expression:
-    """Calls of ``concat_ws``, ``split_part`` and ``position`` that match none of their
-    signatures (too few arguments, a number where text goes) fail as in PostgreSQL."""
-    for node in expression.find_all(exp.ConcatWs, exp.SplitPart, exp.StrPosition):
+    """Calls of ``concat_ws``, ``split_part``, ``position`` and ``date`` that match none of
+    their signatures (too few arguments, a number where text goes) fail as in PostgreSQL."""
+    for node in expression.find_all(exp.ConcatWs, exp.SplitPart, exp.StrPosition, exp.Date):
+        if isinstance(node, exp.Date) and (node.args.get("zone") or node.expressions):
+            _no_function("date", [node.this, node.args.get("zone"), *node.expressions])
         if isinstance(node, exp.ConcatWs) and len(node.expressions) < 2:
             _no_function("concat_ws", node.expressions)
         elif isinstance(node, exp.SplitPart):
