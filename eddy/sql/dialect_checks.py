@@ -9,7 +9,9 @@
   columns of types that do not match (``1 UNION '3'``: integer and text) are refused (42804);
 - ``count()`` (42809), ``sum(NULL)``/``avg(NULL)`` (42725: no implementation for unknown) and
   ``sum(*)`` (42883) are refused as Materialize refuses them, and so is FILTER on a function
-  known not to be an aggregate (42809).
+  known not to be an aggregate (42809);
+- an ordinal in DISTINCT ON past the select list (42P10), a window function in JOIN .. ON
+  (42P20), and ``ANY``/``ALL`` over a subquery of more than one column (42601).
 """
 
 from __future__ import annotations
@@ -211,12 +213,40 @@ def _check_aggregate_call(node: exp.Expression) -> None:
                         "which implementation to use; try providing explicit casts")
 
 
+def _check_clauses(select: exp.Select) -> None:
+    distinct = select.args.get("distinct")
+    on = distinct.args.get("on") if distinct is not None else None
+    width = len(select.expressions)
+    for key in on.expressions if on is not None else ():
+        if isinstance(key, exp.Literal) and not key.is_string and str(key.this).isdigit() and \
+                not any(isinstance(e, exp.Star) for e in select.expressions) and \
+                not 1 <= int(key.this) <= width:
+            raise EddyError("42P10", f"column reference {key.this} in DISTINCT ON clause is out "
+                            f"of range (1 - {width})")
+    for join in select.args.get("joins") or ():
+        condition = join.args.get("on")
+        if condition is not None and any(w.find_ancestor(exp.Select) is select
+                                         for w in condition.find_all(exp.Window)):
+            raise EddyError("42P20", "window functions are not allowed in ON")
+
+
+def _check_quantified(node: exp.Any | exp.All) -> None:
+    query = node.this.this if isinstance(node.this, exp.Subquery) else node.this
+    if isinstance(query, exp.Select) and len(query.expressions) > 1 and \
+            not any(isinstance(e, exp.Star) for e in query.expressions):
+        raise EddyError("42601", f"subquery has {len(query.expressions)} columns available but "
+                        "1 columns specified")
+
+
 def query_checks(expression: exp.Expression) -> exp.Expression:
     """GROUP BY, DISTINCT/ORDER BY and set-operation checks on every query of a tree."""
     for select in expression.find_all(exp.Select):
         _check_group_by(select)
         _check_distinct_order(select)
         _check_output_names(select)
+        _check_clauses(select)
+    for quantified in expression.find_all(exp.Any, exp.All):
+        _check_quantified(quantified)
     for setop in expression.find_all(exp.SetOperation):
         _check_set_operation(setop)
     for call in expression.find_all(exp.Count, *_NAMED_AGGREGATES):
