@@ -11,7 +11,8 @@
   ``sum(*)`` (42883) are refused as Materialize refuses them, and so is FILTER on a function
   known not to be an aggregate (42809);
 - an ordinal in DISTINCT ON past the select list (42P10), a window function in JOIN .. ON
-  (42P20), and ``ANY``/``ALL`` over a subquery of more than one column (42601).
+  (42P20), ``ANY``/``ALL`` over a subquery of more than one column (42601), and one WITH
+  naming two queries alike (42712).
 """
 
 from __future__ import annotations
@@ -245,6 +246,10 @@ def query_checks(expression: exp.Expression) -> exp.Expression:
         _check_distinct_order(select)
         _check_output_names(select)
         _check_clauses(select)
+    for with_ in expression.find_all(exp.With):
+        names = [cte.alias_or_name for cte in with_.expressions]
+        if (twice := next((n for n in names if names.count(n) > 1), None)) is not None:
+            raise EddyError("42712", f'WITH query name "{twice}" specified more than once')
     for quantified in expression.find_all(exp.Any, exp.All):
         _check_quantified(quantified)
     for setop in expression.find_all(exp.SetOperation):

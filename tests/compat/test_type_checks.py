@@ -35,6 +35,8 @@ REFUSED = [
     ("SELECT 1 < ALL(SELECT 1, 2)", "42601", "subquery has 2 columns available but 1 columns"),
     ("SELECT * FROM nosuch", "42P01", "unknown catalog item 'nosuch'"),
     ("SELECT c FROM t GROUP BY a", "42703", 'column "c" does not exist'),
+    ("WITH c AS (SELECT 1), c AS (SELECT 2) SELECT * FROM c", "42712",
+     'WITH query name "c" specified more than once'),
 ]
 
 ACCEPTED = [
@@ -53,6 +55,7 @@ ACCEPTED = [
     ("SELECT 1 = ANY(SELECT a FROM t)", [(True,)]),
     ("SELECT x.a FROM t AS x JOIN t AS y ON x.a IN (SELECT row_number() OVER () FROM t) "
      "AND x.a = y.a ORDER BY 1", [(1,), (2,)]),
+    ("WITH c AS (SELECT 1) SELECT * FROM (WITH c AS (SELECT 2) SELECT * FROM c) AS x", [(2,)]),
 ]
 
 
