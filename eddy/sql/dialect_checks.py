@@ -12,7 +12,8 @@
   known not to be an aggregate (42809);
 - an ordinal in DISTINCT ON past the select list (42P10), a window function in JOIN .. ON
   (42P20), ``ANY``/``ALL`` over a subquery of more than one column (42601), and one WITH
-  naming two queries alike (42712).
+  naming two queries alike (42712); an aggregate over outer columns only (a FROM-less
+  subquery's ``count(outer.x)``) is refused (0A000), as Materialize does.
 """
 
 from __future__ import annotations
@@ -224,6 +225,12 @@ def _check_clauses(select: exp.Select) -> None:
                 not 1 <= int(key.this) <= width:
             raise EddyError("42P10", f"column reference {key.this} in DISTINCT ON clause is out "
                             f"of range (1 - {width})")
+    if not (select.args.get("from_") or select.args.get("from")) and \
+            select.find_ancestor(exp.Select) is not None:
+        for agg in select.find_all(exp.AggFunc):
+            if agg.find_ancestor(exp.Select) is select and next(agg.find_all(exp.Column), None):
+                raise EddyError("0A000", "aggregate functions that refer exclusively to outer "
+                                "columns not yet supported")
     for join in select.args.get("joins") or ():
         condition = join.args.get("on")
         if condition is not None and any(w.find_ancestor(exp.Select) is select

@@ -37,6 +37,8 @@ REFUSED = [
     ("SELECT c FROM t GROUP BY a", "42703", 'column "c" does not exist'),
     ("WITH c AS (SELECT 1), c AS (SELECT 2) SELECT * FROM c", "42712",
      'WITH query name "c" specified more than once'),
+    ("SELECT (SELECT count(t.a)) FROM t", "0A000",
+     "aggregate functions that refer exclusively to outer columns not yet supported"),
 ]
 
 ACCEPTED = [
@@ -56,6 +58,8 @@ ACCEPTED = [
     ("SELECT x.a FROM t AS x JOIN t AS y ON x.a IN (SELECT row_number() OVER () FROM t) "
      "AND x.a = y.a ORDER BY 1", [(1,), (2,)]),
     ("WITH c AS (SELECT 1) SELECT * FROM (WITH c AS (SELECT 2) SELECT * FROM c) AS x", [(2,)]),
+    ("SELECT (SELECT count(*)), (SELECT count(u.b) FROM t AS u WHERE u.a = t.a) FROM t",
+     [(1, 1), (1, 1)]),
 ]
 
 
