@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-from eddy.sinks.encode import DIFF, Encoder, dumps
+from eddy.sinks.encode import Encoder, dumps
 from eddy.sinks.kafka import KafkaSinkDriver, read_topic
 from eddy.sources.avro_registry import RegistryClient, csr_connection
 from eddy.sources.avro_schema import plain_schema
@@ -121,17 +121,8 @@ def from_datum(sql: str, value):
 class AvroRows(Encoder):
     """Rows as the canonical text of their raw Avro values (what the sink state holds)."""
 
-    def rows(self, table):
-        names = [c for c, _ in self.columns]
-        types = dict(self.columns)
-        cols = {n: table.column(n).to_pylist() for n in names}
-        diffs = table.column(DIFF).to_pylist() if DIFF in table.column_names else [1] * table.num_rows
-        out = []
-        for i, d in enumerate(diffs):
-            row = {n: raw(types[n], cols[n][i]) for n in names}
-            key = dumps({k: row[k] for k in self.key}) if self.key else None
-            out.append((dumps(row), key, d))
-        return out
+    def cell(self, value, type_name: str):
+        return raw(type_name, value)
 
 
 class AvroSinkDriver(KafkaSinkDriver):

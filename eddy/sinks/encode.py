@@ -64,6 +64,10 @@ class Encoder:
         row = json.loads(row_json)
         return dumps({k: row[k] for k in self.key})
 
+    def cell(self, value, type_name: str):
+        """One column value as the sink state holds it (JSON-able)."""
+        return _jsonable(value, type_name)
+
     def rows(self, table: pa.Table) -> list[tuple[str, str | None, int]]:
         """(row JSON, key JSON or None, diff) per row of a changes table."""
         names = [c for c, _ in self.columns]
@@ -72,7 +76,7 @@ class Encoder:
         diffs = table.column(DIFF).to_pylist() if DIFF in table.column_names else [1] * table.num_rows
         out = []
         for i, d in enumerate(diffs):
-            row = {n: _jsonable(cols[n][i], types[n]) for n in names}
+            row = {n: self.cell(cols[n][i], types[n]) for n in names}
             key = dumps({k: row[k] for k in self.key}) if self.key else None
             out.append((dumps(row), key, d))
         return out
