@@ -17,6 +17,7 @@ import urllib.parse
 import urllib.request
 
 from eddy.errors import EddyError, unsupported
+from eddy.kafka_client import secret
 from eddy.sources.options import Cursor
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
@@ -69,15 +70,6 @@ def parse_connection(body: str) -> dict:
     return options
 
 
-def _secret(ctx, name: str) -> str:
-    """A SECRET's value from the engine catalog."""
-    short = name.split(".")[-1]
-    for obj in getattr(getattr(ctx, "engine", None), "catalog", []):
-        if obj.kind == "secret" and obj.name == short and "value" in obj.internal:
-            return obj.internal["value"]
-    raise EddyError("42704", f'unknown secret "{name}"')
-
-
 def csr_connection(ctx, name: str) -> dict:
     options = ctx.connection(name)
     if not isinstance(options, dict) or options.get("kind") != "csr":
@@ -99,7 +91,7 @@ class RegistryClient:
 
     @classmethod
     def from_options(cls, options: dict, ctx=None) -> RegistryClient:
-        password = _secret(ctx, options["password_secret"]) if options.get("password_secret") else None
+        password = secret(ctx, options["password_secret"]) if options.get("password_secret") else None
         return cls(options["url"], options.get("username"), password)
 
     def _request(self, method: str, path: str, body: dict | None = None) -> dict | list:
