@@ -35,6 +35,7 @@ from sqlglot.errors import ErrorLevel, UnsupportedError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from eddy.errors import EddyError, unsupported
+from eddy.sql import dialect_memo
 from eddy.sql.astutil import duckdb_func, transform_in_place, type_of
 from eddy.sql.astutil import literal_number as _literal_number
 from eddy.sql.colnames import column_name, name_columns  # noqa: F401 - column_name is API
@@ -463,17 +464,29 @@ def to_duckdb(expression: exp.Expression, schema: dict | None = None) -> exp.Exp
 
     ``schema`` ({table: {column: type}}), when given, types the tree first so that type-dependent
     rules (``round`` on floats, ``mz_now()`` comparisons) are exact; without it they use the
-    types of literals and casts only.
+    types of literals and casts only. A pure function of the tree and the schema, so results are
+    memoized (``dialect_memo``); every call gets a tree of its own.
     """
+    key = dialect_memo.key(expression, schema)
+    if key is not None and (hit := dialect_memo.get(key)) is not None:
+        return hit
+    out = _translate(expression, schema)
+    if key is not None:
+        dialect_memo.put(key, out)
+    return out
+
+
+def _translate(expression: exp.Expression, schema: dict | None) -> exp.Expression:
     # before qualify: its _col_N names, and VALUES column names it must see
     expression = values_columns(name_columns(normalize_names(expression.copy())))
     if schema is not None:
         from sqlglot.optimizer.annotate_types import annotate_types
         from sqlglot.optimizer.qualify import qualify
+        typed = dialect_memo.sqlglot_schema(schema)
         with contextlib.suppress(Exception):  # typing is best effort; the rules still apply
-            expression = qualify(expression, schema=schema, dialect="postgres", identify=False,
+            expression = qualify(expression, schema=typed, dialect="postgres", identify=False,
                                  validate_qualify_columns=False)
-            expression = annotate_types(expression, schema=schema, dialect="postgres")
+            expression = annotate_types(expression, schema=typed, dialect="postgres")
     for rule in RULES:
         expression = rule(expression)
     return expression
