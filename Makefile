@@ -37,8 +37,11 @@ status:
 	@$(BIN)/python -m stack status
 
 # pytest's own exit codes pass through: 5 (no tests collected) fails the target too.
+# TEST_WORKERS pytest-xdist workers; each test module runs whole on one of them, the slowest
+# modules first (tests/conftest.py). TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 test-slow: setup
 	$(BIN)/pytest -m slow

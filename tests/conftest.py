@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import stack  # noqa: E402
-from stack import shared  # noqa: E402
+from stack import kafka, shared  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -28,10 +29,48 @@ def kafka_bootstrap(stack_settings) -> str:
     needed; stops it at session end only if this session started it and no other test session
     still uses it."""
     started = shared.acquire(stack_settings)
+    # under pytest-xdist the workers of one run share the broker: whichever of them leaves last
+    # stops it if any of them started it (a marker per run, as the lease is per process)
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    marker = stack_settings.run_dir / f"started-by-run-{run}" if run else None
+    if marker is not None and started:
+        marker.touch()
     stack.create_topics(stack_settings.bootstrap, stack.CONTRACT_TOPICS,
                         partitions=stack_settings.partitions)
     yield stack_settings.bootstrap
+    if marker is not None:
+        started = marker.exists()
     shared.release(stack_settings, started)
+    if marker is not None and started and kafka.running_pid(stack_settings) is None:
+        marker.unlink(missing_ok=True)
+
+
+# The slowest modules (minutes each: a whole `dbt run`, Kafka soaks, a browser), started first
+# so that the two workers of `make test` do not end with one of them alone on a long module.
+SLOW_FIRST = (
+    "tests/avro/", "tests/platform/test_marts_dbt.py", "tests/clients/test_client_dbt.py",
+    "tests/scoring/test_scoring_pipeline.py", "tests/platform/test_staging_pipeline.py",
+    "tests/app/test_dashboard_browser.py", "tests/stack/test_demo.py",
+    "tests/platform/test_marts_pipeline.py", "tests/app/test_alerts_pipeline.py",
+    "tests/platform/test_cross_engine.py", "tests/compat/test_slt.py",
+)
+
+
+def _rank(module: str) -> int:
+    return next((i for i, p in enumerate(SLOW_FIRST) if module.startswith(p)), len(SLOW_FIRST))
+
+
+def pytest_collection_modifyitems(config, items):
+    """With `--dist loadgroup` (`make test`), each test module runs whole on one worker (its
+    module fixtures are set up once), and the Avro tests all on one (one schema registry); the
+    slowest modules come first (a stable sort: the order inside a module is kept)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            module = item.nodeid.split("::")[0]
+            group = "avro" if module.startswith("tests/avro/") else module
+            item.add_marker(pytest.mark.xdist_group(group))
+    if config.pluginmanager.hasplugin("xdist") and getattr(config.option, "numprocesses", None):
+        items.sort(key=lambda item: _rank(item.nodeid.split("::")[0]))
 
 
 @pytest.fixture
