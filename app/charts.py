@@ -67,7 +67,10 @@ def funnel(df: pd.DataFrame) -> Chart:
                for s, d in zip(df["sessions"], df["drop_off"], strict=True)])
     order = list(df.sort_values("step_order")["step"])
     y = _n("step", None, sort=order, axis={"title": None})
-    x = _q("sessions", "sessions reaching the step")
+    # Room right of the longest bar for its label (it was clipped at the chart's edge).
+    widest = float(df["sessions"].max()) if len(df) else 0.0
+    x = {**_q("sessions", "sessions reaching the step"),
+         "scale": {"domainMax": max(widest * 1.6, 1.0), "nice": False}}
     return df, {"height": HEIGHT, "layer": [
         {"mark": "bar", "encoding": {
             "y": y, "x": x,
