@@ -64,7 +64,7 @@ from marts_env import (  # noqa: E402
     topic_names,
     wait_caught_up,
 )
-from marts_peers import eddy_reflected, run_peers  # noqa: E402
+from marts_peers import eddy_reflected, peers_freshness, peers_throughput  # noqa: E402
 from marts_probe import ConnectionProbe, Markers, percentile  # noqa: E402
 from marts_recompute import Project, compare, load_events  # noqa: E402
 from marts_report import report  # noqa: E402
@@ -258,6 +258,7 @@ class Bench:
             say(f"  raw consume + decode round {r + 1}: {limits[-1]:,.0f} messages/s")
         self.out["limit_events_per_s"] = statistics.median(limits)
         self.detail["limit_rounds"] = limits
+        peers = peers_throughput(self, a.peers, say) if a.peers else {}
 
         self.start()
         got = self.catch_up("10x history", self.marts)
@@ -292,8 +293,8 @@ class Bench:
 
         self.recompute(upto, snapshot)
         eddy_reflected(self, snapshot, upto)
-        if a.peers:
-            run_peers(self, a.peers, say)
+        if peers and a.peer_freshness:
+            peers_freshness(self, peers, say)
 
     def loadgen(self, rate: float, duration: float, *extra: str) -> subprocess.Popen:
         """`loadgen run` at `rate` events/s for `duration` s in its own process."""
@@ -406,11 +407,11 @@ def parse_args(argv=None):
                     help="no further round of the limit or the recompute once their rounds "
                          "took this many seconds (a slow machine gets fewer rounds)")
     ap.add_argument("--peers", default="flink,pathway",
-                    help="peers to run on the same topics after the engine (comma list; "
+                    help="peers to run on the same topics while the engine is stopped (comma list; "
                          "'none' for none); each installs into its own venv under .bench/")
     ap.add_argument("--no-peer-freshness", dest="peer_freshness", action="store_false",
                     help="peers: throughput only")
-    ap.add_argument("--peer-timeout", type=float, default=1200.0,
+    ap.add_argument("--peer-timeout", type=float, default=600.0,
                     help="seconds a peer's bounded job may take, start-up included")
     ap.add_argument("--soak", help="soak mode instead of the suite: e.g. 30m or 180s at "
                                    "--soak-rate events/s, memory reported every minute")

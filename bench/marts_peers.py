@@ -1,8 +1,9 @@
-"""The peers phase of the marts benchmark: Flink SQL and Pathway on the same topics, in the same
-run, after the engine has stopped (see bench/peers/harness.py for what is measured and how)."""
+"""The peers phases of the marts benchmark: Flink SQL and Pathway on the same topics, in the same
+run, never beside the engine (see bench/peers/harness.py for what is measured and how)."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 from pathlib import Path
@@ -24,28 +25,43 @@ MARTS = {
 }
 
 
-def run_peers(bench, names: list[str], say) -> None:
-    """Fill bench.out[<peer>_events_per_s, <peer>_freshness_p99_ms] and bench.detail['peers']."""
-    a = bench.args
+def peers_throughput(bench, names: list[str], say) -> dict[str, Peer]:
+    """Each peer's bounded run over the messages the topics hold now (the engine's history,
+    while the engine is stopped): bench.out[<peer>_events_per_s]. The peers that ran."""
     detail = bench.detail.setdefault("peers", {})
     logs = bench.work / "peers"
     logs.mkdir(exist_ok=True)
     import stack
     stack.create_topics(bench.bootstrap, [bench.prefix + "flink_page_views",
                                           bench.prefix + "flink_sessions"], partitions=1)
+    ran = {}
     for name in names:
         info = detail.setdefault(name, {"marts": MARTS[name], "semantics": SEMANTICS[name]})
-        try:
+        with _failure(bench, name, info, say):
             say(f"peer {name}: setting up its venv (first run installs it)")
             peer = Peer(name, bench.bootstrap, bench.prefix, logs)
             _throughput(bench, peer, info, say)
-            if a.peer_freshness:
-                _freshness(bench, peer, info, say)
-        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-            info["error"] = str(exc)[-3000:]
-            bench.notes.append(f"peer {name} could not run: {str(exc).splitlines()[0][:300]} "
-                               f"(details in .bench/latest.json)")
-            say(f"[red]peer {name} failed:[/] {str(exc)[-800:]}")
+            ran[name] = peer
+    return ran
+
+
+def peers_freshness(bench, peers: dict[str, Peer], say) -> None:
+    """Each peer streaming while loadgen sends at the engine's steady rate:
+    bench.out[<peer>_freshness_p99_ms]."""
+    for name, peer in peers.items():
+        with _failure(bench, name, bench.detail["peers"][name], say):
+            _freshness(bench, peer, bench.detail["peers"][name], say)
+
+
+@contextlib.contextmanager
+def _failure(bench, name: str, info: dict, say):
+    try:
+        yield
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        info["error"] = str(exc)[-3000:]
+        bench.notes.append(f"peer {name} could not run: {str(exc).splitlines()[0][:300]} "
+                           f"(details in .bench/latest.json)")
+        say(f"[red]peer {name} failed:[/] {str(exc)[-800:]}")
 
 
 def _messages(bench) -> int:
@@ -75,16 +91,14 @@ def _freshness(bench, peer: Peer, info: dict, say) -> None:
     a = bench.args
     run = MarkerRun(peer)
     try:
-        first = run.mark("ready")
-        say(f"peer {peer.name}: streaming from the earliest offset; waiting until it shows a "
-            f"first marker (caught up with the history)")
+        say(f"peer {peer.name}: streaming from the latest offset; waiting until it shows a "
+            f"first marker (a marker a second until then)")
         t0 = time.perf_counter()
-        if not run.wait_seen(first, timeout=a.peer_timeout, tick=lambda: run.mark("tick")
-                             if peer.name == "flink" and time.perf_counter() - t0 > 5 else None):
+        if not run.wait_ready(timeout=a.peer_timeout):
             raise RuntimeError(f"{peer.name} streaming job showed no marker within "
                                f"{a.peer_timeout:.0f} s (exit {run.proc.poll()}); see "
                                f"{run.err.name}")
-        info["catch_up_seconds"] = time.perf_counter() - t0
+        info["start_seconds"] = time.perf_counter() - t0
         gen = bench.loadgen(a.rate, a.duration)
         urls = []
         end = time.perf_counter() + a.duration

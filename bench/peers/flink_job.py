@@ -31,6 +31,9 @@ TS = ("TO_TIMESTAMP(REPLACE(REPLACE(event_time, 'T', ' '), 'Z', ''), "
 
 
 def source(args, name: str, columns: str) -> str:
+    # static: every message the topics hold; streaming: only what arrives after the start
+    # (the freshness phase measures new events, not a catch-up over the history)
+    start = "earliest-offset" if args.mode == "static" else "latest-offset"
     bounded = ",\n  'scan.bounded.mode' = 'latest-offset'" if args.mode == "static" else ""
     return f"""
 CREATE TABLE {name} (
@@ -41,7 +44,7 @@ CREATE TABLE {name} (
   'connector' = 'kafka', 'topic' = '{args.prefix}{name}',
   'properties.bootstrap.servers' = '{args.bootstrap}',
   'properties.group.id' = 'flink-{uuid.uuid4().hex}',
-  'scan.startup.mode' = 'earliest-offset'{bounded},
+  'scan.startup.mode' = '{start}'{bounded},
   'format' = 'json', 'json.ignore-parse-errors' = 'true'
 )"""
 

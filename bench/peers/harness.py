@@ -1,7 +1,8 @@
 """Runs the peers (Flink SQL, Pathway) on the marts benchmark's topics, in their own venvs.
 
-For each peer, after the engine's phases (so that they never share the two cores):
-- throughput: the peer job in static/bounded mode over every message the topics hold;
+For each peer, while the engine is stopped (so that they never share the two cores):
+- throughput: the peer job in static/bounded mode over every message the topics hold when the
+  engine's history is in place (the same messages the engine then absorbs);
   `<peer>_events_per_s` = messages of the topics it reads (clicks, cart_events, purchases) /
   seconds of its own run (Flink: job submission to end; Pathway: `pw.run`), JVM/interpreter
   start excluded;
@@ -9,9 +10,9 @@ For each peer, after the engine's phases (so that they never share the two cores
   (Flink counts duplicates: every message; eddy and Pathway: distinct event_id), and the late
   clicks in the input (more than 1 s behind the largest event time before them on their
   partition);
-- freshness: the job in streaming mode from the earliest offset; once it has caught up (a first
-  marker shows), loadgen at the same rate as the engine's steady phase, and a marker click every
-  0.5 s; `<peer>_freshness_p99_ms` = produce -> its row in the peer's page-views output.
+- freshness: the job in streaming mode from the latest offset (new events only, as the engine's
+  steady phase measures them); once it shows a first marker, loadgen at the same rate as the
+  engine's steady phase, and a marker click every 0.5 s; `<peer>_freshness_p99_ms` = produce -> its row in the peer's page-views output.
 """
 
 from __future__ import annotations
@@ -198,6 +199,15 @@ class MarkerRun:
                 tick()
             time.sleep(0.1)
         return url in self.seen
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Until the job shows a marker: one every second, as a job reading from the latest
+        offset misses those sent before its consumer is assigned."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if self.wait_seen(self.mark("ready"), timeout=1.0):
+                return True
+        return any(u in self.seen for u in self.sent)
 
     def latencies_ms(self, urls: list[str], ended: float) -> list[float]:
         return [(self.seen.get(u, ended) - self.sent[u]) * 1000 for u in urls]
