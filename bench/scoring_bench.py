@@ -144,9 +144,15 @@ def latency(args, bootstrap: str, txs: list[dict]) -> dict:
                                  "auto.offset.reset": "earliest", "fetch.wait.max.ms": 5})
             consumer.subscribe([prefix + "transaction_decisions"])
             while not stop.is_set():
-                for msg in consumer.consume(1000, 0.05):
+                # the first decision as soon as it is readable, then whatever else is waiting
+                # (consume(n, timeout) would hold the first one until n arrive or timeout)
+                first = consumer.poll(0.05)
+                if first is None:
+                    continue
+                now = time.time() * 1000
+                for msg in [first, *consumer.consume(1000, 0)]:
                     if msg.error() is None:
-                        seen[json.loads(msg.value())["transaction_id"]] = time.time() * 1000
+                        seen[json.loads(msg.value())["transaction_id"]] = now
             consumer.close()
 
         follower = threading.Thread(target=follow, daemon=True)

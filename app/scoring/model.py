@@ -78,13 +78,15 @@ class Model:
 
     def matrix(self, rows: list[list]) -> np.ndarray:
         """Rows of `inputs()` as numbers: each categorical value becomes its code (or NaN)."""
-        codes = {INPUTS.index(name): {v: float(i) for i, v in enumerate(self.categories[name])}
-                 for name in CATEGORICAL}
-        out = np.empty((len(rows), len(INPUTS)), dtype=float)
-        for r, row in enumerate(rows):
-            for c, value in enumerate(row):
-                out[r, c] = codes[c].get(value, np.nan) if c in codes else value
-        return out
+        codes = [(INPUTS.index(name), {v: float(i) for i, v in enumerate(self.categories[name])})
+                 for name in CATEGORICAL]
+        if not rows:
+            return np.empty((0, len(INPUTS)), dtype=float)
+        table = [list(row) for row in rows]
+        for c, code in codes:
+            for row in table:
+                row[c] = code.get(row[c], math.nan)
+        return np.array(table, dtype=float)
 
     def scores(self, rows: list[list]) -> list[float]:
         if not rows:
