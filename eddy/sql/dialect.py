@@ -458,6 +458,61 @@ RULES = (
     like_escape,
 )
 
+# The node kinds each rule acts on (subclasses included): a rule runs only on a tree holding one
+# of them. A rule not listed always runs. Every rule starts from such a check, so skipping it on
+# a tree without those kinds changes nothing; the kinds are taken again after each rule that ran
+# (it may have added nodes).
+TRIGGERS = {
+    query_checks: (exp.Select, exp.With, exp.Any, exp.All, exp.SetOperation, exp.Count, exp.Sum,
+                   exp.Avg, exp.Min, exp.Max, exp.Filter),
+    date_input: (exp.Cast,),
+    date_trunc_columns: (exp.TimestampTrunc, exp.DateTrunc),
+    date_bin_hopping: (exp.Anonymous,),
+    operator_types: (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.DPipe),
+    date_bin_checks: (exp.DateBin,),
+    round_half_even_floats: (exp.Round,),
+    extract_fields: (exp.Extract,),
+    div_function: (exp.IntDiv,),
+    integer_division: (exp.Div,),
+    modulo: (exp.Mod,),
+    casts_and_text: (exp.Anonymous, exp.Cast, exp.Concat, exp.ConcatWs, exp.Sub),
+    casts: (exp.Cast,),
+    interval_qualifiers: (exp.Interval,),
+    values_columns: (exp.Values,),
+    aggregate_types: (exp.Sum, exp.Avg),
+    pg_typeof: (exp.Anonymous,),
+    json_operators: (exp.JSONExtract, exp.JSONExtractScalar, exp.JSONBExtract,
+                     exp.JSONBExtractScalar, exp.ArrayContainsAll, exp.ArrayContainedBy, exp.Sub,
+                     exp.JSONBContainsTopKey),
+    json_functions: (exp.Anonymous, exp.Unnest),
+    date_trunc_dates: (exp.TimestampTrunc, exp.DateTrunc),
+    time_formats: (exp.TimeToStr, exp.StrToTime, exp.StrToDate),
+    to_timestamp_text: (exp.StrToTime,),
+    mz_now: (exp.Anonymous,),
+    boolean_operands: (exp.Not, exp.And, exp.Or),
+    length_encoding: (exp.Length,),
+    pads_and_lengths: (exp.Pad, exp.Anonymous),
+    split_part_fields: (exp.SplitPart,),
+    string_signatures: (exp.ConcatWs, exp.SplitPart, exp.StrPosition, exp.Date),
+    substring_length: (exp.Substring,),
+    substring_start: (exp.Substring,),
+    like_escape: (exp.Like, exp.ILike),
+}
+
+
+def _kinds(expression: exp.Expression) -> set[type]:
+    """The node classes in a tree."""
+    kinds, stack = set(), [expression]
+    while stack:
+        node = stack.pop()
+        kinds.add(node.__class__)
+        for value in node.args.values():
+            if isinstance(value, exp.Expression):
+                stack.append(value)
+            elif type(value) is list:
+                stack.extend(v for v in value if isinstance(v, exp.Expression))
+    return kinds
+
 
 def to_duckdb(expression: exp.Expression, schema: dict | None = None) -> exp.Expression:
     """A DuckDB-semantics copy of a postgres-dialect sqlglot tree.
@@ -487,8 +542,13 @@ def _translate(expression: exp.Expression, schema: dict | None) -> exp.Expressio
             expression = qualify(expression, schema=typed, dialect="postgres", identify=False,
                                  validate_qualify_columns=False)
             expression = annotate_types(expression, schema=typed, dialect="postgres")
+    kinds = _kinds(expression)
     for rule in RULES:
+        triggers = TRIGGERS.get(rule)
+        if triggers is not None and not any(issubclass(k, triggers) for k in kinds):
+            continue
         expression = rule(expression)
+        kinds = _kinds(expression)
     return expression
 
 

@@ -65,11 +65,13 @@ def key(expression: exp.Expression, schema: dict | None) -> tuple | None:
 
 
 _END = object()
+_POSITIONS = frozenset({"line", "col", "start", "end"})
 
 
 def signature(expression: exp.Expression) -> tuple | None:
-    """The whole tree as a flat tuple (node classes, argument names, leaf values, case kept),
-    from which the tree could be rebuilt; None if a node carries a type annotation."""
+    """The whole tree as a flat tuple (node classes, argument names, leaf values with their
+    case, comments, marks in `meta`), from which the tree could be rebuilt; None if a node
+    carries a type annotation."""
     out: list = []
     stack: list = [expression]
     while stack:
@@ -82,8 +84,12 @@ def signature(expression: exp.Expression) -> tuple | None:
         out.append(node.__class__)
         if node.comments:
             out.append(tuple(node.comments))
+        if node._meta:                      # the rules' own marks (not the parser's positions)
+            out.extend((k, _leaf(v)) for k, v in node._meta.items() if k not in _POSITIONS)
         stack.append(_END)
         for k, v in node.args.items():
+            if v is None:
+                continue
             out.append(k)
             if isinstance(v, exp.Expression):
                 out.append(_END)            # a child: serialized after this node's arguments
