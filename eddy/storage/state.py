@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from pathlib import Path
 
 import duckdb
@@ -35,6 +36,12 @@ class StateDB:
             self.path = str(Path(data_dir) / FILE_NAME)
         self.conn = duckdb.connect(self.path or ":memory:")
         self.conn.execute("SET GLOBAL TimeZone = 'UTC'")
+        # One DuckDB thread: a tick's statements are small, and a second thread costs more
+        # CPU in coordination than it saves in wall time on this 2-core machine shared with
+        # Kafka (bench/profile_ticks.py, load ~7: 1,787 vs 2,330 ms CPU per 1k-event tick, wall
+        # equal). EDDY_DUCKDB_THREADS overrides it.
+        threads = int(os.environ.get("EDDY_DUCKDB_THREADS") or 1)
+        self.conn.execute(f"SET GLOBAL threads = {threads}")
         install_sql_functions(self.conn)   # Materialize functions DuckDB lacks (eddy.sql)
         # DuckDB checkpoints whenever the WAL passes 16 MB; under Kafka ingestion that is every
         # few ticks and was most of a tick's cost. 128 MB: ~1.5x ingest rate, longer WAL replay.
