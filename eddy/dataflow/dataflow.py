@@ -48,17 +48,17 @@ class Dataflow:
 
     def _step(self, rt: TickContext) -> Rel | None:
         if isinstance(self.root, Map):      # fuse the top maps into the output merge
-            sql, _leaf = self.root.delta_sql(rt)
+            sql, leaf = self.root.delta_sql(rt)
         else:
-            delta = self.root.step(rt)
-            sql = None if delta is None else f"SELECT * FROM {delta.name}"
+            leaf = self.root.step(rt)
+            sql = None if leaf is None else f"SELECT * FROM {leaf.name}"
         if sql is None:
             return None
         items = ", ".join(f"{q(c)} AS {q(n)}" for c, n in zip(self.root.cols, self.names,
                                                                strict=True))
         sep = ", " if items else ""
         return apply_delta(rt, self.table, self.names, f"SELECT {items}{sep}{W} FROM ({sql})",
-                           self.key)
+                           self.key, unit=leaf.unit)
 
     def _keyed_layout(self, rt: TickContext) -> bool:
         row = rt.conn.execute(

@@ -84,3 +84,45 @@ def share(exprs: tuple[str, ...], where: str | None, alias: str = "__in"
     if wtree is not None and id(wtree) in touched:
         where = wtree.sql("duckdb")
     return tuple(items), out, where
+
+
+@functools.lru_cache(maxsize=4096)
+def renames(exprs: tuple[str, ...], names: tuple[str, ...], alias: str = "__in"
+            ) -> tuple[tuple[str, str], ...] | None:
+    """((output name, input column), ...) when every expression is a plain column of
+    `alias` (a map that only filters and renames), else None."""
+    out = []
+    for e, n in zip(exprs, names, strict=True):
+        try:
+            tree = parse_one(e, read="duckdb")
+        except Exception:  # noqa: BLE001 - not a plain column then
+            return None
+        if not (isinstance(tree, exp.Column) and tree.table == alias) or \
+                isinstance(tree.this, exp.Star):
+            return None
+        out.append((n, tree.name))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def renamed(exprs: tuple[str, ...], pairs: tuple[tuple[str, str], ...], alias: str = "__in"
+            ) -> tuple[str, ...] | None:
+    """The expressions with each column of `alias` renamed by `pairs` (name, new name);
+    None when one cannot be read or names a column not in `pairs`."""
+    names = dict(pairs)
+    out = []
+    for e in exprs:
+        try:
+            tree = parse_one(e, read="duckdb")
+        except Exception:  # noqa: BLE001
+            return None
+        cols = [c for c in tree.find_all(exp.Column) if c.table == alias]
+        if any(isinstance(c.this, exp.Star) or c.name not in names for c in cols):
+            return None
+        if all(names[c.name] == c.name for c in cols):
+            out.append(e)          # nothing renamed: the text as it was
+            continue
+        tree = tree.transform(lambda n: exp.column(names[n.name], table=alias, quoted=True)
+                              if isinstance(n, exp.Column) and n.table == alias else n)
+        out.append(tree.sql("duckdb"))
+    return tuple(out)

@@ -133,23 +133,42 @@ class Map(Node):
     def spec(self):
         return self._select(self.children[0].spec())
 
+    def _composed(self) -> Map:
+        """An equal map over a deeper input: a projection over a map that only filters and
+        renames columns is one map (one SELECT: a JSON document is then parsed once for the
+        filter and the projection together). Itself when there is nothing to compose."""
+        if "_flat" not in self.__dict__:
+            self._flat = self
+            child = self.children[0]
+            if isinstance(child, Map) and self.where is None:
+                inner = child._composed()
+                renames = jsonpaths.renames(tuple(inner.exprs), tuple(inner.cols))
+                exprs = renames and jsonpaths.renamed(tuple(self.exprs), renames)
+                if exprs is not None:
+                    flat = Map(inner.children[0], list(exprs), self.cols, inner.where)
+                    self._flat = flat
+        return self._flat
+
     def delta_sql(self, rt) -> tuple[str, Rel] | tuple[None, None]:
         """SQL of this tick's delta and the input delta under the chain of maps it fuses."""
-        child = self.children[0]
+        flat = self._composed()
+        child = flat.children[0]
         if isinstance(child, Map):
             inner, leaf = child.delta_sql(rt)
-            return (None, None) if inner is None else (self._select(inner), leaf)
+            return (None, None) if inner is None else (flat._select(inner), leaf)
         delta = child.step(rt)
         if delta is None:
             return None, None
         self.count(delta, None)
-        return self._select(f"SELECT * FROM {rt.reg(delta)}"), delta
+        return flat._select(f"SELECT * FROM {rt.reg(delta)}"), delta
 
     def _step(self, rt):
-        sql, _leaf = self.delta_sql(rt)
+        sql, leaf = self.delta_sql(rt)
         if sql is None:
             return None
         out = rt.arrow(sql)
+        if out is not None:
+            out.unit = leaf.unit        # a filter and projection keep each row's weight
         self.count(None, out)
         return out
 

@@ -93,8 +93,8 @@ class LinearAgg(Node):
             if delta is None:
                 return None
             rel = f"SELECT * FROM {rt.reg(delta)}"
-        unit = False
-        if delta.num_rows > 1000:   # worth a look: insert-only batches aggregate faster
+        unit = delta.unit
+        if not unit and delta.num_rows > 1000:   # worth a look: insert-only batches aggregate faster
             lo, hi = rt.conn.execute(f"SELECT min({W}), max({W}) FROM {delta.name}").fetchone()
             unit = lo == 1 and hi == 1
         dacc = rt.table(self._acc_select(rel, unit))

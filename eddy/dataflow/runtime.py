@@ -21,6 +21,7 @@ class Rel:
     def __init__(self, rt: TickContext, name: str):
         self.rt, self.name = rt, name
         self._rows: int | None = None
+        self.unit = False    # known: every weight is 1 (an insert-only batch, no consolidation)
 
     @property
     def num_rows(self) -> int:
@@ -101,7 +102,9 @@ def union_all(rt: TickContext, rels: list[Rel], cols: list[str] | None = None) -
     """The sum of Z-sets with the same columns (by position)."""
     if len(rels) == 1:
         return rels[0]
-    return rt.table(" UNION ALL ".join(f"SELECT * FROM {r.name}" for r in rels))
+    out = rt.table(" UNION ALL ".join(f"SELECT * FROM {r.name}" for r in rels))
+    out.unit = all(r.unit for r in rels)
+    return out
 
 
 def cols_sql(cols: list[str], alias: str | None = None) -> str:
@@ -125,11 +128,19 @@ def consolidate_sql(rel: str, cols: list[str]) -> str:
 
 
 def apply_delta(rt: TickContext, table: str, cols: list[str], delta: Rel | str,
-                key: str | None = None) -> Rel | None:
+                key: str | None = None, unit: bool = False) -> Rel | None:
     """Merge a Z-set delta (a relation or SQL text) into a weighted state table; returns
     the consolidated delta. `key`: the table is key-indexed (eddy.dataflow.keyed_state) and
-    this is the hash SQL of a row; retractions then read only the rows of their keys."""
+    this is the hash SQL of a row; retractions then read only the rows of their keys.
+    `unit`: every weight of the delta is 1: appended as it is (no consolidation needed)."""
     source = f"({delta})" if isinstance(delta, str) else rt.reg(delta)
+    if unit:
+        d = rt.arrow(f"SELECT * FROM {source}")
+        if d is not None:
+            d.unit = True
+            items = "*" if key is None else f"__in.*, {key}"
+            rt.run(f"INSERT INTO {table} SELECT {items} FROM {d.name} AS __in")
+        return d
     d = rt.arrow(consolidate_sql(source, cols))
     if d is None:
         return None

@@ -3,8 +3,8 @@ insertions and retractions released as ticks advance; expired rows leave the sta
 
 from __future__ import annotations
 
-from eddy.dataflow.operators import Node
-from eddy.dataflow.runtime import W, cols_sql
+from eddy.dataflow.operators import Map, Node
+from eddy.dataflow.runtime import Rel, W, cols_sql
 from eddy.storage.state import phys
 
 MIN, MAX = -(2 ** 62), 2 ** 62  # sentinels: never / always valid
@@ -69,8 +69,16 @@ class TemporalFilter(Node):
     def next_event(self):
         return self._next
 
+    def _input(self, rt) -> tuple[str | None, Rel | None]:
+        """SQL of the input delta (a map below is fused into it) and the delta it reads."""
+        child = self.children[0]
+        if isinstance(child, Map):
+            return child.delta_sql(rt)
+        delta = child.step(rt)
+        return (None, None) if delta is None else (f"SELECT * FROM {rt.reg(delta)}", delta)
+
     def _step(self, rt):
-        delta = self.children[0].step(rt)
+        sql, delta = self._input(rt)
         prev, now = self.now, rt.now
         parts = []
         due = self._next is not None and now >= self._next and now > prev
@@ -81,20 +89,29 @@ class TemporalFilter(Node):
                 f"WHERE (__from > {prev} AND __from <= {now}) OR "
                 f"(__until > {prev} AND __until <= {now})")
         dn = None
-        if delta is not None:
-            dn = rt.reg(rt.table(self._bounded(f"SELECT * FROM {rt.reg(delta)}")))
+        if sql is not None:
+            dn = rt.reg(rt.table(self._bounded(sql)))
             parts.append(f"SELECT {cols_sql(self.cols)}, {W} FROM {dn} WHERE {self._valid(now)}")
         self.now = now
         if not parts:
             return None
         out = rt.arrow(f"SELECT * FROM ({' UNION ALL '.join(parts)}) WHERE {W} <> 0")
+        if out is not None:
+            out.unit = not due and delta is not None and delta.unit
         if due:
             rt.run(f"DELETE FROM {self.table} WHERE __until <= {int(now)}")
         if dn is not None:
             rt.run(f"INSERT INTO {self.table} SELECT * FROM {dn} "
                    f"WHERE __until > {int(now)} AND __from < __until")
-        if due or dn is not None:
+        if due:
             self._refresh_next(rt)
+        elif dn is not None:    # the rows kept are the old ones and dn's: min of both
+            row = rt.conn.execute(
+                f"SELECT min(CASE WHEN __from > {int(now)} THEN __from END), "
+                f"min(CASE WHEN __until > {int(now)} THEN __until END) FROM {dn} "
+                f"WHERE __until > {int(now)} AND __from < __until").fetchone()
+            times = [t for t in (*row, self._next) if t is not None]
+            self._next = min(times) if times else None
         self.count(delta, out)
         return out
 

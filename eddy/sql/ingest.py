@@ -42,6 +42,7 @@ def _append(rt, obj, rows: pa.Table) -> Rel | None:
     typed = _typed_arrow(rt, obj, rows, f", 1::BIGINT AS {W}")
     cols = ", ".join(q(c[0]) for c in obj.columns)
     rt.run(f"INSERT INTO {phys(obj.id)} SELECT {cols} FROM {typed.name}")
+    typed.unit = True
     return typed
 
 

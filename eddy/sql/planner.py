@@ -13,6 +13,7 @@ from eddy.dataflow.operators_keyed import KeyedRecompute
 from eddy.dataflow.temporal import TemporalFilter
 from eddy.errors import EddyError
 from eddy.sql import dialect
+from eddy.sql.plan_first import plan_first_row
 from eddy.sql.plan_fuse import plan_fused
 from eddy.sql.rewrites import (
     FLIP,
@@ -422,6 +423,10 @@ class Planner:
         elif limited:
             what = "ORDER BY ... LIMIT"
         node = self.narrow(sel, node, colmap)
+        if what == "DISTINCT ON":
+            first = plan_first_row(self, sel, node, colmap, names)
+            if first is not None:
+                return first
         body = sel.copy()
         body.set("where", None)
         body.set("joins", None)

@@ -1,0 +1,157 @@
+"""First row per key: `SELECT DISTINCT ON (key) ... ORDER BY key, order` kept incrementally.
+
+State: the winning input row of each key (`win`, weight 1, with the key's values `__k0..`) and
+the key's other input rows (`lose`, a Z-set), both indexed by the key hash. The input of a key
+is their sum. A delta without retractions reads only the stored winners of its keys: each key's
+new winner is the first of its old winner and its delta rows (ties keep the old winner), every
+other row joins `lose`. Keys with a retraction re-rank all their rows (winner, `lose`, delta,
+consolidated). Either way a tick costs a few statements over the delta's keys, never a
+recompute of the DISTINCT ON over the keys' history."""
+
+from __future__ import annotations
+
+from eddy.dataflow import keyed_state
+from eddy.dataflow.operators import Node
+from eddy.dataflow.runtime import W, cols_sql
+from eddy.storage.state import phys, q
+
+WAS = "__was"   # pool column: this row is (a copy of) the key's stored winner
+RN = "__rn"     # pool column: the row's rank within its key
+
+
+class FirstRow(Node):
+    """`kexprs`: the DISTINCT ON key (SQL over __in, the input row); `rank`: SQL over __in0
+    (a pool row: the key columns, the input columns, the weight and __was) numbering the rows
+    of a key in the query's ORDER BY, then __was first; `proj`: the select list over __in0."""
+
+    label = "first row"
+    stateful = True
+
+    def __init__(self, child: Node, kexprs: list[str], rank: str, proj: list[str],
+                 names: list[str], keys_text: str):
+        super().__init__([child], names)
+        self.kexprs, self.rank, self.proj, self.keys_text = kexprs, rank, proj, keys_text
+        self.kcols = [f"__k{i}" for i in range(len(kexprs))]
+        self.incols = list(child.cols)
+        self.hash = keyed_state.hash_sql([f"__in.{q(k)}" for k in self.kcols])
+
+    @property
+    def win(self) -> str:
+        return phys(self.key)
+
+    @property
+    def lose(self) -> str:
+        return phys(self.key + "_l")
+
+    def state_tables(self):
+        return [self.key, self.key + "_l"]
+
+    # -- SQL pieces ----------------------------------------------------------------------
+    def _with_key(self, rel: str) -> str:
+        """The rows of an input relation with their key values and key hash."""
+        kitems = "".join(f"{k} AS {q(n)}, " for k, n in zip(self.kexprs, self.kcols,
+                                                            strict=True))
+        return (f"SELECT {kitems}{cols_sql(self.incols, '__in')}, __in.{W}, "
+                f"{keyed_state.hash_sql(self.kexprs)} AS {keyed_state.H} FROM ({rel}) AS __in")
+
+    def _ranked(self, pool: str) -> str:
+        return f"SELECT __in0.*, {self.rank} AS {RN} FROM ({pool}) AS __in0"
+
+    def _consolidated(self, pool: str) -> str:
+        cols = cols_sql(self.kcols + self.incols)
+        return (f"SELECT {cols}, sum({W})::BIGINT AS {W}, bool_or({WAS}) AS {WAS} "
+                f"FROM ({pool}) GROUP BY ALL HAVING sum({W}) > 0")
+
+    def _project(self, rel: str, weight: str) -> str:
+        items = ", ".join(f"{e} AS {q(n)}" for e, n in zip(self.proj, self.cols, strict=True))
+        sep = ", " if items else ""
+        return f"SELECT {items}{sep}{weight}::BIGINT AS {W} FROM ({rel}) AS __in0"
+
+    def _exact(self, a: str, b: str) -> str:
+        return " AND ".join(f"{a}.{q(k)} IS NOT DISTINCT FROM {b}.{q(k)}"
+                            for k in self.kcols) or "TRUE"
+
+    def _stored(self, table: str, ranked: str, weight: str, where: str) -> str:
+        """INSERT of ranked pool rows into a state table."""
+        return (f"INSERT INTO {table} SELECT {cols_sql(self.kcols + self.incols, '__in')}, "
+                f"({weight})::BIGINT, {self.hash} FROM {ranked} AS __in WHERE {where}")
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def setup(self, rt, fresh):
+        super().setup(rt, fresh)
+        if not fresh:
+            return
+        pool = self._consolidated(
+            f"SELECT * EXCLUDE ({keyed_state.H}), FALSE AS {WAS} FROM "
+            f"({self._with_key(self.children[0].full())})")
+        ranked = rt.table(self._ranked(pool))
+        cols = cols_sql(self.kcols + self.incols, "__in")
+        keyed_state.create(rt, self.win, f"SELECT {cols}, 1::BIGINT AS {W} FROM {ranked.name} "
+                           f"AS __in WHERE {RN} = 1", self.hash)
+        keyed_state.create(rt, self.lose, f"SELECT {cols}, (CASE WHEN {RN} = 1 THEN {W} - 1 "
+                           f"ELSE {W} END)::BIGINT AS {W} FROM {ranked.name} AS __in "
+                           f"WHERE {RN} > 1 OR {W} > 1", self.hash)
+
+    def full(self):
+        return self._project(f"SELECT * FROM {self.win}", W)
+
+    def spec(self):
+        pool = self._consolidated(
+            f"SELECT * EXCLUDE ({keyed_state.H}), FALSE AS {WAS} FROM "
+            f"({self._with_key(self.children[0].spec())})")
+        return self._project(f"SELECT * FROM ({self._ranked(pool)}) WHERE {RN} = 1", "1")
+
+    def _step(self, rt):
+        delta = self.children[0].step(rt)
+        if delta is None:
+            return None
+        dn = rt.reg(delta)
+        neg = not delta.unit and bool(rt.conn.execute(
+            f"SELECT bool_or({W} < 0) FROM {dn}").fetchone()[0])
+        dk = rt.table(f"SELECT * FROM ({self._with_key(f'SELECT * FROM {dn}')}) WHERE {W} <> 0")
+        if not dk.num_rows:
+            return None
+        kc = cols_sql(self.kcols)
+        lookups = [f"SELECT s.*, TRUE AS {WAS} FROM {self.win} s SEMI JOIN (SELECT DISTINCT "
+                   f"{kc}, {keyed_state.H} FROM {dk.name}) t ON s.{keyed_state.H} = "
+                   f"t.{keyed_state.H} AND {self._exact('s', 't')}"]
+        negkeys = (f"(SELECT DISTINCT {kc}, {keyed_state.H} FROM {dk.name} WHERE {W} < 0)")
+        if neg:
+            lookups.append(f"SELECT s.*, FALSE AS {WAS} FROM {self.lose} s SEMI JOIN {negkeys} "
+                           f"t ON s.{keyed_state.H} = t.{keyed_state.H} AND "
+                           f"{self._exact('s', 't')}")
+        old = rt.table(" UNION ALL ".join(lookups))
+        rt.scanned += old.num_rows
+        pool = (f"SELECT * EXCLUDE ({keyed_state.H}) FROM {old.name} UNION ALL "
+                f"SELECT * EXCLUDE ({keyed_state.H}), FALSE AS {WAS} FROM {dk.name}")
+        ranked = rt.table(self._ranked(self._consolidated(pool) if neg else pool))
+        # the old winners of keys whose winner changed (or whose rows are all gone)
+        gone = None
+        if old.num_rows:
+            gone = rt.table(
+                f"SELECT o.* FROM {old.name} o ANTI JOIN (SELECT {kc} FROM {ranked.name} "
+                f"WHERE {RN} = 1 AND {WAS}) r ON {self._exact('o', 'r')} WHERE o.{WAS}")
+            if gone.num_rows:
+                rt.run(f"DELETE FROM {self.win} s USING {gone.name} t WHERE s.{keyed_state.H} "
+                       f"= t.{keyed_state.H} AND {self._exact('s', 't')}")
+        rt.run(self._stored(self.win, ranked.name, "1", f"{RN} = 1 AND NOT {WAS}"))
+        if neg:
+            rt.run(f"DELETE FROM {self.lose} s USING {negkeys} t WHERE s.{keyed_state.H} = "
+                   f"t.{keyed_state.H} AND {self._exact('s', 't')}")
+        rt.run(self._stored(self.lose, ranked.name, f"CASE WHEN {RN} = 1 THEN {W} - 1 ELSE {W} END",
+                            f"{RN} > 1 OR {W} > 1"))
+        parts = [self._project(f"SELECT * FROM {ranked.name} WHERE {RN} = 1 AND NOT {WAS}",
+                               "1")]
+        if gone is not None and gone.num_rows:
+            parts.append(self._project(f"SELECT * FROM {gone.name}", "-1"))
+        out = rt.arrow(" UNION ALL ".join(f"({p})" for p in parts))
+        if out is not None:
+            out.unit = len(parts) == 1     # new winners only, one row of weight 1 per key
+        self.count(delta, out)
+        self.rows_read += old.num_rows
+        self.rows_written += ranked.num_rows
+        return out
+
+    def describe(self):
+        return (f"First row per key (DISTINCT ON {self.keys_text}: stored winner per key, "
+                f"insert-only deltas compare with it; state {self.key})")
