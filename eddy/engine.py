@@ -283,10 +283,13 @@ class Engine:
         """Queue a table write and return once a tick has committed (or rejected) it."""
         with self._plock:
             self._writes.append(write)
-        with self.lock:
-            if not write.done.is_set():
-                self._tick(None)
-        write.done.wait()
+        # Tick until this write is done: after a failed batch, writes run one per tick (the
+        # culprit alone fails), so one tick may commit another thread's write and leave ours
+        # queued; waiting then hung whenever no other tick followed.
+        while not write.done.is_set():
+            with self.lock:
+                if not write.done.is_set():
+                    self._tick(None)
         if write.error is not None:
             raise write.error
         return write
