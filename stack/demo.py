@@ -94,8 +94,11 @@ PARTS: tuple[Part, ...] = (
 
 def _env(s: Settings) -> dict[str, str]:
     """What the parts need to find the stack (names used by profiles.yml and the parts' CLIs)."""
+    # KAFKA_BOOTSTRAP is the dbt project's (`kafka_broker`): without it dbt's sources read
+    # 127.0.0.1:9092 whatever Kafka the stack runs
     return {**os.environ, "EDDY_HOST": HOST, "EDDY_PORT": str(s.eddy_port),
-            "KAFKA_BOOTSTRAP_SERVERS": s.bootstrap, "PYTHONUNBUFFERED": "1"}
+            "KAFKA_BOOTSTRAP_SERVERS": s.bootstrap, "KAFKA_BOOTSTRAP": s.bootstrap,
+            "PYTHONUNBUFFERED": "1"}
 
 
 def _wait_port(part: Part, pid: int, log: Path) -> None:
