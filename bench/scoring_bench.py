@@ -184,7 +184,7 @@ def latency(args, bootstrap: str, txs: list[dict]) -> dict:
         sent.clear()
         print(f"scorer ready; producing {args.rate:,.0f} transactions/s for "
               f"{args.warmup:.0f} s warm-up + {args.duration:.0f} s")
-        t0, i, step = time.monotonic(), 1, 0.01
+        t0, t0_wall, i, step = time.monotonic(), time.time(), 1, 0.01
         warm_ids: set[str] = set()
         while (elapsed := time.monotonic() - t0) < total:
             due = int(elapsed * args.rate)
@@ -217,6 +217,14 @@ def latency(args, bootstrap: str, txs: list[dict]) -> dict:
         print("| p50 | p90 | p99 | max |\n|---|---|---|---|")
         print(f"| {result['p50_ms']:.0f} ms | {result['p90_ms']:.0f} ms | "
               f"{result['p99_ms']:.0f} ms | {result['max_ms'] or float('nan'):.0f} ms |")
+        # where the tail sits: p99 per 5-second slice of sending time (a start-up transient
+        # and a steady-state tail call for different fixes)
+        slices: dict[int, list[float]] = {}
+        for t in sent:
+            if t in seen and t not in warm_ids:
+                slices.setdefault(int((sent[t] / 1000 - t0_wall) // 5), []).append(seen[t] - sent[t])
+        result["p99_by_5s_ms"] = [round(percentile(v, 0.99)) for _, v in sorted(slices.items())]
+        print(f"p99 per 5 s slice: {result['p99_by_5s_ms']} ms")
         print("\nscorer log (per-batch phases):")
         for line in (work / "scorer.log").read_text().splitlines()[-6:]:
             print("  " + line)
