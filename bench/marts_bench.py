@@ -92,8 +92,9 @@ class Bench:
     def __init__(self, args, bootstrap: str, work: Path):
         self.args, self.bootstrap, self.work = args, bootstrap, work
         self.prefix = f"bm{uuid.uuid4().hex[:6]}_"
-        self.topics = topic_names(self.prefix) + [self.prefix + "flink_page_views",
-                                                   self.prefix + "flink_sessions"]
+        self.topics = topic_names(self.prefix)  # what the engine reads (and waits for)
+        # the Flink peer's results: created and deleted with the run, never waited for
+        self.output_topics = [self.prefix + "flink_page_views", self.prefix + "flink_sessions"]
         self.dbt = Dbt(self.prefix, bootstrap, work)
         self.eddy: EddyServer | None = None
         self.out: dict = dict.fromkeys(FIGURES)  # None: not measured (see notes and error)
@@ -193,10 +194,13 @@ class Bench:
             tpl = None
         if tpl is not None:
             self.prefix = f"bmt{tpl.name[:6]}_"
-            self.topics = [self.prefix + t.split("_", 1)[1] for t in self.topics]
+            self.topics, self.output_topics = (
+                [self.prefix + t.split("_", 1)[1] for t in names]
+                for names in (self.topics, self.output_topics))
             self.dbt.prefix = self.prefix
-            stack.delete_topics(self.bootstrap, [t for t in self.topics
-                                                 if t in stack.list_topics(self.bootstrap)])
+            existing = stack.list_topics(self.bootstrap)
+            stack.delete_topics(self.bootstrap, [t for t in self.topics + self.output_topics
+                                                 if t in existing])
         stack.create_topics(self.bootstrap, self.topics, partitions=3)
         say(f"topics {self.prefix}*; engine data in {self.work}")
         if tpl is not None and (tpl / "ready").exists():
@@ -458,7 +462,7 @@ def main(argv=None) -> int:
             bench.stop()
             load.append(os.getloadavg()[0])
             try:
-                stack.delete_topics(settings.bootstrap, bench.topics)
+                stack.delete_topics(settings.bootstrap, bench.topics + bench.output_topics)
             except stack.StackError as exc:
                 console.print(f"(could not delete the benchmark topics: {exc})")
             shared.release(settings, started)

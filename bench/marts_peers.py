@@ -32,8 +32,7 @@ def peers_throughput(bench, names: list[str], say) -> dict[str, Peer]:
     logs = bench.work / "peers"
     logs.mkdir(exist_ok=True)
     import stack
-    stack.create_topics(bench.bootstrap, [bench.prefix + "flink_page_views",
-                                          bench.prefix + "flink_sessions"], partitions=1)
+    stack.create_topics(bench.bootstrap, bench.output_topics, partitions=1)
     ran = {}
     for name in names:
         info = detail.setdefault(name, {"marts": MARTS[name], "semantics": SEMANTICS[name]})
