@@ -2,8 +2,9 @@
 `python -m app.scoring train`: rebuild the model artefact (deterministic).
 `python -m app.scoring labels FILE`: load a load generator's --out ground truth into the engine.
 
-Environment: KAFKA_BOOTSTRAP (127.0.0.1:9092), SCORING_CONFIG (settings file), SCORING_TOPIC_PREFIX,
-and the engine's EDDY_HOST, EDDY_PORT, EDDY_USER, EDDY_PASSWORD, EDDY_DATABASE, EDDY_SSLMODE.
+Environment: KAFKA_BOOTSTRAP (else KAFKA_BOOTSTRAP_SERVERS, else 127.0.0.1:9092), SCORING_CONFIG
+(settings file), SCORING_TOPIC_PREFIX, and the engine's EDDY_HOST, EDDY_PORT, EDDY_USER,
+EDDY_PASSWORD, EDDY_DATABASE, EDDY_SSLMODE.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("command", nargs="?", default="serve", choices=("serve", "train", "labels"))
     p.add_argument("file", nargs="?", help="labels: a load generator's --out file")
     p.add_argument("--config", default=env.get("SCORING_CONFIG", str(config_mod.DEFAULT_PATH)))
-    p.add_argument("--bootstrap", default=env.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    p.add_argument("--bootstrap", default=env.get("KAFKA_BOOTSTRAP")
+                   or env.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
     p.add_argument("--topic-prefix", default=env.get("SCORING_TOPIC_PREFIX", ""))
     p.add_argument("--log-level", default=env.get("SCORING_LOG_LEVEL", "INFO"))
     args = p.parse_args(argv)

@@ -40,6 +40,12 @@ from eddy.sql.sqltext import split_statements, strip_comments
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 TARGETS = ("materialize", "risingwave")
+# The broker each build is given: Materialize's by the name the load generator and the stack use
+# (the only one set), RisingWave's by the dbt project's own name, which wins over the other.
+BROKER_ENV = {"materialize": {"KAFKA_BOOTSTRAP_SERVERS": "kafka-a.internal:9092"},
+              "risingwave": {"KAFKA_BOOTSTRAP": "kafka-b.internal:9092",
+                             "KAFKA_BOOTSTRAP_SERVERS": "not-this-one:9092"}}
+EXPECTED_BROKER = {"materialize": "kafka-a.internal:9092", "risingwave": "kafka-b.internal:9092"}
 COMPARISONS = (exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)
 
 
@@ -66,10 +72,12 @@ def _build(target: str, workdir: Path, env: dict) -> dict:
 def builds(tmp_path_factory) -> dict[str, dict]:
     """Both targets built side by side, against ports where nothing listens."""
     port = str(_closed_port())
-    env = {**os.environ, "MZ_HOST": "127.0.0.1", "MZ_PORT": port, "RW_HOST": "127.0.0.1",
-           "RW_PORT": port, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_BOOTSTRAP")}
+    env |= {"MZ_HOST": "127.0.0.1", "MZ_PORT": port, "RW_HOST": "127.0.0.1",
+            "RW_PORT": port, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     with ThreadPoolExecutor(len(TARGETS)) as pool:
-        futures = {t: pool.submit(_build, t, tmp_path_factory.mktemp(t), env) for t in TARGETS}
+        futures = {t: pool.submit(_build, t, tmp_path_factory.mktemp(t), env | BROKER_ENV[t])
+                   for t in TARGETS}
         return {t: f.result() for t, f in futures.items()}
 
 
@@ -169,6 +177,17 @@ def test_compile_needs_no_server(builds, target):
     models = _models(build["manifest"])
     assert len(models) >= 20
     assert all(m["compiled_code"].strip() for m in models)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_sources_use_the_configured_broker(builds, target):
+    """The Kafka address comes from KAFKA_BOOTSTRAP, else KAFKA_BOOTSTRAP_SERVERS: a user who
+    moved Kafka and exported either name gets sources on that broker, not on 127.0.0.1:9092."""
+    build = builds[target]
+    assert build["statements"] is not None, build["log"]
+    sent = "\n".join(item["sql"] for item in build["statements"])
+    assert EXPECTED_BROKER[target] in sent
+    assert "not-this-one" not in sent and "127.0.0.1:9092" not in sent
 
 
 @pytest.mark.parametrize("target", TARGETS)
