@@ -61,12 +61,14 @@ def soak(bench, say) -> None:
             if now >= nxt or done:
                 with bench.eddy.connect() as conn:
                     lag = bench.end() - committed(conn)
-                    rows = conn.execute(
-                        "select coalesce(sum(state_rows), 0) from "
-                        "mz_internal.eddy_dataflow_statistics").fetchone()[0]
+                    per_view = dict(conn.execute(
+                        "select name, state_rows from mz_internal.eddy_dataflow_statistics "
+                        "where state_rows is not null").fetchall())
+                    rows = sum(per_view.values())
                 sample = {"minute": round((now - t0) / 60, 2), "rss_mb": rss_mb(bench.eddy.proc.pid),
                           "lag_messages": lag, "state_rows": int(rows),
-                          "cpu_s": bench.eddy.cpu_seconds()}
+                          "cpu_s": bench.eddy.cpu_seconds(),
+                          "state_rows_by_view": per_view}
                 samples.append(sample)
                 say(f"  soak minute {sample['minute']:.1f}: RSS {sample['rss_mb']:,.0f} MB, "
                     f"rows in state {sample['state_rows']:,}, consumer lag {lag:,} messages")
@@ -105,6 +107,11 @@ def report_soak(r: dict, console) -> None:
         t.add_row(f"{x['minute']:.1f}", f"{x['rss_mb']:,.0f}", f"{x['state_rows']:,}",
                   f"{x['lag_messages']:,}", f"{x['cpu_s']:,.0f}")
     console.print(t)
+    if len(s["samples"]) >= 2:   # where state grows: the views whose rows grew the most
+        first, last = s["samples"][0]["state_rows_by_view"], s["samples"][-1]["state_rows_by_view"]
+        growth = sorted(((last[v] - first.get(v, 0), v) for v in last), reverse=True)[:5]
+        console.print("state rows grown most from the first sample to the last: " + ", ".join(
+            f"{v} {g:+,}" for g, v in growth))
     if "flat" in s:
         verdict = "[green]met[/]" if s["flat"] else "[red]not met[/]"
         console.print(f"memory flat once the temporal filters are in steady state: {verdict} "

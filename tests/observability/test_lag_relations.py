@@ -61,3 +61,34 @@ def test_a_failed_view_and_its_dependants_fall_behind():
     finally:
         observed.stop()
         engine.close()
+
+
+def test_state_rows_fall_when_a_temporal_filter_expires_rows():
+    """`state_rows` counts the rows the view's tables hold now: rows a temporal filter expired
+    leave the figure (DuckDB's estimated table size kept counting them)."""
+    from eddy.catalog.lag import tracker
+
+    engine = Engine(None, tick_interval=None)
+    try:
+        s = engine.session()
+        base = 1_700_000_000_000
+        engine.tick(base)
+        s.execute("create table ev (id text, at timestamptz)")
+        s.execute("create materialized view recent as select distinct on (id) id, at from ev "
+                  "where mz_now() <= at + interval '1 minute' order by id, at")
+        vid = ids(s)["recent"]
+        track = tracker(engine)
+        sizes = []
+        for minute in range(4):
+            rows = ", ".join(f"('m{minute}-{i}', to_timestamp({base // 1000 + 60 * minute}))"
+                             for i in range(200))
+            s.execute(f"insert into ev values {rows}")
+            engine.tick(base + 60_000 * minute + 1)
+            sizes.append(track.refresh_state_rows(force=True)[vid])
+        # each minute's rows replace the last minute's: the state holds one minute, not four
+        assert sizes[0] > 0
+        assert sizes[-1] == sizes[1] == sizes[2]
+        engine.tick(base + 10 * 60_000)
+        assert track.refresh_state_rows(force=True)[vid] == 0
+    finally:
+        engine.close()
