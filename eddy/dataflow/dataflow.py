@@ -17,6 +17,7 @@ class Dataflow:
         self.error: Exception | None = None
         self.rows_scanned = 0     # state rows the last step read (keyed lookups, scans)
         self.key = keyed_state.hash_sql([f"__in.{q(n)}" for n in names])
+        _mark_forgetting_filters(root)
 
     @property
     def table(self) -> str:
@@ -87,3 +88,27 @@ class Dataflow:
     def reset_counters(self) -> None:
         for n in self.root.walk():
             n.rows_read = n.rows_written = 0
+
+
+def _mark_forgetting_filters(root: Node) -> None:
+    """Temporal filters whose every consumer takes only deltas after setup (a linear aggregate,
+    the dataflow's output table, or a map feeding only such) may drop the rows they released
+    for good (TemporalFilter.forget_released)."""
+    from eddy.dataflow.operators_agg import LinearAgg
+    from eddy.dataflow.temporal import TemporalFilter
+
+    parents: dict[int, list[Node]] = {}
+    for node in root.walk():
+        for child in node.children:
+            parents.setdefault(id(child), []).append(node)
+
+    def deltas_only(node: Node) -> bool:
+        if node is not root and not parents.get(id(node)):
+            return False
+        consumers = parents.get(id(node), [])
+        return all(isinstance(p, LinearAgg) or (isinstance(p, Map) and deltas_only(p))
+                   for p in consumers)
+
+    for node in root.walk():
+        if isinstance(node, TemporalFilter):
+            node.forget_released = deltas_only(node)

@@ -22,6 +22,12 @@ class TemporalFilter(Node):
         self.froms, self.untils = froms, untils
         self.now = 0
         self._next: int | None = None
+        # Set by the dataflow when no consumer reads this node's whole output after setup (only
+        # deltas): then a row valid from some time on and never retracted (no `until`) leaves the
+        # state once released. Without it `mz_now() > t + interval` kept every row it ever
+        # released, and state grew with every expired event.
+        self.forget_released = False
+        self._pruned = False
 
     @property
     def table(self):
@@ -60,6 +66,10 @@ class TemporalFilter(Node):
         self._refresh_next(rt)
 
     def full(self):
+        if self._pruned:
+            raise RuntimeError("temporal filter: its released rows were forgotten, so its whole "
+                               "output is no longer stored (a consumer that reads it must keep "
+                               "forget_released off)")
         return f"SELECT {cols_sql(self.cols)}, {W} FROM {self.table} WHERE {self._valid(self.now)}"
 
     def spec(self):
@@ -98,11 +108,15 @@ class TemporalFilter(Node):
         out = rt.arrow(f"SELECT * FROM ({' UNION ALL '.join(parts)}) WHERE {W} <> 0")
         if out is not None:
             out.unit = not due and delta is not None and delta.unit
-        if due:
-            rt.run(f"DELETE FROM {self.table} WHERE __until <= {int(now)}")
+        forget = self.forget_released
+        if due or (forget and not self._pruned):
+            released = f" OR (__until >= {MAX} AND __from <= {int(now)})" if forget else ""
+            rt.run(f"DELETE FROM {self.table} WHERE __until <= {int(now)}{released}")
+            self._pruned = True
         if dn is not None:
+            released = f" AND (__until < {MAX} OR __from > {int(now)})" if forget else ""
             rt.run(f"INSERT INTO {self.table} SELECT * FROM {dn} "
-                   f"WHERE __until > {int(now)} AND __from < __until")
+                   f"WHERE __until > {int(now)} AND __from < __until{released}")
         if due:
             self._refresh_next(rt)
         elif dn is not None:    # the rows kept are the old ones and dn's: min of both
