@@ -7,15 +7,18 @@ the embedded engine by default, a real Materialize when EDDY_* / secrets point t
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
-import streamlit as st
+started = time.perf_counter()  # the run's start, for DASHBOARD_TIMINGS
+
+import streamlit as st  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run` puts app/ first; the package root must win
     sys.path.insert(0, str(ROOT))
 
-from app import db  # noqa: E402
+from app import db, ui  # noqa: E402
 
 PAGES = Path(__file__).resolve().parent / "pages"
 
@@ -32,3 +35,4 @@ nav = st.navigation([
 ])
 st.sidebar.caption(f"Engine: `{db.settings().address}` · database `{db.settings().dbname}`")
 nav.run()
+ui.timing("streamlit_app.run", started)

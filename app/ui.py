@@ -55,6 +55,12 @@ def guarded(fn, *args, **kwargs) -> None:
                     time.perf_counter() - t0)
 
 
+def timing(what: str, started: float) -> None:
+    """Record a run that began at perf_counter() `started` (with DASHBOARD_TIMINGS set)."""
+    if TIMINGS:
+        _timing(what, time.perf_counter() - started)
+
+
 def _timing(tile: str, seconds: float) -> None:
     with open(TIMINGS, "a") as f:
         f.write(json.dumps({"tile": tile, "seconds": round(seconds, 4), "at": time.time()}) + "\n")

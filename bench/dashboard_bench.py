@@ -188,6 +188,147 @@ def lag(port: int) -> int | None:
         return None
 
 
+#: init script: time every websocket message of the page (what is decoded later: its first bytes)
+PROBE = """(() => {
+    window.__ws = [];
+    const log = (ev, n, head) => window.__ws.push({t: performance.now(), ev, n, head});
+    const bytes = (d) => d instanceof ArrayBuffer ? new Uint8Array(d)
+        : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : null;
+    const Orig = window.WebSocket;
+    window.WebSocket = class extends Orig {
+        constructor(...a) {
+            super(...a);
+            log('create', 0, []);
+            this.addEventListener('open', () => log('open', 0, []));
+            this.addEventListener('message', (m) => {
+                const b = bytes(m.data);
+                log('recv', b ? b.length : 0, b ? Array.from(b.slice(0, 96)) : []);
+            });
+        }
+        send(d) {
+            const b = bytes(d);
+            log('send', b ? b.length : 0, b ? Array.from(b.slice(0, 16)) : []);
+            return super.send(d);
+        }
+    };
+})();"""
+TIMELINE = """() => ({
+    origin: performance.timeOrigin,
+    nav: performance.getEntriesByType('navigation').map(e => ({
+        response: e.responseEnd, dcl: e.domContentLoadedEventEnd, load: e.loadEventEnd}))[0],
+    res: performance.getEntriesByType('resource').map(e => ({
+        name: e.name, start: e.startTime, end: e.responseEnd, transfer: e.transferSize,
+        body: e.decodedBodySize, type: e.initiatorType})),
+    ws: window.__ws,
+})"""
+FORWARD = {4: "new_session", 5: "delta", 6: "script_finished", 9: "session_status",
+           10: "session_event", 12: "page_info", 13: "page_config", 14: "git_info",
+           18: "page_profile", 21: "auto_rerun", 23: "navigation", 28: "stop_auto_rerun"}
+BACK = {11: "rerun_script", 12: "load_git_info", 17: "app_heartbeat"}
+
+
+def _msg_type(head: list[int], names: dict[int, str]) -> str:
+    """The message type of a ForwardMsg/BackMsg from its first bytes: its top-level fields are
+    serialized in field order (1 hash, 2 metadata, then the oneof type)."""
+    i = 0
+
+    def varint():
+        nonlocal i
+        shift = value = 0
+        while i < len(head):
+            b = head[i]
+            i += 1
+            value |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return value
+        raise IndexError
+    try:
+        while i < len(head):
+            tag = varint()
+            field, wire = tag >> 3, tag & 7
+            if field not in (1, 2):
+                return names.get(field, f"field{field}")
+            if wire == 0:
+                varint()
+            elif wire == 2:
+                n = varint()   # (not `i += varint()`: that reads i before varint moves it)
+                i += n
+            else:
+                return "?"
+    except IndexError:
+        pass
+    return "?"
+
+
+def breakdown_load(context, base: str, name: str, timings: Path) -> dict[str, float]:
+    """One URL load in a new tab with its milestones (ms after navigation start)."""
+    path, title, charts, metrics, tables = PAGES[name]
+    page = context.new_page()
+    page.add_init_script(PROBE)
+    page.goto(f"{base}/{path}")
+    ready = page.wait_for_function(f"(a) => ({READY})(a) && performance.now()",
+                                   arg=[title, charts, metrics, tables], timeout=TIMEOUT_MS)
+    t_ready = ready.json_value()
+    tl = page.evaluate(TIMELINE)
+    page.close()
+    origin = tl["origin"] / 1000.0   # wall clock of navigation start (s)
+    m = {"document": tl["nav"]["response"], "dom ready": tl["nav"]["dcl"]}
+    shell = [r for r in tl["res"] if r["type"] in ("script", "link", "css", "other")
+             and "/_stcore/" not in r["name"] and r["start"] < (m["dom ready"] + 1)]
+    m["shell assets"] = max((r["end"] for r in shell), default=m["dom ready"])
+    for key, part in (("health", "/_stcore/health"), ("host-config", "/_stcore/host-config")):
+        hits = [r["end"] for r in tl["res"] if part in r["name"]]
+        if hits:
+            m[key] = min(hits)
+    first = {}
+    for w in tl["ws"]:
+        kind = w["ev"]
+        if kind == "recv":
+            kind = "recv " + _msg_type(w["head"], FORWARD)
+        elif kind == "send":
+            kind = "send " + _msg_type(w["head"], BACK)
+        first.setdefault(kind, w["t"])
+    for kind in ("create", "open", "send rerun_script", "recv new_session", "recv delta",
+                 "recv script_finished"):
+        if kind in first:
+            m["ws " + kind] = first[kind]
+    if timings.exists():
+        runs = [json.loads(ln) for ln in timings.read_text().splitlines()]
+        mine = [r for r in runs if origin <= r["at"] - r["seconds"]
+                and r["at"] <= origin + t_ready / 1000.0]
+        router = [r for r in mine if r["tile"].startswith("streamlit_app")]
+        tiles = [r for r in mine if not r["tile"].startswith("streamlit_app")]
+        if router:
+            m["server script start"] = (router[0]["at"] - router[0]["seconds"] - origin) * 1000
+            m["server script end"] = (router[0]["at"] - origin) * 1000
+        if tiles:
+            m["server tiles done"] = (max(r["at"] for r in tiles) - origin) * 1000
+    vega = [r["end"] for r in tl["res"] if "embed" in r["name"] or "vega" in r["name"].lower()]
+    if vega:
+        m["vega chunk"] = min(vega)
+    m["ready"] = t_ready
+    m["_js transfer kB"] = sum(r["transfer"] for r in tl["res"]) / 1000
+    m["_js decoded kB"] = sum(r["body"] for r in tl["res"]) / 1000
+    m["_resources"] = len(tl["res"])
+    return m
+
+
+def breakdowns(context, base: str, rounds: int, timings: Path) -> None:
+    """Median milestones of `rounds` URL loads per page (ms after navigation start)."""
+    rows: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for name in PAGES:
+            for key, value in breakdown_load(context, base, name, timings).items():
+                rows.setdefault(key, []).append(value)
+    print(f"    reload breakdown (n={rounds * len(PAGES)}; ms after navigation start; "
+          "median / p95)")
+    for key, values in sorted(rows.items(), key=lambda kv: (kv[0].startswith("_"),
+                                                             statistics.median(kv[1]))):
+        print(f"    {key.lstrip('_'):<24} {statistics.median(values):8.0f} {p95(values):8.0f}"
+              f"   n={len(values)}")
+
+
 def phase(name: str, browser, context, base: str, args, timings: Path) -> dict[str, float]:
     print(f"{name}: load average {loadavg()} (1, 5, 15 min)", flush=True)
     t0 = time.time()
@@ -196,6 +337,8 @@ def phase(name: str, browser, context, base: str, args, timings: Path) -> dict[s
     tiles = tile_times(timings, t0, time.time())
     if args.cold:
         results["cold"] = url_loads(browser, None, base, args.cold)
+    if args.breakdown:
+        breakdowns(context, base, args.breakdown, timings)
     print(f"{name}: load average {loadavg()} at the end", flush=True)
     return report(name, results, tiles)
 
@@ -208,6 +351,8 @@ def main() -> int:
     ap.add_argument("--cold", type=int, default=1, help="fresh-profile loads per page, phase")
     ap.add_argument("--rate", type=float, default=5000.0, help="events/s while loaded")
     ap.add_argument("--workers", type=int, default=2, help="loadgen processes")
+    ap.add_argument("--breakdown", type=int, default=0,
+                    help="URL loads per page and phase timed step by step (milestones)")
     ap.add_argument("--skip-idle", action="store_true", help="only the loaded phase")
     ap.add_argument("--eddy-port", type=int,
                     default=int(os.environ.get("EDDY_PORT", os.environ.get("STACK_EDDY_PORT",
