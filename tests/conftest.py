@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import stack  # noqa: E402
-from stack import kafka, shared  # noqa: E402
+from stack import shared  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -23,26 +23,44 @@ def stack_settings() -> stack.Settings:
     return stack.Settings.from_env()
 
 
+# The controller of a pytest-xdist run holds the Kafka lease for the whole run (its workers
+# finish at different times and must not stop the broker under each other); they learn its pid
+# from this variable, set before they are spawned.
+HOLDER = "EDDY_TESTS_KAFKA_HOLDER"
+
+
+def _is_xdist_controller(config) -> bool:
+    return config.pluginmanager.has_plugin("dsession")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    if _is_xdist_controller(session.config):
+        shared.hold(stack.Settings.from_env())
+        os.environ[HOLDER] = str(os.getpid())
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    """The controller, once every worker is done: stop Kafka if a worker started it for this
+    run and no other session (nor `make up`) uses it."""
+    if _is_xdist_controller(session.config) and os.environ.get(HOLDER) == str(os.getpid()):
+        del os.environ[HOLDER]
+        shared.release(stack.Settings.from_env())
+
+
 @pytest.fixture(scope="session")
-def kafka_bootstrap(stack_settings) -> str:
+def kafka_bootstrap(request, stack_settings) -> str:
     """"127.0.0.1:9092" with Kafka answering and the contract topics created. Starts Kafka if
     needed; stops it at session end only if this session started it and no other test session
-    still uses it."""
-    started = shared.acquire(stack_settings)
-    # under pytest-xdist the workers of one run share the broker: whichever of them leaves last
-    # stops it if any of them started it (a marker per run, as the lease is per process)
-    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    marker = stack_settings.run_dir / f"started-by-run-{run}" if run else None
-    if marker is not None and started:
-        marker.touch()
+    still uses it (under pytest-xdist: at the end of the whole run, by its controller)."""
+    holder = os.environ.get(HOLDER) if hasattr(request.config, "workerinput") else None
+    started = shared.acquire(stack_settings, holder=int(holder) if holder else None)
     stack.create_topics(stack_settings.bootstrap, stack.CONTRACT_TOPICS,
                         partitions=stack_settings.partitions)
     yield stack_settings.bootstrap
-    if marker is not None:
-        started = marker.exists()
-    shared.release(stack_settings, started)
-    if marker is not None and started and kafka.running_pid(stack_settings) is None:
-        marker.unlink(missing_ok=True)
+    if holder is None:
+        shared.release(stack_settings, started)
 
 
 # The slowest modules (minutes each: a whole `dbt run`, Kafka soaks, a browser), started first
