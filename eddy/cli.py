@@ -34,15 +34,21 @@ def main(log_level: str) -> None:
 @click.option("--metrics-port", default=6876, type=int, envvar="EDDY_METRICS_PORT",
               show_envvar=True, show_default=True,
               help="Port of the Prometheus /metrics endpoint on --host (0: disabled).")
+@click.option("--shutdown-grace", default=5.0, type=float, envvar="EDDY_SHUTDOWN_GRACE",
+              show_envvar=True, show_default=True,
+              help="Seconds SIGTERM waits for a running tick; after that the tick is abandoned "
+                   "(uncommitted; its input is read again after a restart).")
 def serve(host: str, port: int, data_dir: str, tick_interval: float, password: str | None,
-          auth_method: str, metrics_port: int) -> None:
-    """Run the engine and serve it over the PostgreSQL protocol."""
+          auth_method: str, metrics_port: int, shutdown_grace: float) -> None:
+    """Run the engine and serve it over the PostgreSQL protocol. SIGTERM or Ctrl-C stops it:
+    no new connections, sessions closed, the engine closed (a second signal: at once)."""
     from eddy.server import serve as run
 
     if password is None and host not in ("127.0.0.1", "localhost", "::1"):
         raise click.UsageError("without --password, eddy only listens on loopback")
     asyncio.run(run(host, port, data_dir, tick_interval=tick_interval, password=password,
-                    auth_method=auth_method, metrics_port=metrics_port))
+                    auth_method=auth_method, metrics_port=metrics_port,
+                    shutdown_grace=shutdown_grace))
 
 
 @main.command()

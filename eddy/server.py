@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import os
 import signal
+import sys
+import threading
+import time
 from pathlib import Path
 
 from eddy.pgwire.server import PgServer
@@ -15,6 +19,10 @@ log = logging.getLogger(__name__)
 # Connector modules are optional: the core never imports them, this wiring does if present.
 CONNECTOR_MODULES = ("eddy.kafka_connector",  # Kafka: connections, sources and sinks
                      "eddy.sources.avro_registry")  # CONFLUENT SCHEMA REGISTRY connections
+
+SHUTDOWN_GRACE = 5.0  # seconds a stop waits for a running tick before abandoning it
+SHUTDOWN_CAP = 60.0   # seconds a stop may take in all (stopping connectors, the checkpoint)
+TICK_THREAD = "eddy-ticks"  # the engine's tick loop (eddy.engine.Engine.start)
 
 
 def _connectors() -> list:
@@ -50,10 +58,40 @@ def build_engine(data_dir: str | Path | None, tick_interval: float | None):
     return engine
 
 
+def _leave(why: str) -> None:
+    """Exit now, without waiting for other threads. Safe for the state: a tick's transaction
+    either committed before or is discarded (as after a crash), and its input, whose offsets
+    were not committed with it, is read again after a restart."""
+    log.warning("%s; exiting now", why)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _watch_shutdown(grace: float, cap: float) -> None:
+    """A daemon thread that ends the process if closing takes too long: after `grace` s if a
+    tick still runs (absorbing a backlog, one tick can take minutes), after `cap` s anyway."""
+    def watch() -> None:
+        t0 = time.monotonic()
+        time.sleep(grace)
+        while time.monotonic() - t0 < cap:
+            if any(t.name == TICK_THREAD and t.is_alive() for t in threading.enumerate()):
+                _leave(f"a tick was still running {grace:g} s after the stop began; "
+                       "it is not committed")
+            time.sleep(0.2)
+        _leave(f"closing took over {cap:g} s")
+
+    threading.Thread(target=watch, name="eddy-shutdown-watch", daemon=True).start()
+
+
 async def serve(host: str, port: int, data_dir: str | Path | None, *,
                 tick_interval: float | None = 0.1, password: str | None = None,
-                auth_method: str = "scram-sha-256", metrics_port: int = 0) -> None:
-    """Run until SIGTERM/SIGINT, then stop accepting, close sessions and the engine."""
+                auth_method: str = "scram-sha-256", metrics_port: int = 0,
+                shutdown_grace: float = SHUTDOWN_GRACE) -> None:
+    """Run until SIGTERM/SIGINT, then stop accepting, close sessions and the engine. A tick
+    still running `shutdown_grace` s into closing is abandoned (see `_leave`); a second
+    signal exits at once."""
     from eddy import metrics
 
     loop = asyncio.get_running_loop()
@@ -64,8 +102,14 @@ async def serve(host: str, port: int, data_dir: str | Path | None, *,
         print(f"eddy metrics on http://{host}:{observed.port}/metrics", flush=True)
     server = PgServer(engine, host, port, password=password, auth_method=auth_method)
     stop = asyncio.Event()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            _leave("a second stop signal")
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     try:
         await server.start()
         print(f"eddy listening on {host}:{server.port} (data dir: {data_dir})", flush=True)
@@ -74,4 +118,5 @@ async def serve(host: str, port: int, data_dir: str | Path | None, *,
     finally:
         await server.stop()
         observed.stop()
+        _watch_shutdown(shutdown_grace, SHUTDOWN_CAP)
         await loop.run_in_executor(None, engine.close)
