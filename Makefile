@@ -37,10 +37,9 @@ status:
 	@$(BIN)/python -m stack status
 
 # pytest's own exit codes pass through: 5 (no tests collected) fails the target too.
-# TEST_WORKERS pytest-xdist workers (default 0: one process). With 2, each test module runs whole
-# on one of them, the slowest modules first (tests/conftest.py); in session 4's CI a worker that
-# finished stopped the shared Kafka under the other one, so the default stays serial.
-TEST_WORKERS ?= 0
+# TEST_WORKERS pytest-xdist workers (0: one process). Each test module runs whole on one of
+# them, the slowest modules first; the run's controller owns the shared Kafka (tests/conftest.py).
+TEST_WORKERS ?= 2
 test: setup
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
