@@ -15,6 +15,7 @@ from eddy.errors import EddyError
 from eddy.sql import dialect
 from eddy.sql.plan_first import plan_first_row
 from eddy.sql.plan_fuse import plan_fused
+from eddy.sql.plan_group import plan_grouped
 from eddy.sql.rewrites import (
     FLIP,
     conjuncts,
@@ -261,7 +262,7 @@ class Planner:
         if sel.args.get("with_"):
             raise Fallback("nested WITH")
         sel = exists_to_lateral(sel)
-        fused = plan_fused(self, sel)
+        fused = plan_fused(self, sel) or plan_grouped(self, sel)
         if fused is not None:
             return fused
         from_ = sel.args.get("from_")

@@ -41,6 +41,10 @@ VIEWS = {
     "filtered_global_aggregate": "select count(*) filter (where v > 500) as big, "
                                  "sum(v) filter (where v % 2 = 0) as even, count(*) as n "
                                  "from t1 having count(*) filter (where v > 500) > 0",
+    "grouped_subqueries_joined": "select a.k, a.n, a.dv, b.s, b.mx from (select k, count(*) "
+                                 "as n, count(distinct v) as dv from t1 group by k) a left "
+                                 "join (select k, sum(v) as s, max(v) as mx from t1 "
+                                 "where v > 100 group by k) b on a.k = b.k",
     "cte_used_twice": "with per_k as (select k, count(*) as n, sum(v) as s from t1 group by k) "
                       "select a.k, a.n, b.s from per_k a join per_k b on a.k = b.k",
 }
