@@ -61,16 +61,19 @@ def page_views(df: pd.DataFrame, measure: str = "views", title: str = "page view
 
 
 def funnel(df: pd.DataFrame) -> Chart:
-    """Horizontal funnel: one bar per step, labelled with sessions and drop-off."""
+    """Horizontal funnel: one bar per step, labelled with sessions and drop-off.
+
+    The spec does not depend on the data (the room for the labels is a column, drawn by an
+    invisible rule): a changed spec makes the browser build the chart anew, a changed dataset
+    only redraws it, and the live tile reruns every second."""
     df = df.assign(
         label=[f"{int(s):,} sessions" + ("" if pd.isna(d) else f"  (-{d:.1%})")
                for s, d in zip(df["sessions"], df["drop_off"], strict=True)])
-    order = list(df.sort_values("step_order")["step"])
-    y = _n("step", None, sort=order, axis={"title": None})
     # Room right of the longest bar for its label (it was clipped at the chart's edge).
     widest = float(df["sessions"].max()) if len(df) else 0.0
-    x = {**_q("sessions", "sessions reaching the step"),
-         "scale": {"domainMax": max(widest * 1.6, 1.0), "nice": False}}
+    df = df.assign(room=max(widest * 1.6, 1.0))
+    y = _n("step", None, sort={"field": "step_order"}, axis={"title": None})
+    x = {**_q("sessions", "sessions reaching the step"), "scale": {"nice": False}}
     return df, {"height": HEIGHT, "layer": [
         {"mark": "bar", "encoding": {
             "y": y, "x": x,
@@ -81,7 +84,8 @@ def funnel(df: pd.DataFrame) -> Chart:
                         _q("conversion_from_start", "from start", ".1%"),
                         _q("drop_off", "drop off", ".1%")]}},
         {"mark": {"type": "text", "align": "left", "dx": 4},
-         "encoding": {"y": y, "x": x, "text": _n("label")}}]}
+         "encoding": {"y": y, "x": x, "text": _n("label")}},
+        {"mark": {"type": "rule", "opacity": 0}, "encoding": {"x": {**x, "field": "room"}}}]}
 
 
 def durations(df: pd.DataFrame, bucket_seconds: int) -> Chart:
