@@ -282,6 +282,10 @@ def breakdown_load(context, base: str, name: str, timings: Path) -> dict[str, fl
         if hits:
             m[key] = min(hits)
     first = {}
+    deltas = [w["t"] for w in tl["ws"] if w["ev"] == "recv"
+              and _msg_type(w["head"], FORWARD) == "delta" and w["t"] <= t_ready]
+    if deltas:
+        m["ws last delta before ready"] = deltas[-1]
     for w in tl["ws"]:
         kind = w["ev"]
         if kind == "recv":
@@ -302,8 +306,10 @@ def breakdown_load(context, base: str, name: str, timings: Path) -> dict[str, fl
         if router:
             m["server script start"] = (router[0]["at"] - router[0]["seconds"] - origin) * 1000
             m["server script end"] = (router[0]["at"] - origin) * 1000
-        if tiles:
-            m["server tiles done"] = (max(r["at"] for r in tiles) - origin) * 1000
+        if router and tiles:   # the first run's tiles (later ones: the live tiles' reruns)
+            m["server tiles done"] = (max(r["at"] for r in tiles if r["at"] <= router[0]["at"])
+                                      - origin) * 1000
+            m["_tile runs before ready"] = len(tiles)
     vega = [r["end"] for r in tl["res"] if "embed" in r["name"] or "vega" in r["name"].lower()]
     if vega:
         m["vega chunk"] = min(vega)
