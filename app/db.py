@@ -29,7 +29,10 @@ from psycopg import sql
 from app.cache import WORKERS, cached
 from app.settings import Settings, settings_from
 
-LIVE_TTL = 0.5       # live tiles: cached at most this long (with run_every=1 s: fresh within 2 s)
+LIVE_EVERY = 1.0     # seconds between the live tiles' reruns (app/ui.py)
+LIVE_TTL = 0.8       # live results are served while their query began at most this long ago:
+#                      a change shows within LIVE_TTL + LIVE_EVERY < 2 s; the next result is
+#                      fetched ahead of the tile's next rerun (app/cache.py)
 SLOW_TTL = 5.0       # heavier queries
 POOL_SIZE = WORKERS
 
@@ -147,7 +150,7 @@ def fetch(query: sql.Composable | str, params: Sequence | None = None) -> pd.Dat
 
 # --- Overview -------------------------------------------------------------------------------
 
-@cached(LIVE_TTL)
+@cached(LIVE_TTL, ahead=LIVE_EVERY)
 def overview() -> dict:
     """Headline figures: clicks in the newest minute, active sessions (last event within 30
     minutes of the newest event), conversion, alerts in the last hour of data, freshness."""
@@ -186,7 +189,7 @@ def overview() -> dict:
     return df.iloc[0].to_dict()
 
 
-@cached(LIVE_TTL)
+@cached(LIVE_TTL, ahead=LIVE_EVERY)
 def events_per_minute(minutes: int = 60) -> pd.DataFrame:
     """Click events per minute over the newest `minutes` minutes of data."""
     return fetch("""
@@ -201,7 +204,7 @@ def events_per_minute(minutes: int = 60) -> pd.DataFrame:
 
 # --- Traffic --------------------------------------------------------------------------------
 
-@cached(LIVE_TTL)
+@cached(LIVE_TTL, ahead=LIVE_EVERY)
 def page_views(minutes: int = 60, top: int = 8) -> pd.DataFrame:
     """Views and unique users per minute of the `top` pages of the newest `minutes` minutes;
     the other pages summed as '(other)'."""
@@ -232,7 +235,7 @@ def page_views(minutes: int = 60, top: int = 8) -> pd.DataFrame:
     """, [minutes, top])
 
 
-@cached(LIVE_TTL)
+@cached(LIVE_TTL, ahead=LIVE_EVERY)
 def traffic_totals(minutes: int = 60) -> dict:
     df = fetch("""
         select sum(views) as views, count(distinct page_url) as pages, max(unique_users) as
@@ -246,7 +249,7 @@ def traffic_totals(minutes: int = 60) -> dict:
 
 # --- Funnel ---------------------------------------------------------------------------------
 
-@cached(LIVE_TTL)
+@cached(LIVE_TTL, ahead=LIVE_EVERY)
 def funnel() -> pd.DataFrame:
     return fetch("""
         select step_order, step, sessions, conversion_from_previous, conversion_from_start,
@@ -270,7 +273,7 @@ def session_durations(bucket_seconds: int = 30, cap_seconds: int = 3600) -> pd.D
     """, [bucket_seconds, bucket_seconds, cap_seconds])
 
 
-@cached(LIVE_TTL)
+@cached(LIVE_TTL, ahead=LIVE_EVERY)
 def sessions(user_id: str | None, limit: int = 200) -> pd.DataFrame:
     """The newest sessions, of one user when `user_id` is given."""
     return fetch("""
@@ -285,7 +288,7 @@ def sessions(user_id: str | None, limit: int = 200) -> pd.DataFrame:
 
 # --- Fraud ----------------------------------------------------------------------------------
 
-@cached(LIVE_TTL)
+@cached(LIVE_TTL, ahead=LIVE_EVERY)
 def takeover_alerts(limit: int = 500) -> pd.DataFrame:
     return fetch("""
         select transaction_id, user_id, amount, transaction_time, trigger_event_id,
@@ -296,7 +299,7 @@ def takeover_alerts(limit: int = 500) -> pd.DataFrame:
     """, [limit])
 
 
-@cached(LIVE_TTL)
+@cached(LIVE_TTL, ahead=LIVE_EVERY)
 def takeover_counts() -> dict:
     df = fetch("""
         select count(*) as alerts, count(distinct transaction_id) as transactions,
@@ -308,7 +311,7 @@ def takeover_counts() -> dict:
 
 # --- Operations -----------------------------------------------------------------------------
 
-@cached(LIVE_TTL)
+@cached(LIVE_TTL, ahead=LIVE_EVERY)
 def error_alerts(minutes: int = 120) -> pd.DataFrame:
     return fetch("""
         select window_start, service, error_count, total_count, error_rate
@@ -319,7 +322,7 @@ def error_alerts(minutes: int = 120) -> pd.DataFrame:
     """, [minutes])
 
 
-@cached(LIVE_TTL)
+@cached(LIVE_TTL, ahead=LIVE_EVERY)
 def source_health() -> pd.DataFrame:
     """One row per source: status, error, messages received, committed offsets, dead letters."""
     return fetch("""
@@ -336,7 +339,7 @@ def source_health() -> pd.DataFrame:
     """)
 
 
-@cached(LIVE_TTL)
+@cached(LIVE_TTL, ahead=LIVE_EVERY)
 def partition_lag() -> pd.DataFrame:
     return fetch("""
         select s.name as source, p.partition, p.offset_known, p.offset_committed, p.lag
@@ -379,7 +382,7 @@ def malformed_counts() -> pd.DataFrame:
     """)
 
 
-@cached(LIVE_TTL)
+@cached(LIVE_TTL, ahead=LIVE_EVERY)
 def freshness() -> pd.DataFrame:
     """Per view: the engine's wall-clock lag (`mz_internal.mz_wallclock_global_lag`: how far
     behind the wall clock its contents are; None where the engine does not have that
@@ -406,7 +409,7 @@ def _wallclock_lag() -> pd.DataFrame | None:
         return None
 
 
-@cached(LIVE_TTL)
+@cached(LIVE_TTL, ahead=LIVE_EVERY)
 def deliveries(limit: int = 50) -> pd.DataFrame:
     """The alerting process's delivery log (empty when it never ran against this engine)."""
     try:

@@ -19,7 +19,7 @@ import streamlit as st
 
 from app import db
 
-LIVE_EVERY = 1.0   # seconds between live tile refreshes (data changes show within 2 s)
+LIVE_EVERY = db.LIVE_EVERY   # seconds between live tile refreshes (changes show within 2 s)
 SLOW_EVERY = 5.0
 TIMINGS = os.environ.get("DASHBOARD_TIMINGS")
 

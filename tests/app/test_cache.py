@@ -59,3 +59,28 @@ def test_gather_runs_the_calls_at_once_and_raises_the_first_error():
 
     with pytest.raises(ValueError, match="rejected"):
         gather(ok=lambda: 1, bad=fail)
+
+
+def test_a_caller_coming_back_on_time_finds_the_next_result_fetched_ahead():
+    starts: list[float] = []
+
+    @cached(0.8, ahead=0.5)
+    def query():
+        starts.append(time.monotonic())
+        time.sleep(0.2)                                   # the engine takes 0.2 s
+        return len(starts)
+
+    assert query() == 1                                   # the first call waits for it
+    waits, values = [], []
+    for _ in range(6):                                    # a live tile rerunning every 0.5 s
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        values.append(query())
+        waits.append(time.monotonic() - t0)
+        assert t0 - starts[values[-1] - 1] < 0.8          # never older than the ttl
+    assert max(waits) < 0.1, waits                        # fetched ahead: no call waited
+    assert values == sorted(values) and values[-1] >= 6   # a new result at every rerun
+    time.sleep(1.2)
+    fetched = len(starts)
+    time.sleep(1.0)
+    assert len(starts) == fetched                         # nobody came back: nothing fetched
