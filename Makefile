@@ -41,7 +41,7 @@ status:
 # them, the slowest modules first; the run's controller owns the shared Kafka (tests/conftest.py).
 TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-slow: setup
 	$(BIN)/pytest -m slow

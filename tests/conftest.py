@@ -79,15 +79,12 @@ def _rank(module: str) -> int:
 
 
 def pytest_collection_modifyitems(config, items):
-    """With `--dist loadgroup` (`make test`), each test module runs whole on one worker (its
-    module fixtures are set up once), and the Avro tests all on one (one schema registry); the
-    slowest modules come first (a stable sort: the order inside a module is kept)."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            module = item.nodeid.split("::")[0]
-            group = "avro" if module.startswith("tests/avro/") else module
-            item.add_marker(pytest.mark.xdist_group(group))
-    if config.pluginmanager.hasplugin("xdist") and getattr(config.option, "numprocesses", None):
+    """Under pytest-xdist (`make test`: `--dist loadfile`, each test module whole on one worker,
+    its module fixtures set up once) the slowest modules come first: the workers collect, in
+    the order the controller hands out modules (a stable sort: the order inside a module is
+    kept). Not `--dist loadgroup`: with pytest 9 its group suffix is lost (xdist 3.8 sets
+    `item._nodeid`, which pytest 9 no longer reads), so it ran test by test."""
+    if hasattr(config, "workerinput"):
         items.sort(key=lambda item: _rank(item.nodeid.split("::")[0]))
 
 

@@ -73,7 +73,7 @@ def test_two_workers_share_one_broker_until_the_run_ends(tmp_path):
     env = private_env(state, DONE_DIR=str(done), PID_FILE=str(tmp_path / "early-pid"))
     env.pop("PYTEST_ADDOPTS", None)  # the outer run's options (e.g. its --junitxml) stay outside
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadfile", "-p", "no:cacheprovider",
          "--basetemp", str(tmp_path / "base"), "-q", "tests"],
         cwd=suite, env=env, capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
