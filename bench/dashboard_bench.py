@@ -17,6 +17,13 @@ per page and kind (elements of the previous page or still rerunning, marked stal
 Streamlit, do not count), the server's share (each tile's run time, from DASHBOARD_TIMINGS) and the
 load average of the machine at each phase.
 
+`--breakdown N` adds N URL loads per page and phase timed step by step, as medians in ms after
+navigation start: the page shell (document, Streamlit's JavaScript from the HTTP cache, DOM
+ready, its health and host-config requests), the websocket (created, open, the rerun request,
+the first new_session and delta messages, the last delta before the page was ready,
+script_finished), the server's script run and first tile run (DASHBOARD_TIMINGS, same
+clock), the Vega chunk, and ready.
+
     .venv/bin/python bench/dashboard_bench.py [--seconds 40] [--rate 5000] [--workers 2]
 """
 
