@@ -24,6 +24,7 @@ import pyarrow as pa
 from eddy.catalog.objects import Catalog, CatalogObject
 from eddy.connectors import IngestBatch, SinkContext, SourceContext
 from eddy.dataflow.dataflow import Dataflow
+from eddy.dataflow.operators import Map
 from eddy.dataflow.runtime import TickContext, W, consolidate_sql
 from eddy.errors import EddyError, as_eddy_error
 from eddy.results import Column, Result, Write
@@ -58,6 +59,7 @@ class Engine:
         self.drivers: dict[str, object] = {}
         self.subscriptions: set = set()
         self.tick_stats: dict[str, tuple[int, int]] = {}
+        self._filters, self._filters_key = frozenset(), ()   # see _shared_filters
         # fn(ts, seconds, {object_id: seconds stepping it}) after each committed tick (metrics)
         self.tick_observers: list[Callable] = []
         self.source_errors: dict[str, EddyError] = {}
@@ -331,6 +333,22 @@ class Engine:
             if self._run(ts, writes, ingests):
                 return ts
 
+    def _shared_filters(self) -> frozenset:
+        """The filters of a scanned input that maps of two or more dataflows apply (the
+        contract check of a topic: its staging view and stg_expired_events); a tick filters
+        such an input once for all of them. Recomputed when the dataflows change."""
+        key = tuple((oid, id(df)) for oid, df in self.dataflows.items())
+        if self._filters_key != key:
+            seen: dict[tuple[str, str], int] = {}
+            for df in self.dataflows.values():
+                mine = {f for n in df.root.walk() if isinstance(n, Map)
+                        and (f := n.shared_filter()) is not None}
+                for f in mine:
+                    seen[f] = seen.get(f, 0) + 1
+            self._filters = frozenset(f for f, n in seen.items() if n > 1)
+            self._filters_key = key
+        return self._filters
+
     def _requeue(self, writes: list[Write], ingests: dict) -> None:
         with self._plock:
             self._writes[:0] = writes
@@ -342,6 +360,7 @@ class Engine:
         from eddy.sql.ingest import add_delta, apply_ingest
         conn = self.state.cursor()      # its temp tables (intermediate deltas) die with it
         rt = TickContext(conn, ts, self.last_ts)
+        rt.shared_filters = self._shared_filters()
         started, step_s = time.perf_counter(), {}   # for tick_observers
         current_write = current_df = current_source = None
         conn.execute("BEGIN")

@@ -149,6 +149,15 @@ class Map(Node):
                     self._flat = flat
         return self._flat
 
+    def shared_filter(self) -> tuple[str, str] | None:
+        """(input object id, filter) when this map's fused chain filters a scanned input:
+        the key under which dataflows share the filtered rows of a tick (eddy.engine)."""
+        flat = self._composed()
+        child = flat.children[0]
+        if flat.where is None or not isinstance(child, Scan):
+            return None
+        return child.object_id, flat.where
+
     def delta_sql(self, rt) -> tuple[str, Rel] | tuple[None, None]:
         """SQL of this tick's delta and the input delta under the chain of maps it fuses."""
         flat = self._composed()
@@ -160,7 +169,16 @@ class Map(Node):
         if delta is None:
             return None, None
         self.count(delta, None)
-        return flat._select(f"SELECT * FROM {rt.reg(delta)}"), delta
+        rel = f"SELECT * FROM {rt.reg(delta)}"
+        if self.shared_filter() in rt.shared_filters:
+            # another dataflow applies the same filter to this input (a staging view and
+            # stg_expired_events both check each message's contract): rows filtered once
+            keep = Map(child, [f"__in.{q(c)}" for c in child.cols], list(child.cols),
+                       flat.where)
+            rows = rt.filtered(delta, flat.where, keep._select(rel))
+            project = Map(child, flat.exprs, flat.cols, None)
+            return project._select(f"SELECT * FROM {rows.name}"), delta
+        return flat._select(rel), delta
 
     def _step(self, rt):
         sql, leaf = self.delta_sql(rt)

@@ -53,6 +53,10 @@ class TickContext:
         self.deltas: dict[str, Rel] = {}   # object id -> Z-set delta of this tick
         self.scanned = 0    # state rows read (fetched by key, or whole tables scanned)
         self._temps: list[str] = []
+        # (input object id, filter SQL) that maps of several dataflows apply to the same
+        # input: filtered once per tick (`filtered`), each map projects from the result
+        self.shared_filters: frozenset = frozenset()
+        self._filtered: dict[tuple[str, str], Rel] = {}
 
     def _new(self) -> str:
         name = f"__d{next(_names)}"
@@ -87,6 +91,16 @@ class TickContext:
         """Like table(), but None when the result has no rows."""
         rel = self.table(sql, params)
         return rel if rel.num_rows else None
+
+    def filtered(self, delta: Rel, where: str, sql: str) -> Rel:
+        """`sql` (the rows of `delta` meeting `where`) as a relation, run once per tick for
+        a given delta and condition however many maps ask."""
+        key = (delta.name, where)
+        if key not in self._filtered:
+            rel = self.table(sql)
+            rel.unit = delta.unit
+            self._filtered[key] = rel
+        return self._filtered[key]
 
     def run(self, sql: str, params=None) -> None:
         self.conn.execute(sql, params or [])
