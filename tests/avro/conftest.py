@@ -3,6 +3,7 @@ on free loopback ports, its H2 storage under a temporary directory) and Avro hel
 
 from __future__ import annotations
 
+import fcntl
 import socket
 import sys
 from dataclasses import dataclass
@@ -49,6 +50,13 @@ def schema_registry(tmp_path_factory) -> Registry:
     state = tmp_path_factory.mktemp("registry")
     s = Settings.from_env(state_dir=state, registry_port=free_port(),
                           registry_management_port=free_port())
+    # both pytest-xdist workers may get here at once on a fresh clone: one fetches and unpacks
+    # the shared distribution, the other waits (unpacking replaced it under a running registry)
+    lock = s.registry_dist.with_name(s.registry_dist.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        stack_registry.ensure_dist(s, quiet=True)
     reg = Registry(s, stack_registry.start(s, quiet=True))
     yield reg
     reg.stop()
