@@ -1,4 +1,5 @@
-"""The dashboard: `streamlit run app/streamlit_app.py`. One router; the pages are in pages/.
+"""The dashboard: `streamlit run app/streamlit_app.py`. One router; the pages are in views/
+(not pages/: from a pages/ folder Streamlit builds a sidebar of its own on a direct page URL).
 
 Reads the marts and the engine's status relations over the PostgreSQL protocol (app/db.py):
 the embedded engine by default, a real Materialize when EDDY_* / secrets point there.
@@ -20,7 +21,7 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts app/ first; the package ro
 
 from app import db, ui  # noqa: E402
 
-PAGES = Path(__file__).resolve().parent / "pages"
+PAGES = Path(__file__).resolve().parent / "views"
 
 # Streamlit's own favicon: a Material icon here would be fetched from fonts.gstatic.com
 st.set_page_config(page_title="Shop analytics", layout="wide")

@@ -10,7 +10,7 @@ from eddyproc import EddyProcess
 from streamlit.testing.v1 import AppTest
 
 pytestmark = pytest.mark.integration
-PAGE = Path(__file__).resolve().parents[2] / "app" / "pages" / "scoring.py"
+PAGE = Path(__file__).resolve().parents[2] / "app" / "views" / "scoring.py"
 
 
 def test_page_shows_decisions_blocked_amount_and_quality(tmp_path, monkeypatch):
