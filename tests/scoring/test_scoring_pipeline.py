@@ -17,6 +17,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -286,8 +287,13 @@ def test_kill_9_mid_stream_leaves_exactly_one_decision_per_transaction(platform)
     before = {d["transaction_id"] for d in decisions(platform)}
     scorer = Scorer(platform, f"k9-{uuid.uuid4().hex[:6]}", max_messages=40)
     scorer.start()
+    # the transactions arrive over about 6 s (50 every 0.1 s), so the kill lands while they
+    # stream in: sent all at once, a fast scorer had decided all 3,000 before the kill
+    sender = threading.Thread(target=lambda: [
+        (produce(platform, ev.sent[i:i + 50]), time.sleep(0.1))
+        for i in range(0, len(ev.sent), 50)])
     try:
-        produce(platform, ev.sent)
+        sender.start()
         ids = {tx["transaction_id"] for tx in txs}
         deadline = time.monotonic() + 120
         while len({d["transaction_id"] for d in decisions(platform)} & ids) < 400:
@@ -295,6 +301,7 @@ def test_kill_9_mid_stream_leaves_exactly_one_decision_per_transaction(platform)
             time.sleep(0.2)
         scorer.stop(signal.SIGKILL)
         partial = len({d["transaction_id"] for d in decisions(platform)} & ids)
+        sender.join(120)
         assert partial < len(ids), "killed after the end: nothing was mid-stream"
         scorer.start()
         wait_for_decisions(platform, ids, scorer, timeout=300)
