@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import json
 import math
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -346,3 +347,22 @@ class BatchSystem:
     def tick(self, now_ms: int | None = None) -> int:
         self.now = max(self.now, now_ms or 0)
         return self.now
+
+
+def base_ms() -> int:
+    """The next whole minute in epoch ms: time zero of a stream."""
+    return (int(time.time()) // 60 + 1) * 60_000
+
+
+def check_drawn_stream(shape: Shape, data) -> None:
+    """Draw a prefill and a stream of steps for `shape` (hypothesis `data`) and run them on a
+    fresh in-process engine against the batch evaluation (`run_stream`)."""
+    from eddy.engine import Engine
+
+    prefill = data.draw(steps(shape.temporal, max_size=4) | st.just([]), label="before")
+    stream = data.draw(steps(shape.temporal, max_size=8), label="after")
+    engine = Engine(None, tick_interval=None)
+    try:
+        run_stream(engine, shape, stream, base_ms(), prefill)
+    finally:
+        engine.close()

@@ -7,12 +7,10 @@ that the batch answer is unique."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oracle import Shape, run_stream, steps
+from oracle import Shape, base_ms, check_drawn_stream, run_stream
 
 from eddy.engine import Engine
 
@@ -48,21 +46,12 @@ def _engine():
     return Engine(None, tick_interval=None)
 
 
-def _base_ms() -> int:
-    return (int(time.time()) // 60 + 1) * 60_000
-
 
 @pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_first_row_matches_oracle(shape, data):
-    prefill = data.draw(steps(shape.temporal, max_size=4) | st.just([]), label="before")
-    stream = data.draw(steps(shape.temporal, max_size=8), label="after")
-    engine = _engine()
-    try:
-        run_stream(engine, shape, stream, _base_ms(), prefill)
-    finally:
-        engine.close()
+    check_drawn_stream(shape, data)
 
 
 ROW = (1, "a", 2, 0.5, True, 0, None)
@@ -103,7 +92,7 @@ def test_first_row_adversarial(shape, case):
     stream = [s for s in ADVERSARIAL[case] if shape.temporal or s[0] != "advance"]
     engine = _engine()
     try:
-        run_stream(engine, shape, stream, _base_ms())
+        run_stream(engine, shape, stream, base_ms())
     finally:
         engine.close()
 

@@ -7,12 +7,10 @@ last_ten_minutes`).
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oracle import Shape, run_stream, steps
+from oracle import Shape, check_drawn_stream
 
 from eddy.engine import Engine
 
@@ -49,21 +47,12 @@ SHAPES = [
 ]
 
 
-def _base_ms() -> int:
-    return (int(time.time()) // 60 + 1) * 60_000
-
 
 @pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_grouped_matches_oracle(shape, data):
-    prefill = data.draw(steps(shape.temporal, max_size=4) | st.just([]), label="before")
-    stream = data.draw(steps(shape.temporal, max_size=8), label="after")
-    engine = Engine(None, tick_interval=None)
-    try:
-        run_stream(engine, shape, stream, _base_ms(), prefill)
-    finally:
-        engine.close()
+    check_drawn_stream(shape, data)
 
 
 def _plan(sql: str) -> str:
