@@ -114,6 +114,7 @@ def cached(ttl: float, ahead: float = 0.0):
                 entries.clear()
                 pending.clear()
                 used.clear()
+                took.clear()
 
         call.clear = clear
         return call

@@ -32,6 +32,7 @@ from eddy.sql.readcache import ReadCache
 from eddy.storage.state import SCHEMA, StateDB, phys, q
 
 log = logging.getLogger("eddy.engine")
+TICK_THREAD = "eddy-ticks"  # the name of the tick loop's thread (eddy.server watches it at shutdown)
 
 
 def wall_ms() -> int:
@@ -118,7 +119,7 @@ class Engine:
         """Start the background tick loop (no-op when tick_interval is None)."""
         if self.tick_interval is None or self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._loop, name="eddy-ticks", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=TICK_THREAD, daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:

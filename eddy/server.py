@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from eddy.engine import TICK_THREAD
 from eddy.pgwire.server import PgServer
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,6 @@ CONNECTOR_MODULES = ("eddy.kafka_connector",  # Kafka: connections, sources and 
 
 SHUTDOWN_GRACE = 5.0  # seconds a stop waits for a running tick before abandoning it
 SHUTDOWN_CAP = 60.0   # seconds a stop may take in all (stopping connectors, the checkpoint)
-TICK_THREAD = "eddy-ticks"  # the engine's tick loop (eddy.engine.Engine.start)
 
 
 def _connectors() -> list:

@@ -129,7 +129,7 @@ def plan_grouped(planner, sel: exp.Select):
     if keys is None:
         return None
     nodes, kexprs, colmaps = [], [], []
-    for (_alias, sub), key in zip(items, keys, strict=True):
+    for (_, sub), key in zip(items, keys, strict=True):
         src = sub.args["from_"].this
         node, colmap = planner.plan_from(src)
         node = _narrow(node, colmap, sub, src.alias_or_name)
@@ -162,7 +162,6 @@ def plan_grouped(planner, sel: exp.Select):
         exp.alias_(e.unalias().copy(), f"_c{i}", quoted=True)
         for i, e in enumerate(sel.expressions)])
     body_sql = planner.render(body, {f"__in{i}": planner.types(n) for i, n in enumerate(nodes)})
-    what = (f"{len(items)} grouped subqueries joined on their key" if len(items) > 1
-            else "a grouped subquery")
-    out = KeyedRecompute(nodes, kexprs, body_sql, [f"_c{i}" for i in range(len(names))], what)
+    out = KeyedRecompute(nodes, kexprs, body_sql, [f"_c{i}" for i in range(len(names))],
+                         f"{len(items)} grouped subqueries joined on their key")
     return out, names
