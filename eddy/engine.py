@@ -33,6 +33,11 @@ from eddy.storage.state import SCHEMA, StateDB, phys, q
 
 log = logging.getLogger("eddy.engine")
 TICK_THREAD = "eddy-ticks"  # the name of the tick loop's thread (eddy.server watches it at shutdown)
+# The tick loop folds the WAL into the database file (a checkpoint, which stops ticks for
+# seconds) once it passes this size and nothing has arrived for this long; under sustained
+# load DuckDB's own threshold (eddy.storage.state.CHECKPOINT_THRESHOLD) is the only cap.
+IDLE_CHECKPOINT_BYTES = 64 << 20
+IDLE_CHECKPOINT_AFTER_S = 1.0
 
 
 def wall_ms() -> int:
@@ -74,6 +79,7 @@ class Engine:
         self._handles = itertools.count(1)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._busy_at = time.monotonic()       # when the last tick had writes or batches
         self.closed = False
         self._bootstrap()
 
@@ -132,7 +138,17 @@ class Engine:
                 self.tick()
             except Exception:  # noqa: BLE001 - the loop must survive one bad tick
                 log.exception("tick failed")
+            self._checkpoint_if_idle()
             wait = max(0.0, self.tick_interval - (time.monotonic() - started))
+
+    def _checkpoint_if_idle(self) -> None:
+        """Checkpoint while nothing arrives, so that the fold rarely lands under load."""
+        if time.monotonic() - self._busy_at < IDLE_CHECKPOINT_AFTER_S \
+                or self.state.wal_bytes() < IDLE_CHECKPOINT_BYTES:
+            return
+        with self.lock:
+            if not self.closed and not self.state.checkpoint():
+                self._busy_at = time.monotonic()   # a reader's transaction was open: later
 
     def close(self) -> None:
         """Stop the loop and connectors, checkpoint, release files."""
@@ -326,6 +342,8 @@ class Engine:
             ts = self._next_ts(now_ms)
             due = any((t := df.root.next_event()) is not None and t <= ts
                       for df in self.dataflows.values() if df.error is None)
+            if writes or ingests:
+                self._busy_at = time.monotonic()
             if not writes and not ingests and not due:
                 if ts != self.last_ts:
                     self.last_ts = ts

@@ -14,6 +14,8 @@ from eddy.sql.functions import install as install_sql_functions
 
 SCHEMA = "_eddy"
 FILE_NAME = "eddy.duckdb"
+# The WAL size at which a commit checkpoints (see StateDB); EDDY_CHECKPOINT_THRESHOLD overrides.
+CHECKPOINT_THRESHOLD = os.environ.get("EDDY_CHECKPOINT_THRESHOLD") or "1GB"
 
 
 def q(name: str) -> str:
@@ -43,9 +45,12 @@ class StateDB:
         threads = int(os.environ.get("EDDY_DUCKDB_THREADS") or 1)
         self.conn.execute(f"SET GLOBAL threads = {threads}")
         install_sql_functions(self.conn)   # Materialize functions DuckDB lacks (eddy.sql)
-        # DuckDB checkpoints whenever the WAL passes 16 MB; under Kafka ingestion that is every
-        # few ticks and was most of a tick's cost. 128 MB: ~1.5x ingest rate, longer WAL replay.
-        self.conn.execute("SET checkpoint_threshold = '128MB'")
+        # DuckDB folds the WAL into the file (a checkpoint) at the commit that passes this
+        # threshold, and the tick waits for it: seconds, growing with the state (the changed row
+        # groups rewritten, every ART index serialized again). The engine folds it when idle
+        # instead (Engine: IDLE_CHECKPOINT_*); under sustained load only this cap applies.
+        # Cost: a crash under load replays up to this much WAL at start (~3 s per 100 MB).
+        self.conn.execute("SET checkpoint_threshold = ?", [CHECKPOINT_THRESHOLD])
         # Key-indexed state (eddy.dataflow.keyed_state): a hash join whose build side has up
         # to this many distinct keys pushes them into the probe scan as an IN filter, which
         # an ART index answers. DuckDB then fetches the matching rows by index when they are
@@ -98,6 +103,23 @@ class StateDB:
     def set_offsets(self, object_id: str, offsets: dict, conn=None) -> None:
         (conn or self.conn).execute(f"INSERT OR REPLACE INTO {phys('offsets')} VALUES (?, ?)",
                                     [object_id, json.dumps(offsets)])
+
+    def wal_bytes(self) -> int:
+        """Size of the write-ahead log not yet folded into the database file."""
+        if self.path is None:
+            return 0
+        try:
+            return os.path.getsize(self.path + ".wal")
+        except OSError:
+            return 0
+
+    def checkpoint(self) -> bool:
+        """Fold the WAL into the file now; False when DuckDB refuses (a transaction is open)."""
+        try:
+            self.conn.execute("CHECKPOINT")
+        except duckdb.Error:
+            return False
+        return True
 
     def close(self) -> None:
         with contextlib.suppress(duckdb.Error):
