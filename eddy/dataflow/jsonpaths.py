@@ -1,6 +1,7 @@
-"""One JSON parse per row and column in a map: `col -> 'path'` and `col ->> 'path'` with literal
-paths become elements of `json_extract(col, [paths])` / `json_extract_string(col, [paths])`,
-computed once per row below the map.
+"""One JSON parse per row, column and function in a map: `col -> 'path'`, `col ->> 'path'` and
+`json_type(col, 'path')` with literal paths become elements of `json_extract(col, [paths])`,
+`json_extract_string(col, [paths])` and `json_type(col, [paths])`, computed once per row below
+the map (eddy.sql.dialect_json reads `jsonb_typeof(col -> 'k') = 'string'` as the latter).
 
 DuckDB parses a JSON document again for every extraction: the staging contract checks of the
 dbt project extract some 30 fields of each event, which cost ~100 µs per row; the multi-path
@@ -15,11 +16,16 @@ import functools
 from sqlglot import exp, parse_one
 
 PREFIX = "__jp"
+KINDS = (exp.JSONExtract, exp.JSONExtractScalar, exp.JSONType)
+FUNCTIONS = {exp.JSONExtract: "json_extract", exp.JSONExtractScalar: "json_extract_string",
+             exp.JSONType: "json_type"}
 
 
 def _path(node: exp.Expression) -> str | None:
     """The literal path of an extraction (DuckDB SQL), None when it is not a literal."""
     p = node.expression
+    if p is None:
+        return None
     if isinstance(p, exp.JSONPath) or (isinstance(p, exp.Literal) and p.is_string):
         return p.sql("duckdb")
     return None
@@ -41,7 +47,7 @@ def share(exprs: tuple[str, ...], where: str | None, alias: str = "__in"
     for tree in [*trees, wtree]:
         if tree is None:
             continue
-        for n in tree.find_all(exp.JSONExtract, exp.JSONExtractScalar):
+        for n in tree.find_all(*KINDS):
             col = n.this
             if not (isinstance(col, exp.Column) and col.table == alias) or _path(n) is None:
                 continue
@@ -76,7 +82,7 @@ def share(exprs: tuple[str, ...], where: str | None, alias: str = "__in"
     for (col, kind), name in names.items():
         if counts[col] < 2:
             continue
-        fn = "json_extract" if kind is exp.JSONExtract else "json_extract_string"
+        fn = FUNCTIONS[kind]
         col_sql = exp.column(col, table=alias, quoted=True).sql("duckdb")
         items.append(f"{fn}({col_sql}, [{', '.join(found[col, kind])}]) AS {name}")
     out = tuple(t.sql("duckdb") if id(t) in touched else e

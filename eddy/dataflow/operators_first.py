@@ -4,7 +4,9 @@ State: the winning input row of each key (`win`, weight 1, with the key's values
 the key's other input rows (`lose`, a Z-set), both indexed by the key hash. The input of a key
 is their sum. A delta without retractions reads only the stored winners of its keys: each key's
 new winner is the first of its old winner and its delta rows (ties keep the old winner), every
-other row joins `lose`. Keys with a retraction re-rank all their rows (winner, `lose`, delta,
+other row joins `lose`; only the keys stored already (found on the key columns alone: a probe
+reading whole rows scans every column of the state) or repeated in the delta are ranked, a new
+key's one row (weight 1) is its winner as it is. Keys with a retraction re-rank all their rows (winner, `lose`, delta,
 consolidated). Either way a tick costs a few statements over the delta's keys, never a
 recompute of the DISTINCT ON over the keys' history."""
 
@@ -112,18 +114,38 @@ class FirstRow(Node):
         if not dk.num_rows:
             return None
         kc = cols_sql(self.kcols)
-        lookups = [f"SELECT s.*, TRUE AS {WAS} FROM {self.win} s SEMI JOIN (SELECT DISTINCT "
-                   f"{kc}, {keyed_state.H} FROM {dk.name}) t ON s.{keyed_state.H} = "
-                   f"t.{keyed_state.H} AND {self._exact('s', 't')}"]
+        hk = f"{keyed_state.H}"
+        fresh = None
+        if neg:
+            touched = f"(SELECT DISTINCT {kc}, {hk} FROM {dk.name})"
+        else:
+            # Keys stored already (found on the narrow key columns: a full-width probe scans
+            # every column of the state) or repeated in the delta are ranked; the others'
+            # only row (weight 1) is their winner as it is.
+            rel = rt.table(
+                f"SELECT {kc}, {hk} FROM {dk.name} GROUP BY ALL HAVING count(*) > 1 OR "
+                f"max({W}) <> 1 UNION SELECT {kc}, {hk} FROM {dk.name} t SEMI JOIN "
+                f"{self.win} s ON s.{hk} = t.{hk} AND {self._exact('s', 't')}")
+            touched = rel.name
+            if rel.num_rows < dk.num_rows:
+                fresh = (f"SELECT * FROM {dk.name} d ANTI JOIN {touched} t ON d.{hk} = t.{hk} "
+                         f"AND {self._exact('d', 't')}")
+                dk_touched = (f"SELECT d.* FROM {dk.name} d SEMI JOIN {touched} t ON d.{hk} = "
+                              f"t.{hk} AND {self._exact('d', 't')}")
+            else:
+                dk_touched = f"SELECT * FROM {dk.name}"
+        lookups = [f"SELECT s.*, TRUE AS {WAS} FROM {self.win} s SEMI JOIN {touched} t ON "
+                   f"s.{hk} = t.{hk} AND {self._exact('s', 't')}"]
         negkeys = (f"(SELECT DISTINCT {kc}, {keyed_state.H} FROM {dk.name} WHERE {W} < 0)")
         if neg:
             lookups.append(f"SELECT s.*, FALSE AS {WAS} FROM {self.lose} s SEMI JOIN {negkeys} "
                            f"t ON s.{keyed_state.H} = t.{keyed_state.H} AND "
                            f"{self._exact('s', 't')}")
+            dk_touched = f"SELECT * FROM {dk.name}"
         old = rt.table(" UNION ALL ".join(lookups))
         rt.scanned += old.num_rows
         pool = (f"SELECT * EXCLUDE ({keyed_state.H}) FROM {old.name} UNION ALL "
-                f"SELECT * EXCLUDE ({keyed_state.H}), FALSE AS {WAS} FROM {dk.name}")
+                f"SELECT * EXCLUDE ({keyed_state.H}), FALSE AS {WAS} FROM ({dk_touched})")
         ranked = rt.table(self._ranked(self._consolidated(pool) if neg else pool))
         # the old winners of keys whose winner changed (or whose rows are all gone)
         gone = None
@@ -135,6 +157,10 @@ class FirstRow(Node):
                 rt.run(f"DELETE FROM {self.win} s USING {gone.name} t WHERE s.{keyed_state.H} "
                        f"= t.{keyed_state.H} AND {self._exact('s', 't')}")
         rt.run(self._stored(self.win, ranked.name, "1", f"{RN} = 1 AND NOT {WAS}"))
+        if fresh is not None:
+            fresh = rt.table(fresh)
+            rt.run(f"INSERT INTO {self.win} SELECT {cols_sql(self.kcols + self.incols)}, "
+                   f"1::BIGINT, {hk} FROM {fresh.name}")
         if neg:
             rt.run(f"DELETE FROM {self.lose} s USING {negkeys} t WHERE s.{keyed_state.H} = "
                    f"t.{keyed_state.H} AND {self._exact('s', 't')}")
@@ -142,14 +168,18 @@ class FirstRow(Node):
                             f"{RN} > 1 OR {W} > 1"))
         parts = [self._project(f"SELECT * FROM {ranked.name} WHERE {RN} = 1 AND NOT {WAS}",
                                "1")]
+        if fresh is not None:
+            parts.append(self._project(f"SELECT * FROM {fresh.name}", "1"))
+        unit = True                        # new winners only, one row of weight 1 per key
         if gone is not None and gone.num_rows:
             parts.append(self._project(f"SELECT * FROM {gone.name}", "-1"))
+            unit = False
         out = rt.arrow(" UNION ALL ".join(f"({p})" for p in parts))
         if out is not None:
-            out.unit = len(parts) == 1     # new winners only, one row of weight 1 per key
+            out.unit = unit
         self.count(delta, out)
         self.rows_read += old.num_rows
-        self.rows_written += ranked.num_rows
+        self.rows_written += ranked.num_rows + (fresh.num_rows if fresh is not None else 0)
         return out
 
     def describe(self):

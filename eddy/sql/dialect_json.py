@@ -132,9 +132,37 @@ def _extract_path(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _narrow_first(node: exp.Cast) -> exp.Expression | None:
+    """``(j ->> 'k')::numeric``: DuckDB reads text into DECIMAL(38, s) some ten times slower than
+    into DECIMAL(18, s) (a hugeint per digit), and a JSON number mostly fits the narrow type.
+    ``COALESCE(TRY_CAST(x AS DECIMAL(18, s)), CAST(x AS DECIMAL(38, s)))`` is the same value:
+    both casts parse and round alike, so the narrow one, when it succeeds, gives the wide one's
+    value; otherwise (too wide, or not a number) the wide cast gives its value or its error."""
+    to = node.to
+    if to.this != exp.DataType.Type.DECIMAL or len(to.expressions) != 2:
+        return None
+    inner = node.this.unnest() if isinstance(node.this, exp.Paren) else node.this
+    if not isinstance(inner, exp.JSONExtractScalar):
+        return None
+    try:
+        precision, scale = (int(p.this.this if isinstance(p, exp.DataTypeParam) else p.this)
+                            for p in to.expressions)
+    except (TypeError, ValueError):
+        return None
+    if precision <= 18 or scale >= 18:
+        return None
+    text = _extract_path(inner)
+    narrow = exp.DataType.build(f"DECIMAL(18, {scale})", dialect="duckdb")
+    return exp.Coalesce(this=exp.TryCast(this=text.copy(), to=narrow),
+                        expressions=[exp.Cast(this=text, to=to.copy())])
+
+
 def json_operators(expression: exp.Expression) -> exp.Expression:
-    """``->``/``->>``, ``#>``/``#>>``, ``@>``/``<@``, ``-`` and ``?`` on jsonb."""
+    """``->``/``->>``, ``#>``/``#>>``, ``@>``/``<@``, ``-`` and ``?`` on jsonb; numeric casts of
+    ``->>`` (see _narrow_first)."""
     def rule(node):
+        if isinstance(node, exp.Cast) and not isinstance(node, exp.TryCast):
+            return _narrow_first(node) or node
         if isinstance(node, exp.JSONExtract | exp.JSONExtractScalar):
             return _extract_path(node)
         if isinstance(node, exp.JSONBExtract | exp.JSONBExtractScalar):
@@ -170,6 +198,44 @@ def _set_returning(name: str, args: list[exp.Expression]) -> exp.Expression:
     return exp.Unnest(expressions=[exp.cast(args[0], exp.DataType.build("JSON[]", dialect="duckdb"))])
 
 
+def _type_path(value: exp.Expression) -> exp.Expression:
+    """``json_type(x -> 'k')`` as ``json_type(x, '$.k')`` (the type read where the document is
+    parsed, and shared with other reads of it by eddy.dataflow.jsonpaths); else as it is."""
+    if isinstance(value, exp.JSONExtract):
+        path = value.expression
+        if (isinstance(path, exp.JSONPath) or (isinstance(path, exp.Literal) and path.is_string)) \
+                and "*" not in path.sql("duckdb"):
+            return duckdb_func("json_type", value.this.copy(), path.copy())
+    return duckdb_func("json_type", value.copy())
+
+
+def _typeof_compared(case: exp.Case) -> None:
+    """``jsonb_typeof(x) = 'string'`` / ``<>`` / ``IN ('string', 'null')`` compare DuckDB's type
+    names: ``json_type(x) IN ('VARCHAR')``. Exact: json_type gives one of the names mapped or NULL, so
+    both sides are NULL together and otherwise equal; the numeric names, which a value re-read
+    from its text may trade (``-0``), always go together."""
+    node, parent = case, case.parent
+    while isinstance(parent, exp.Paren):
+        node, parent = parent, parent.parent
+    if isinstance(parent, exp.EQ | exp.NEQ) and parent.this is node:
+        lits = [parent.expression]
+    elif isinstance(parent, exp.EQ | exp.NEQ) and parent.expression is node:
+        lits = [parent.this]
+    elif isinstance(parent, exp.In) and parent.this is node and not parent.args.get("query") \
+            and not parent.args.get("unnest") and not parent.args.get("field"):
+        lits = list(parent.expressions)
+    else:
+        return
+    if not lits or not all(isinstance(v, exp.Literal) and v.is_string for v in lits):
+        return
+    names = [k for k, v in _JSON_TYPE_NAMES.items() if any(v == lit.this for lit in lits)]
+    if not names:
+        return
+    kind = _type_path(case.this.this)
+    test = exp.In(this=kind, expressions=[exp.Literal.string(k) for k in names])
+    parent.replace(exp.Not(this=exp.Paren(this=test)) if isinstance(parent, exp.NEQ) else test)
+
+
 def json_functions(expression: exp.Expression) -> exp.Expression:
     """jsonb functions onto DuckDB's json extension; set-returning ones become UNNEST."""
     def rule(node):
@@ -182,9 +248,11 @@ def json_functions(expression: exp.Expression) -> exp.Expression:
             return duckdb_func("to_json", exp.Anonymous(this="list", expressions=node.expressions))
         if name in ("jsonb_typeof", "json_typeof"):
             kind = duckdb_func("json_type", *node.expressions)
-            return exp.Case(this=kind, ifs=[
+            case = exp.Case(this=kind, ifs=[
                 exp.If(this=exp.Literal.string(k), true=exp.Literal.string(v))
                 for k, v in _JSON_TYPE_NAMES.items()])
+            typeofs.append(case)
+            return case
         if name in _SET_RETURNING:
             column = "value" if "elements" in name else name
             unnest = _set_returning(name, node.expressions)
@@ -203,7 +271,10 @@ def json_functions(expression: exp.Expression) -> exp.Expression:
             inner = exp.Filter(this=exp.Anonymous(this="list", expressions=agg.expressions),
                                expression=filt.expression)
             filt.replace(duckdb_func("to_json", inner))
+    typeofs: list[exp.Case] = []
     expression = transform_in_place(expression, rule)
+    for case in typeofs:
+        _typeof_compared(case)
     # A table-position UNNEST must not stay wrapped in a Table node.
     for table in list(expression.find_all(exp.Table)):
         if isinstance(table.this, exp.Unnest):
