@@ -110,76 +110,96 @@ class FirstRow(Node):
         dn = rt.reg(delta)
         neg = not delta.unit and bool(rt.conn.execute(
             f"SELECT bool_or({W} < 0) FROM {dn}").fetchone()[0])
-        dk = rt.table(f"SELECT * FROM ({self._with_key(f'SELECT * FROM {dn}')}) WHERE {W} <> 0")
-        if not dk.num_rows:
-            return None
+        out = self._retracting(rt, dn) if neg else self._inserting(rt, dn)
+        self.count(delta, out)
+        return out
+
+    def _inserting(self, rt, dn: str):
+        """A delta without retractions. Only the keys stored already (found on the key columns
+        alone: a probe reading whole rows scans every column of the state) or repeated in the
+        delta are ranked; a new key's one row (weight 1) is its winner as it is."""
+        H = keyed_state.H
         kc = cols_sql(self.kcols)
-        hk = f"{keyed_state.H}"
-        fresh = None
-        if neg:
-            touched = f"(SELECT DISTINCT {kc}, {hk} FROM {dk.name})"
-        else:
-            # Keys stored already (found on the narrow key columns: a full-width probe scans
-            # every column of the state) or repeated in the delta are ranked; the others'
-            # only row (weight 1) is their winner as it is.
-            rel = rt.table(
-                f"SELECT {kc}, {hk} FROM {dk.name} GROUP BY ALL HAVING count(*) > 1 OR "
-                f"max({W}) <> 1 UNION SELECT {kc}, {hk} FROM {dk.name} t SEMI JOIN "
-                f"{self.win} s ON s.{hk} = t.{hk} AND {self._exact('s', 't')}")
-            touched = rel.name
-            if rel.num_rows < dk.num_rows:
-                fresh = (f"SELECT * FROM {dk.name} d ANTI JOIN {touched} t ON d.{hk} = t.{hk} "
-                         f"AND {self._exact('d', 't')}")
-                dk_touched = (f"SELECT d.* FROM {dk.name} d SEMI JOIN {touched} t ON d.{hk} = "
-                              f"t.{hk} AND {self._exact('d', 't')}")
-            else:
-                dk_touched = f"SELECT * FROM {dk.name}"
-        lookups = [f"SELECT s.*, TRUE AS {WAS} FROM {self.win} s SEMI JOIN {touched} t ON "
-                   f"s.{hk} = t.{hk} AND {self._exact('s', 't')}"]
-        negkeys = (f"(SELECT DISTINCT {kc}, {keyed_state.H} FROM {dk.name} WHERE {W} < 0)")
-        if neg:
-            lookups.append(f"SELECT s.*, FALSE AS {WAS} FROM {self.lose} s SEMI JOIN {negkeys} "
-                           f"t ON s.{keyed_state.H} = t.{keyed_state.H} AND "
-                           f"{self._exact('s', 't')}")
-            dk_touched = f"SELECT * FROM {dk.name}"
-        old = rt.table(" UNION ALL ".join(lookups))
-        rt.scanned += old.num_rows
-        pool = (f"SELECT * EXCLUDE ({keyed_state.H}) FROM {old.name} UNION ALL "
-                f"SELECT * EXCLUDE ({keyed_state.H}), FALSE AS {WAS} FROM ({dk_touched})")
-        ranked = rt.table(self._ranked(self._consolidated(pool) if neg else pool))
-        # the old winners of keys whose winner changed (or whose rows are all gone)
+        dk = f"SELECT * FROM ({self._with_key(f'SELECT * FROM {dn}')}) WHERE {W} <> 0"
+        touched = rt.table(
+            f"SELECT {kc}, {H} FROM ({dk}) GROUP BY ALL HAVING count(*) > 1 OR max({W}) <> 1 "
+            f"UNION SELECT {kc}, {H} FROM ({dk}) t SEMI JOIN {self.win} s ON s.{H} = t.{H} "
+            f"AND {self._exact('s', 't')}")
+        fresh = (f"SELECT d.* FROM ({dk}) d ANTI JOIN {touched.name} t ON d.{H} = t.{H} AND "
+                 f"{self._exact('d', 't')}")
+        parts, unit = [self._project(fresh, "1")], True
+        if touched.num_rows:
+            old = rt.table(f"SELECT s.*, TRUE AS {WAS} FROM {self.win} s SEMI JOIN "
+                           f"{touched.name} t ON s.{H} = t.{H} AND {self._exact('s', 't')}")
+            rt.scanned += old.num_rows
+            self.rows_read += old.num_rows
+            ranked = rt.table(self._ranked(
+                f"SELECT * EXCLUDE ({H}) FROM {old.name} UNION ALL SELECT d.* EXCLUDE ({H}), "
+                f"FALSE AS {WAS} FROM ({dk}) d SEMI JOIN {touched.name} t ON d.{H} = t.{H} "
+                f"AND {self._exact('d', 't')}"))
+            self.rows_written += ranked.num_rows
+            gone = self._replace_winners(rt, old, ranked)
+            parts.append(self._project(f"SELECT * FROM {ranked.name} WHERE {RN} = 1 AND NOT "
+                                       f"{WAS}", "1"))
+            if gone is not None:
+                parts.append(self._project(f"SELECT * FROM {gone.name}", "-1"))
+                unit = False
+        out = rt.arrow(" UNION ALL ".join(f"({p})" for p in parts))
+        if out is not None:
+            out.unit = unit       # new winners only, one row of weight 1 per key
+        rt.run(f"INSERT INTO {self.win} SELECT {cols_sql(self.kcols + self.incols)}, 1::BIGINT, "
+               f"{H} FROM ({fresh})")
+        return out
+
+    def _replace_winners(self, rt, old, ranked):
+        """Store the ranked pool: winners that changed (returned: the old ones, or None) leave
+        `win`, new winners enter it, the other rows join `lose`."""
+        H = keyed_state.H
         gone = None
         if old.num_rows:
+            kc = cols_sql(self.kcols)
             gone = rt.table(
                 f"SELECT o.* FROM {old.name} o ANTI JOIN (SELECT {kc} FROM {ranked.name} "
                 f"WHERE {RN} = 1 AND {WAS}) r ON {self._exact('o', 'r')} WHERE o.{WAS}")
             if gone.num_rows:
-                rt.run(f"DELETE FROM {self.win} s USING {gone.name} t WHERE s.{keyed_state.H} "
-                       f"= t.{keyed_state.H} AND {self._exact('s', 't')}")
+                rt.run(f"DELETE FROM {self.win} s USING {gone.name} t WHERE s.{H} = t.{H} "
+                       f"AND {self._exact('s', 't')}")
+            else:
+                gone = None
         rt.run(self._stored(self.win, ranked.name, "1", f"{RN} = 1 AND NOT {WAS}"))
-        if fresh is not None:
-            fresh = rt.table(fresh)
-            rt.run(f"INSERT INTO {self.win} SELECT {cols_sql(self.kcols + self.incols)}, "
-                   f"1::BIGINT, {hk} FROM {fresh.name}")
-        if neg:
-            rt.run(f"DELETE FROM {self.lose} s USING {negkeys} t WHERE s.{keyed_state.H} = "
-                   f"t.{keyed_state.H} AND {self._exact('s', 't')}")
         rt.run(self._stored(self.lose, ranked.name, f"CASE WHEN {RN} = 1 THEN {W} - 1 ELSE {W} END",
                             f"{RN} > 1 OR {W} > 1"))
+        return gone
+
+    def _retracting(self, rt, dn: str):
+        """A delta with retractions: its keys' rows (winner, `lose`, delta) re-ranked."""
+        H = keyed_state.H
+        dk = rt.table(f"SELECT * FROM ({self._with_key(f'SELECT * FROM {dn}')}) WHERE {W} <> 0")
+        if not dk.num_rows:
+            return None
+        kc = cols_sql(self.kcols)
+        negkeys = f"(SELECT DISTINCT {kc}, {H} FROM {dk.name} WHERE {W} < 0)"
+        old = rt.table(
+            f"SELECT s.*, TRUE AS {WAS} FROM {self.win} s SEMI JOIN (SELECT DISTINCT {kc}, {H} "
+            f"FROM {dk.name}) t ON s.{H} = t.{H} AND {self._exact('s', 't')} UNION ALL "
+            f"SELECT s.*, FALSE AS {WAS} FROM {self.lose} s SEMI JOIN {negkeys} t ON "
+            f"s.{H} = t.{H} AND {self._exact('s', 't')}")
+        rt.scanned += old.num_rows
+        pool = (f"SELECT * EXCLUDE ({H}) FROM {old.name} UNION ALL "
+                f"SELECT * EXCLUDE ({H}), FALSE AS {WAS} FROM {dk.name}")
+        ranked = rt.table(self._ranked(self._consolidated(pool)))
+        rt.run(f"DELETE FROM {self.lose} s USING {negkeys} t WHERE s.{H} = t.{H} AND "
+               f"{self._exact('s', 't')}")
+        gone = self._replace_winners(rt, old, ranked)
         parts = [self._project(f"SELECT * FROM {ranked.name} WHERE {RN} = 1 AND NOT {WAS}",
                                "1")]
-        if fresh is not None:
-            parts.append(self._project(f"SELECT * FROM {fresh.name}", "1"))
-        unit = True                        # new winners only, one row of weight 1 per key
-        if gone is not None and gone.num_rows:
+        if gone is not None:
             parts.append(self._project(f"SELECT * FROM {gone.name}", "-1"))
-            unit = False
         out = rt.arrow(" UNION ALL ".join(f"({p})" for p in parts))
         if out is not None:
-            out.unit = unit
-        self.count(delta, out)
+            out.unit = len(parts) == 1     # new winners only, one row of weight 1 per key
         self.rows_read += old.num_rows
-        self.rows_written += ranked.num_rows + (fresh.num_rows if fresh is not None else 0)
+        self.rows_written += ranked.num_rows
         return out
 
     def describe(self):
