@@ -1,5 +1,6 @@
-"""Counting operators: linear aggregates (count/sum/avg) and set multiplicities (distinct,
-except, intersect), each keeping per-key accumulators that deltas add to."""
+"""Counting operators: linear aggregates (count/sum/avg, count(DISTINCT x) of the same GROUP
+BY) and set multiplicities (distinct, except, intersect), each keeping per-key accumulators
+that deltas add to."""
 
 from __future__ import annotations
 
@@ -8,11 +9,17 @@ from eddy.dataflow.operators import Map, Node
 from eddy.dataflow.runtime import W, apply_delta, cols_sql, consolidate_sql, nullsafe, take_keys
 from eddy.storage.state import phys, q
 
-LINEAR_AGGS = ("count_star", "count", "sum", "avg")
+LINEAR_AGGS = ("count_star", "count", "sum", "avg", "count_distinct")
 
 
 class LinearAgg(Node):
-    """GROUP BY with count(*), count(x), sum(x), avg(x): accumulators updated by deltas."""
+    """GROUP BY with count(*), count(x), sum(x), avg(x): accumulators updated by deltas.
+
+    count(DISTINCT x) (kind "count_distinct") keeps, per such aggregate, a key-indexed table of
+    (group, x) with its multiplicity (non-NULL x only); its accumulator is the number of x
+    present, moved by the pairs a delta brings into or out of existence. So the distinct
+    counts and the linear aggregates of one GROUP BY are one operator, not branches joined
+    back on the group key."""
 
     label = "linear aggregate"
     stateful = True
@@ -23,20 +30,66 @@ class LinearAgg(Node):
         self.groups, self.aggs, self.out_types = groups, aggs, out_types
         self.gcols = [f"_g{i}" for i in range(len(groups))]
         self.hash = keyed_state.hash_sql([f"__in.{q(g)}" for g in self.gcols])
+        self.distinct = [i for i, (kind, _) in enumerate(aggs) if kind == "count_distinct"]
+        self.phash = keyed_state.hash_sql([f"__in.{q(g)}" for g in self.gcols + ["_x"]])
 
     @property
     def table(self):
         return phys(self.key)
 
-    def state_tables(self):
-        return [self.key]
+    def pairs(self, i: int) -> str:
+        """The (group, x) multiplicities of distinct aggregate i."""
+        return phys(f"{self.key}_d{i}")
 
-    def _acc_select(self, rel: str, unit: bool = False) -> str:
+    def state_tables(self):
+        return [self.key] + [f"{self.key}_d{i}" for i in self.distinct]
+
+    def _exprs(self, local: bool) -> tuple[list[str], list[str | None]]:
+        """Group and argument expressions; `local`: columns of the projected delta."""
+        if not local:
+            return self.groups, [arg for _, arg in self.aggs]
+        return ([f"__in.{q(g)}" for g in self.gcols],
+                [None if arg is None else f"__in._a{i}" for i, (_, arg) in enumerate(self.aggs)])
+
+    def _gsel(self) -> str:
+        return "".join(f"{q(g)}, " for g in self.gcols)
+
+    def _group_by(self) -> str:
+        return f" GROUP BY {cols_sql(self.gcols)}" if self.gcols else ""
+
+    def _pairs_sql(self, rel: str, i: int, local: bool = False) -> str:
+        """(group, x) of a relation with their summed weight `_c` (x not NULL: count(DISTINCT)
+        skips NULLs)."""
+        groups, args = self._exprs(local)
+        items = [f"{g} AS {q(n)}" for g, n in zip(groups, self.gcols, strict=True)]
+        items.append(f"({args[i]}) AS _x")
+        return (f"SELECT {', '.join(items)}, sum(__in.{W})::BIGINT AS _c FROM ({rel}) AS __in "
+                f"WHERE ({args[i]}) IS NOT NULL GROUP BY ALL HAVING sum(__in.{W}) <> 0")
+
+    def _present(self, pairs: str) -> str:
+        """Per group, the number of distinct x present in a pairs relation (SQL)."""
+        return (f"SELECT {self._gsel()}count(*)::BIGINT AS _dd FROM ({pairs}) "
+                f"WHERE _c > 0{self._group_by()}")
+
+    def _with_counts(self, acc: str, counts: dict[int, str]) -> str:
+        """Accumulators `acc` (SQL) with distinct aggregate i's count `_dd` from `counts[i]`
+        (SQL of the group columns and `_dd`)."""
+        if not counts:
+            return acc
+        repl = ", ".join(f"coalesce(d{i}._dd, 0)::BIGINT AS _n{i}" for i in counts)
+        joins = " ".join(f"LEFT JOIN ({sql}) d{i} ON {nullsafe('a', f'd{i}', self.gcols)}"
+                         for i, sql in counts.items())
+        return f"SELECT a.* REPLACE ({repl}) FROM ({acc}) a {joins}"
+
+    def _acc_select(self, rel: str, unit: bool = False, local: bool = False) -> str:
         """Per-group accumulators of a relation; `unit`: every weight is +1 (faster)."""
-        items = [f"{g} AS {q(n)}" for g, n in zip(self.groups, self.gcols, strict=False)]
+        groups, args = self._exprs(local)
+        items = [f"{g} AS {q(n)}" for g, n in zip(groups, self.gcols, strict=False)]
         items.append(f"coalesce(sum(__in.{W}), 0)::BIGINT AS __cnt")
-        for i, (_kind, arg) in enumerate(self.aggs):
-            if unit and arg is not None:
+        for i, ((_kind, _), arg) in enumerate(zip(self.aggs, args, strict=True)):
+            if _kind == "count_distinct":
+                items += [f"NULL::BIGINT AS _s{i}", f"0::BIGINT AS _n{i}"]
+            elif unit and arg is not None:
                 sum_ = "NULL::BIGINT" if _kind == "count" else f"sum({arg})"
                 items += [f"{sum_} AS _s{i}", f"count({arg})::BIGINT AS _n{i}"]
             elif arg is None:
@@ -49,15 +102,15 @@ class LinearAgg(Node):
                 items += [f"sum(({arg}) * __in.{W}) AS _s{i}",
                           f"coalesce(sum(CASE WHEN ({arg}) IS NULL THEN 0 ELSE __in.{W} END), 0)"
                           f"::BIGINT AS _n{i}"]
-        group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(self.groups)))}" \
-            if self.groups else ""
+        group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(groups)))}" \
+            if groups else ""
         return f"SELECT {', '.join(items)} FROM ({rel}) AS __in{group}"
 
     def _finish(self, alias: str, sign: str) -> str:
         items = [f"{alias}.{q(g)}" for g in self.gcols]
         for i, ((kind, _arg), typ) in enumerate(zip(self.aggs, self.out_types, strict=False)):
             s, n = f"{alias}._s{i}", f"{alias}._n{i}"
-            value = {"count_star": f"{alias}.__cnt", "count": n,
+            value = {"count_star": f"{alias}.__cnt", "count": n, "count_distinct": n,
                      "sum": f"CASE WHEN {n} = 0 THEN NULL ELSE {s} END",
                      "avg": f"{s} / NULLIF({n}, 0)"}[kind]
             items.append(f"CAST({value} AS {typ})")
@@ -70,16 +123,59 @@ class LinearAgg(Node):
     def setup(self, rt, fresh):
         super().setup(rt, fresh)
         if fresh:
+            full = self.children[0].full()
+            for i in self.distinct:
+                keyed_state.create(rt, self.pairs(i), self._pairs_sql(full, i), self.phash)
             having = " HAVING coalesce(sum(__in.__w), 0) <> 0" if self.groups else ""
-            keyed_state.create(rt, self.table, f"{self._acc_select(self.children[0].full())}"
-                               f"{having}", self.hash)
+            acc = self._with_counts(f"{self._acc_select(full)}{having}", {
+                i: self._present(f"SELECT * FROM {self.pairs(i)}") for i in self.distinct})
+            keyed_state.create(rt, self.table, acc, self.hash)
 
     def full(self):
         return f"{self._finish('s', '')} {self.table} s WHERE {self._keep('s')}"
 
     def spec(self):
-        acc = self._acc_select(self.children[0].spec())
+        rel = self.children[0].spec()
+        acc = self._with_counts(self._acc_select(rel), {
+            i: self._present(self._pairs_sql(rel, i)) for i in self.distinct})
         return f"{self._finish('s', '')} ({acc}) s WHERE {self._keep('s')}"
+
+    def _distinct_step(self, rt, rel: str, unit: bool) -> dict[int, str]:
+        """Apply the delta (projected: `_g*`, `_a*`) to each distinct aggregate's pairs;
+        per aggregate, SQL of the change of its count per group (`_dd`). A pair may be stored
+        in several entries whose counts add up: an insert-only delta is appended as it is
+        (a pair it brings is new if no entry has it); one with retractions merges its pairs'
+        entries into one."""
+        counts = {}
+        keys = self.gcols + ["_x"]
+        exact = nullsafe("s", "t", keys)
+        for i in self.distinct:
+            dp = rt.table(f"SELECT *, {self.phash} AS __h FROM "
+                          f"({self._pairs_sql(rel, i, local=True)}) AS __in")
+            if not dp.num_rows:
+                continue
+            if unit or rt.conn.execute(f"SELECT min(_c) > 0 FROM {dp.name}").fetchone()[0]:
+                old = keyed_state.lookup(rt, self.pairs(i), keys, dp, exact)
+                rt.run(f"INSERT INTO {self.pairs(i)} SELECT * FROM {dp.name}")
+                counts[i] = (f"SELECT {self._gsel()}count(*)::BIGINT AS _dd FROM {dp.name} d "
+                             f"ANTI JOIN {old.name} o ON {nullsafe('d', 'o', keys)}"
+                             f"{self._group_by()}")
+                self.rows_read += old.num_rows
+                self.rows_written += dp.num_rows
+                continue
+            old = keyed_state.lookup(rt, self.pairs(i), keys + ["_c"], dp, exact)
+            keyed_state.delete(rt, self.pairs(i), dp, exact)
+            new = rt.table(f"SELECT {cols_sql(keys, 'd')}, coalesce(o._c, 0) + d._c AS _c, "
+                           f"coalesce(o._c, 0) > 0 AS _was FROM {dp.name} d LEFT JOIN "
+                           f"(SELECT {cols_sql(keys)}, sum(_c) AS _c FROM {old.name} "
+                           f"GROUP BY ALL) o ON {nullsafe('d', 'o', keys)}")
+            rt.run(f"INSERT INTO {self.pairs(i)} SELECT {cols_sql(keys + ['_c'], '__in')}, "
+                   f"{self.phash} FROM {new.name} AS __in WHERE __in._c <> 0")
+            counts[i] = (f"SELECT {self._gsel()}sum((_c > 0)::BIGINT - _was::BIGINT) "
+                         f"AS _dd FROM {new.name}{self._group_by()}")
+            self.rows_read += old.num_rows
+            self.rows_written += new.num_rows
+        return counts
 
     def _step(self, rt):
         child = self.children[0]
@@ -97,7 +193,17 @@ class LinearAgg(Node):
         if not unit and delta.num_rows > 1000:   # worth a look: insert-only batches aggregate faster
             lo, hi = rt.conn.execute(f"SELECT min({W}), max({W}) FROM {delta.name}").fetchone()
             unit = lo == 1 and hi == 1
-        dacc = rt.table(self._acc_select(rel, unit))
+        if self.distinct:   # the delta's groups and arguments, computed once for both uses
+            items = [f"{g} AS {q(n)}" for g, n in zip(self.groups, self.gcols, strict=True)]
+            items += [f"({arg}) AS _a{i}" for i, (_, arg) in enumerate(self.aggs)
+                      if arg is not None]
+            items.append(f"__in.{W}")
+            projected = rt.table(f"SELECT {', '.join(items)} FROM ({rel}) AS __in")
+            rel = f"SELECT * FROM {projected.name}"
+            counts = self._distinct_step(rt, rel, unit)
+            dacc = rt.table(self._with_counts(self._acc_select(rel, unit, local=True), counts))
+        else:
+            dacc = rt.table(self._acc_select(rel, unit))
         dn = dacc.name
         accs = ["__cnt"] + [f"_{x}{i}" for i in range(len(self.aggs)) for x in "sn"]
         old = take_keys(rt, self.table, self.gcols + accs, self.gcols, dacc)
@@ -120,7 +226,8 @@ class LinearAgg(Node):
         return out
 
     def describe(self):
-        aggs = ", ".join(f"{k}({a or '*'})" for k, a in self.aggs)
+        aggs = ", ".join(f"count(DISTINCT {a})" if k == "count_distinct" else f"{k}({a or '*'})"
+                         for k, a in self.aggs)
         return (f"Aggregate (linear accumulators, state {self.key}) "
                 f"group by [{', '.join(self.groups)}]: {aggs}")
 

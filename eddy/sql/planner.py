@@ -16,6 +16,7 @@ from eddy.sql import dialect
 from eddy.sql.plan_first import plan_first_row
 from eddy.sql.plan_fuse import plan_fused
 from eddy.sql.plan_group import plan_grouped
+from eddy.sql.plan_keyjoin import plan_key_joins
 from eddy.sql.rewrites import (
     FLIP,
     conjuncts,
@@ -262,7 +263,7 @@ class Planner:
         if sel.args.get("with_"):
             raise Fallback("nested WITH")
         sel = exists_to_lateral(sel)
-        fused = plan_fused(self, sel) or plan_grouped(self, sel)
+        fused = plan_fused(self, sel) or plan_grouped(self, sel) or plan_key_joins(self, sel)
         if fused is not None:
             return fused
         from_ = sel.args.get("from_")
@@ -328,14 +329,15 @@ class Planner:
         for a in aggs:
             if a not in uniq:
                 uniq.append(a)
-        distinct = [a for a in uniq if _distinct_count(a)]
         extremes = [a for a in uniq if _minmax(a)]
-        uniq = [a for a in uniq if not _distinct_count(a) and not _minmax(a)]
+        uniq = [a for a in uniq if not _minmax(a)]
         specs, types = [], []
         for a in uniq:
+            # count(DISTINCT x) is counted in the same operator (its own (group, x) counts)
             kind = "count_star" if isinstance(a, exp.Count) and isinstance(
-                a.this, exp.Star) else a.key
-            arg = None if kind == "count_star" else self.render(self.rebind(a.this, colmap),
+                a.this, exp.Star) else "count_distinct" if _distinct_count(a) else a.key
+            arg = a.this.expressions[0] if kind == "count_distinct" else a.this
+            arg = None if kind == "count_star" else self.render(self.rebind(arg, colmap),
                                                                 schema)
             specs.append((kind, arg))
             agg_sql = self.render(self.rebind(a, colmap), schema)
@@ -344,14 +346,12 @@ class Planner:
             types.append(typ)
         gnames = [f"_g{i}" for i in range(len(group))]
         anames = [f"_a{i}" for i in range(len(uniq))]
-        # count(DISTINCT x): distinct (group, x) pairs counted per group, joined to the other
-        # aggregates on the group key; the branches share the input operators
+        # min/max: a branch each, joined to the other aggregates on the group key; the
+        # branches share the input operators
         branches: list[tuple[Node, int]] = []      # (node, column of its value(s))
-        if uniq or not (distinct or extremes):
+        if uniq or not extremes:
             branches.append((LinearAgg(node, gsql, specs, types, gnames + anames),
                              len(group)))
-        for d in distinct:
-            branches.append((self.distinct_count(node, gsql, d, colmap, schema), len(group)))
         for m in extremes:
             x = self.render(self.rebind(_minmax_arg(m), colmap), schema)
             names_ = [f"_g{i}" for i in range(len(gsql))] + ["_x"]
@@ -369,7 +369,7 @@ class Planner:
             agg = Join(self.arranged(agg), self.arranged(right), on or "TRUE", cols)
             values.append(cols[width + len(group)])
         gnames = agg.cols[:len(group)]
-        uniq = uniq + distinct + extremes
+        uniq = uniq + extremes
         anames = values
 
         def post(e):
@@ -392,16 +392,6 @@ class Planner:
         if sel.args.get("distinct"):
             return SetCount([out], "distinct"), names
         return out, names
-
-    def distinct_count(self, node: Node, gsql: list[str], agg: exp.Expression, colmap: dict,
-                       schema: dict) -> Node:
-        """(group..., count(DISTINCT x)) from the distinct (group, x) pairs of the input."""
-        x = self.render(self.rebind(agg.this.expressions[0], colmap), schema)
-        names = [f"_g{i}" for i in range(len(gsql))] + ["_x"]
-        pairs = SetCount([Map(node, gsql + [x], names, None)], "distinct")
-        groups = [f'__in."_g{i}"' for i in range(len(gsql))]
-        return LinearAgg(pairs, groups, [("count", '__in."_x"')], ["BIGINT"],
-                         names[:-1] + ["_d"])
 
     def keyed(self, sel, node, colmap, group, windows, distinct_on, limited, names):
         sel = resolve_output_aliases(sel)

@@ -48,7 +48,7 @@ last_risky as (
 
 new_device_logins as (
 
-    select event_id
+    select user_id, event_id
     from risky_events
     where reason = 'new_device_login'
 
@@ -78,7 +78,8 @@ final as (
     left join last_login
         on users.user_id = last_login.user_id
     left join new_device_logins
-        on last_login.last_login_event_id = new_device_logins.event_id
+        on last_login.user_id = new_device_logins.user_id
+        and last_login.last_login_event_id = new_device_logins.event_id
     left join last_risky
         on users.user_id = last_risky.user_id
 
