@@ -1,3 +1,7 @@
+{#- Read by feat_user_logins and account_takeover_alerts: maintained once and shared by both
+    (inlined, each would keep its own first-device-use state). -#}
+{{ config(materialized='materialized_view') }}
+
 with logins as (
 
     select * from {{ ref('stg_logins') }}
