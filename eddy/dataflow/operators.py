@@ -223,6 +223,7 @@ class UnionAll(Node):
             first = f"SELECT {items} FROM {parts[0].name}"
         out = rt.table(" UNION ALL ".join([first] + [f"SELECT * FROM {p.name}"
                                                       for p in parts[1:]]))
+        out.unit = all(p.unit for p in parts)   # weights kept: an arrangement just appends
         self.count(out, out)
         return out
 
@@ -310,7 +311,7 @@ class Arrange(Node):
         delta = self.children[0].step(rt)
         if delta is None:
             return None
-        out = apply_delta(rt, self.table, self.cols, delta, self.hash)
+        out = apply_delta(rt, self.table, self.cols, delta, self.hash, unit=delta.unit)
         self.count(delta, out)
         return out
 

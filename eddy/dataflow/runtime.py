@@ -149,7 +149,9 @@ def apply_delta(rt: TickContext, table: str, cols: list[str], delta: Rel | str,
     `unit`: every weight of the delta is 1: appended as it is (no consolidation needed)."""
     source = f"({delta})" if isinstance(delta, str) else rt.reg(delta)
     if unit:
-        d = rt.arrow(f"SELECT * FROM {source}")
+        # a tick-local relation is never changed once made: appended and passed on as it is
+        d = (delta if delta.num_rows else None) if isinstance(delta, Rel) else \
+            rt.arrow(f"SELECT * FROM {source}")
         if d is not None:
             d.unit = True
             items = "*" if key is None else f"__in.*, {key}"
