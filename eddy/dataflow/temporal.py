@@ -92,20 +92,34 @@ class TemporalFilter(Node):
         prev, now = self.now, rt.now
         parts = []
         due = self._next is not None and now >= self._next and now > prev
+        if sql is None and not due:
+            self.now = now
+            return None
         if due:
             parts.append(
                 f"SELECT {cols_sql(self.cols)}, ({W} * ({self._valid(now)}::BIGINT - "
                 f"{self._valid(prev)}::BIGINT))::BIGINT AS {W} FROM {self.table} "
                 f"WHERE (__from > {prev} AND __from <= {now}) OR "
                 f"(__until > {prev} AND __until <= {now})")
-        dn = None
+        if not self.froms:
+            return self._step_window(rt, sql, delta, parts, now, due)
+        dn = stats = None
         if sql is not None:
             dn = rt.reg(rt.table(self._bounded(sql)))
-            parts.append(f"SELECT {cols_sql(self.cols)}, {W} FROM {dn} WHERE {self._valid(now)}")
+            # the next event among the rows kept, and whether any is valid now (none, e.g.,
+            # when counting expired events: then no statement reads them out)
+            stats = rt.conn.execute(
+                f"SELECT min(CASE WHEN __from > {int(now)} THEN __from END), "
+                f"min(CASE WHEN __until > {int(now)} THEN __until END), "
+                f"bool_or({self._valid(now)}) FROM {dn} "
+                f"WHERE __until > {int(now)} AND __from < __until").fetchone()
+            if stats[2]:
+                parts.append(f"SELECT {cols_sql(self.cols)}, {W} FROM {dn} "
+                             f"WHERE {self._valid(now)}")
         self.now = now
-        if not parts:
-            return None
-        out = rt.arrow(f"SELECT * FROM ({' UNION ALL '.join(parts)}) WHERE {W} <> 0")
+        out = None
+        if parts:
+            out = rt.arrow(f"SELECT * FROM ({' UNION ALL '.join(parts)}) WHERE {W} <> 0")
         if out is not None:
             out.unit = not due and delta is not None and delta.unit
         forget = self.forget_released
@@ -119,13 +133,34 @@ class TemporalFilter(Node):
                    f"WHERE __until > {int(now)} AND __from < __until{released}")
         if due:
             self._refresh_next(rt)
-        elif dn is not None:    # the rows kept are the old ones and dn's: min of both
-            row = rt.conn.execute(
-                f"SELECT min(CASE WHEN __from > {int(now)} THEN __from END), "
-                f"min(CASE WHEN __until > {int(now)} THEN __until END) FROM {dn} "
-                f"WHERE __until > {int(now)} AND __from < __until").fetchone()
-            times = [t for t in (*row, self._next) if t is not None]
+        elif stats is not None:    # the rows kept are the old ones and dn's: min of both
+            times = [t for t in (*stats[:2], self._next) if t is not None]
             self._next = min(times) if times else None
+        self.count(delta, out)
+        return out
+
+    def _step_window(self, rt, sql, delta, parts, now, due):
+        """Only `until` bounds (a retention window): a row is kept exactly while it is valid,
+        so the new rows valid now, copied once as the output, are also the rows to keep (their
+        bounds computed again from it). The rows released now (`parts`) all end by now."""
+        if sql is not None:
+            parts.append(f"SELECT {cols_sql(self.cols)}, {W} FROM ({self._bounded(sql)}) "
+                         f"WHERE {self._valid(now)}")
+        out = rt.arrow(f"SELECT * FROM ({' UNION ALL '.join(parts)}) WHERE {W} <> 0")
+        self.now = now
+        if out is not None:
+            out.unit = not due and delta is not None and delta.unit
+        if due:
+            rt.run(f"DELETE FROM {self.table} WHERE __until <= {int(now)}")
+        if sql is not None and out is not None:
+            kept = (f"SELECT * FROM ({self._bounded(f'SELECT * FROM {out.name}')}) "
+                    f"WHERE __until > {int(now)}")
+            first = rt.conn.execute(f"SELECT min(__until) FROM ({kept})").fetchone()[0]
+            rt.run(f"INSERT INTO {self.table} {kept}")
+            if not due and first is not None:
+                self._next = first if self._next is None else min(self._next, first)
+        if due:
+            self._refresh_next(rt)
         self.count(delta, out)
         return out
 

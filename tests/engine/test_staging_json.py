@@ -2,7 +2,8 @@
 names (read as DuckDB type names, shared per document by eddy.dataflow.jsonpaths) against a
 plain-Python jsonb_typeof; `(j ->> 'k')::numeric` (narrow cast first) against DuckDB's own
 wide cast; first row per key with new, repeated and stored keys in one tick against the batch
-query (the fast path for insert-only deltas)."""
+query (the fast path for insert-only deltas); a retention window (temporal filter with only an
+upper bound) whose rows expire one, two or more steps after they arrive, or on arrival."""
 
 from __future__ import annotations
 
@@ -157,5 +158,24 @@ def test_first_row_mixed_tick(shape):
     engine = Engine(None, tick_interval=None)
     try:
         run_stream(engine, shape, MIXED, base_ms())
+    finally:
+        engine.close()
+
+
+WINDOW = Shape("retention_window", (
+    ("v1", "select id, g, ts from t1 where mz_now() <= ts + interval '30 seconds'"),
+    ("v2", "select g, count(*) as n from t1 where mz_now() <= ts + interval '50 seconds' "
+           "group by g")), temporal=True)
+
+
+def test_retention_window_expiry():
+    # ts = base + offset * 15 s; a step advances 20 s
+    stream = [_ins(_row(1, ts=0), _row(2, "b", ts=1), _row(3, ts=-2), _row(4, ts=-5)),
+              ("advance",), _ins(_row(5, ts=2), _row(6, "b", ts=-1)), ("advance",),
+              ("advance",), _ins(_row(7, ts=9), _row(8, ts=3)), ("delete", "t1", 7),
+              ("advance",), ("advance",), ("advance",), ("advance",)]
+    engine = Engine(None, tick_interval=None)
+    try:
+        run_stream(engine, WINDOW, stream, base_ms())
     finally:
         engine.close()
