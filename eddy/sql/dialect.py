@@ -58,6 +58,7 @@ from eddy.sql.dialect_time import (
     date_input,
     date_trunc_columns,
     operator_types,
+    timestamptz_difference,
 )
 from eddy.sql.result_types import aggregate_types, pg_typeof
 
@@ -430,6 +431,7 @@ RULES = (
     date_trunc_columns,
     date_bin_hopping,
     operator_types,
+    timestamptz_difference,
     date_bin_checks,
     round_half_even_floats,
     extract_fields,
@@ -469,6 +471,7 @@ TRIGGERS = {
     date_trunc_columns: (exp.TimestampTrunc, exp.DateTrunc),
     date_bin_hopping: (exp.Anonymous,),
     operator_types: (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.DPipe),
+    timestamptz_difference: (exp.Sub,),
     date_bin_checks: (exp.DateBin,),
     round_half_even_floats: (exp.Round,),
     extract_fields: (exp.Extract,),

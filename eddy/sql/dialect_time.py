@@ -8,6 +8,10 @@
 - an operator between date/time types that has no overload (``interval - date``,
   ``timestamptz * interval``) is Materialize's ``no overload for`` error, and ``||`` between
   booleans is ``operator does not exist``, rather than DuckDB's binder text.
+- ``timestamptz - timestamptz`` is computed from the epoch microseconds (``mz_tstz_minus``):
+  PostgreSQL's result (24-hour days, the rest as time, both with the difference's sign), equal
+  to DuckDB's in UTC, without DuckDB's calendar (ICU) subtraction: 7.7 against 0.013 µs per row
+  measured on DuckDB 1.4 (user_sessions takes it per event).
 """
 
 from __future__ import annotations
@@ -53,6 +57,21 @@ def date_trunc_columns(expression: exp.Expression) -> exp.Expression:
             if isinstance(unit, exp.Var) and unit.name.lower() not in _UNITS:
                 column = exp.column(unit.name.lower())
                 return exp.Anonymous(this="date_trunc", expressions=[column, node.this])
+        return node
+    return transform_in_place(expression, rule)
+
+
+def _is_tz(node: exp.Expression) -> bool:
+    dtype = kind_of(node)
+    return dtype is not None and dtype.this in (T.TIMESTAMPTZ, T.TIMESTAMPLTZ)
+
+
+def timestamptz_difference(expression: exp.Expression) -> exp.Expression:
+    """``a - b`` of two timestamptz values without DuckDB's calendar subtraction."""
+    def rule(node):
+        if isinstance(node, exp.Sub) and _is_tz(node.this) and _is_tz(node.expression):
+            return exp.cast(exp.Anonymous(this="mz_tstz_minus",
+                                          expressions=[node.this, node.expression]), "INTERVAL")
         return node
     return transform_in_place(expression, rule)
 

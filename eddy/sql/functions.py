@@ -12,6 +12,10 @@ from eddy.sql import jsonb
 from eddy.sql.intervals import Interval, format_interval
 
 MACROS = {
+    # timestamptz - timestamptz from the epoch microseconds (eddy.sql.dialect_time): whole
+    # 24-hour days, the rest as time (C-style // and % keep the difference's sign in both)
+    "mz_tstz_minus": "(a, b) AS to_days(CAST((epoch_us(a) - epoch_us(b)) // 86400000000 AS "
+    "INTEGER)) + to_microseconds((epoch_us(a) - epoch_us(b)) % 86400000000)",
     # PostgreSQL's boolean input: a unique prefix of true/false/yes/no/on/off, or 1/0, any case,
     # surrounding whitespace ignored
     "mz_text_to_bool": "(s) AS CASE "
