@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, TopicPartition
 from sqlglot import exp
 
 from eddy.sql import dialect
+from eddy.sql.functions import install as install_sql_functions
 from eddy.sql.resolve import parse
 
 
@@ -24,6 +25,7 @@ def load_events(bootstrap: str, upto: dict[tuple[str, int], int], prefix: str) -
     """A DuckDB database with `src_<topic>(data JSON)`: every message below the `upto` offsets."""
     conn = duckdb.connect()
     conn.execute("SET TimeZone = 'UTC'")
+    install_sql_functions(conn)   # the compiled models call the engine's SQL macros
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
                   "enable.auto.commit": False, "fetch.wait.max.ms": 100})
     try:

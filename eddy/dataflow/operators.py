@@ -303,7 +303,9 @@ class Arrange(Node):
         touched: Rel | str = probe
         if not hashed:      # the probe's key hashes, computed inside the lookup
             cast = keyed_state.probe_types(types, self.types(rt.conn))
-            touched = (f"SELECT DISTINCT {keyed_state.hash_sql(exprs, cast)} AS "
+            # `exact` compares the probe's own columns: keep them beside the new hash
+            keep = f"COLUMNS(c -> c <> '{keyed_state.H}'), " if exact else ""
+            touched = (f"SELECT DISTINCT {keep}{keyed_state.hash_sql(exprs, cast)} AS "
                        f"{keyed_state.H} FROM {probe.name} AS __in")
         return keyed_state.lookup(rt, self.table, self.cols + [W], touched, exact, "__in")
 

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from sqlglot import exp
 
 from eddy.sql import dialect
+from eddy.sql.functions import install as install_sql_functions
 
 TABLES: dict[str, list[tuple[str, str]]] = {
     "t1": [("id", "integer"), ("g", "text"), ("v", "integer"), ("f", "double precision"),
@@ -225,6 +226,7 @@ class Run:
         self.session = self.system.session()
         self.ref = duckdb.connect()
         self.ref.execute("SET TimeZone = 'UTC'")
+        install_sql_functions(self.ref)   # the translated SQL may call the engine's macros
         for table in self.shape.tables:
             self.session.execute(create_table_sql(table))
             cols = ", ".join(f"{c} {DUCK_TYPES[t]}" for c, t in TABLES[table])
@@ -338,6 +340,7 @@ class BatchSystem:
     def __init__(self, broken: bool = False):
         self.conn = duckdb.connect()
         self.conn.execute("SET TimeZone = 'UTC'")
+        install_sql_functions(self.conn)
         self.now = 0
         self.broken = broken
 

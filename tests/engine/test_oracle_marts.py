@@ -16,6 +16,7 @@ from oracle import diff, multiset
 from sqlglot import exp
 
 from eddy.sql import dialect
+from eddy.sql.functions import install as install_sql_functions
 
 RAW = {
     "clicks": [("event_id", "text"), ("event_time", "timestamptz"), ("user_id", "text"),
@@ -222,6 +223,7 @@ class Marts:
         self.session = self.engine.session()
         self.ref = duckdb.connect()
         self.ref.execute("SET TimeZone = 'UTC'")
+        install_sql_functions(self.ref)   # the translated SQL may call the engine's macros
         for topic, cols in RAW.items():
             self.session.execute(f"create table raw_{topic} "
                                  f"({', '.join(f'{c} {t}' for c, t in cols)})")
