@@ -137,6 +137,8 @@ class Engine:
             try:
                 self.tick()
             except Exception:  # noqa: BLE001 - the loop must survive one bad tick
+                if self.closed:     # close() raced this tick: nothing failed
+                    return
                 log.exception("tick failed")
             self._checkpoint_if_idle()
             wait = max(0.0, self.tick_interval - (time.monotonic() - started))
