@@ -92,8 +92,9 @@ def _keys(items: list[tuple[str, exp.Select]], joins: list) -> list[str] | None:
     return None
 
 
-def _narrow(node: Node, colmap: dict, sel: exp.Select, alias: str) -> Node:
-    """Only the columns the subquery reads (its arrangement then stores no others)."""
+def narrow(node: Node, colmap: dict, sel: exp.Select, alias: str) -> Node:
+    """Only the columns of item `alias` that `sel` reads (its arrangement then stores no
+    others); also used by eddy.sql.plan_keyjoin."""
     used = {colmap.get((c.table, c.name)) for c in sel.find_all(exp.Column)
             if c.table == alias}
     keep = [c for c in node.cols if c in used]
@@ -132,7 +133,7 @@ def plan_grouped(planner, sel: exp.Select):
     for (_, sub), key in zip(items, keys, strict=True):
         src = sub.args["from_"].this
         node, colmap = planner.plan_from(src)
-        node = _narrow(node, colmap, sub, src.alias_or_name)
+        node = narrow(node, colmap, sub, src.alias_or_name)
         where = conjuncts(sub.args["where"].this if sub.args.get("where") else None)
         node, colmap = planner.filtered(node, colmap, [c for c in where if not has_mz_now(c)])
         temporal = [c for c in where if has_mz_now(c)]

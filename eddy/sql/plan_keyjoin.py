@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from eddy.dataflow.operators import Map, Node
 from eddy.dataflow.operators_keyed import KeyedRecompute
+from eddy.sql.plan_group import narrow
 from eddy.sql.rewrites import conjuncts, has_mz_now
 from eddy.storage.state import q
 
@@ -71,16 +71,6 @@ def _keys(first: str, joins: list) -> list[str] | None:
     return None
 
 
-def _narrow(node: Node, colmap: dict, sel: exp.Select, alias: str) -> Node:
-    """Only the columns the query reads of this item (its arrangement then stores no others)."""
-    used = {colmap.get((c.table, c.name)) for c in sel.find_all(exp.Column)
-            if c.table == alias}
-    keep = [c for c in node.cols if c in used]
-    if not keep or len(keep) == len(node.cols):
-        return node
-    return Map(node, [f"__in.{q(c)}" for c in keep], keep, None)
-
-
 def plan_key_joins(planner, sel: exp.Select):
     """(node, names) of a SELECT over two or more LEFT JOINs that all join on the first item's
     key as one keyed recompute, or None when the query is not that shape."""
@@ -106,7 +96,7 @@ def plan_key_joins(planner, sel: exp.Select):
     nodes, colmaps = [], []
     for item, alias in zip(items, aliases, strict=True):
         node, colmap = planner.plan_from(item)
-        nodes.append(_narrow(node, colmap, sel, alias))
+        nodes.append(narrow(node, colmap, sel, alias))
         colmaps.append(colmap)
     body = sel.copy()
     body.set("order", None)
