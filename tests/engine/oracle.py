@@ -164,6 +164,20 @@ def create_table_sql(table: str) -> str:
     return f"create table {table} ({cols})"
 
 
+def explain_view(sql: str) -> str:
+    """EXPLAIN of `sql` maintained as `v1` over the oracle's tables, on a fresh engine."""
+    from eddy.engine import Engine
+    engine = Engine(None, tick_interval=None)
+    try:
+        session = engine.session()
+        for table in TABLES:
+            session.execute(create_table_sql(table))
+        session.execute(f"create materialized view v1 as {sql}")
+        return session.execute("explain materialized view v1")[0].rows[0][0]
+    finally:
+        engine.close()
+
+
 # --- multiset comparison ----------------------------------------------------------------------
 
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oracle import Shape, check_drawn_stream
-
-from eddy.engine import Engine
+from oracle import Shape, check_drawn_stream, explain_view
 
 S = Shape
 FEATURES = (
@@ -55,21 +53,8 @@ def test_grouped_matches_oracle(shape, data):
     check_drawn_stream(shape, data)
 
 
-def _plan(sql: str) -> str:
-    engine = Engine(None, tick_interval=None)
-    try:
-        session = engine.session()
-        session.execute("create table t1 (id integer, g text, v integer, f double precision, "
-                        "b boolean, ts timestamp with time zone, j jsonb)")
-        session.execute("create table t2 (id integer, g text, w integer)")
-        session.execute(f"create materialized view v1 as {sql}")
-        return session.execute("explain materialized view v1")[0].rows[0][0]
-    finally:
-        engine.close()
-
-
 def test_features_shape_is_one_keyed_recompute():
-    plan = _plan(FEATURES)
+    plan = explain_view(FEATURES)
     assert plan.count("Keyed recompute") == 1, plan
     assert "2 grouped subqueries joined on their key" in plan, plan
     for part in ("Aggregate", "Join", "Set count", "Recompute and diff"):
@@ -77,6 +62,6 @@ def test_features_shape_is_one_keyed_recompute():
 
 
 def test_join_on_a_non_key_column_is_not_fused():
-    plan = _plan("select a.g, a.n, b.w from (select g, count(*) as n from t1 group by g) a "
+    plan = explain_view("select a.g, a.n, b.w from (select g, count(*) as n from t1 group by g) a "
                  "join (select g, id, sum(w) as w from t2 group by g, id) b on a.n = b.id")
     assert "grouped subqueries" not in plan, plan

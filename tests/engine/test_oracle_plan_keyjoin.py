@@ -10,9 +10,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oracle import Shape, check_drawn_stream
-
-from eddy.engine import Engine
+from oracle import Shape, check_drawn_stream, explain_view
 
 S = Shape
 LOGINS = (
@@ -57,28 +55,15 @@ def test_key_join_chain_matches_oracle(shape, data):
     check_drawn_stream(shape, data)
 
 
-def _plan(sql: str) -> str:
-    engine = Engine(None, tick_interval=None)
-    try:
-        session = engine.session()
-        session.execute("create table t1 (id integer, g text, v integer, f double precision, "
-                        "b boolean, ts timestamp with time zone, j jsonb)")
-        session.execute("create table t2 (id integer, g text, w integer)")
-        session.execute(f"create materialized view v1 as {sql}")
-        return session.execute("explain materialized view v1")[0].rows[0][0]
-    finally:
-        engine.close()
-
-
 def test_logins_shape_is_one_keyed_recompute():
-    plan = _plan(LOGINS)
+    plan = explain_view(LOGINS)
     assert plan.count("Keyed recompute") == 1, plan
     assert "4 relations left-joined on one key" in plan, plan
     assert "Recompute and diff" not in plan, plan
 
 
 def test_join_off_the_key_is_not_fused():
-    plan = _plan("select a.id, b.w, c.v from t1 a left join t2 b on a.g = b.g "
+    plan = explain_view("select a.id, b.w, c.v from t1 a left join t2 b on a.g = b.g "
                  "left join t1 c on b.id = c.id")
     assert "left-joined on one key" not in plan, plan
     assert plan.count("Keyed recompute of left join") == 2, plan
