@@ -144,8 +144,12 @@ class Engine:
             wait = max(0.0, self.tick_interval - (time.monotonic() - started))
 
     def _checkpoint_if_idle(self) -> None:
-        """Checkpoint while nothing arrives, so that the fold rarely lands under load."""
-        if time.monotonic() - self._busy_at < IDLE_CHECKPOINT_AFTER_S \
+        """Checkpoint while nothing arrives, so that the fold rarely lands under load: idle
+        means no batch or write waiting and none taken for IDLE_CHECKPOINT_AFTER_S since the
+        end of the last tick that had some (a long tick under load is not idleness)."""
+        with self._plock:
+            waiting = bool(self._ingests or self._writes)
+        if waiting or time.monotonic() - self._busy_at < IDLE_CHECKPOINT_AFTER_S \
                 or self.state.wal_bytes() < IDLE_CHECKPOINT_BYTES:
             return
         with self.lock:
@@ -441,6 +445,8 @@ class Engine:
                 raise
             return False
         conn.close()
+        if writes or ingests:
+            self._busy_at = time.monotonic()    # idleness counts from the end of this tick
         self._clock = (ts, ts)
         for obs in self.tick_observers:
             obs(ts, time.perf_counter() - started, step_s)

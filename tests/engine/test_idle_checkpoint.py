@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from eddy import engine as engine_mod
@@ -64,5 +65,51 @@ def test_open_reader_transaction_defers_the_fold(tmp_path, monkeypatch):
         reader.execute("COMMIT")
         assert _wait(lambda: e.state.wal_bytes() < 1 << 10, 30), e.state.wal_bytes()
         assert s.execute("SELECT count(*) FROM t")[0].rows == [(2001,)]
+    finally:
+        e.close()
+
+
+def test_long_ticks_under_load_do_not_fold(tmp_path, monkeypatch):
+    """Ticks longer than the idle delay while writes keep arriving are load, not idleness:
+    no checkpoint until the writes stop (a fold stalled ticks under the benchmark's load)."""
+    monkeypatch.setattr(engine_mod, "IDLE_CHECKPOINT_BYTES", 1 << 10)
+    monkeypatch.setattr(engine_mod, "IDLE_CHECKPOINT_AFTER_S", 0.2)
+    e = Engine(tmp_path, tick_interval=0.05)
+    folds = []
+    checkpoint, set_meta = e.state.checkpoint, e.state.set_meta
+
+    def slow_set_meta(*a, **k):     # inside every tick's transaction: a 0.4 s tick
+        time.sleep(0.4)
+        return set_meta(*a, **k)
+
+    def counted_checkpoint():
+        folds.append(time.monotonic())
+        return checkpoint()
+    monkeypatch.setattr(e.state, "checkpoint", counted_checkpoint)
+    e.start()
+    try:
+        s = e.session()
+        s.execute("CREATE TABLE t (a int)")
+        monkeypatch.setattr(e.state, "set_meta", slow_set_meta)
+        stop = threading.Event()
+
+        def writer():
+            w = e.session()
+            i = 0
+            while not stop.is_set():
+                w.execute("INSERT INTO t SELECT * FROM generate_series($1, $1 + 999)", [i])
+                i += 1000
+        threads = [threading.Thread(target=writer) for _ in range(2)]
+        for t in threads:
+            t.start()
+        time.sleep(3.0)
+        stop.set()
+        for t in threads:
+            t.join()
+        stopped = time.monotonic()
+        assert e.state.wal_bytes() > 1 << 10
+        assert folds == [], "folded while writes were waiting"
+        assert _wait(lambda: folds, 10), "never folded once idle"
+        assert folds[0] >= stopped
     finally:
         e.close()
