@@ -319,6 +319,7 @@ class Bench:
         a = self.args
         base = self.end()
         say(f"steady load: {a.rate:,.0f} events/s for {a.duration:.0f} s, markers every 0.5 s")
+        ticks0, cpu0, t0 = self.engine_ticks(), self.eddy.cpu_seconds(), time.perf_counter()
         gen = self.loadgen(a.rate, a.duration)
         try:
             markers = Markers(self.bootstrap, self.prefix, self.eddy.dsn(), self.marts)
@@ -340,8 +341,11 @@ class Bench:
             raise BenchError(f"loadgen failed:\n{log[-3000:]}")
         m = re.search(r"([\d,]+) events in ([\d.]+) s \(([\d,]+) events/s\)", log)
         achieved = float(m.group(3).replace(",", "")) if m else float("nan")
+        cores = (self.eddy.cpu_seconds() - cpu0) / (time.perf_counter() - t0)
         with self.eddy.connect() as conn:
             lag = self.end() - committed(conn)
+            ticks = conn.execute("SELECT ticks, tick_seconds_p50, tick_seconds_p99 "
+                                 "FROM mz_internal.eddy_engine_statistics").fetchone()
         lat = markers.latencies_ms()
         self.out["freshness_p50_ms"] = percentile(lat, 0.5)
         self.out["freshness_p99_ms"] = percentile(lat, 0.99)
@@ -353,13 +357,22 @@ class Bench:
             "per_mart_p50_ms": {mt: percentile(markers.latencies_ms(mt), 0.5) for mt in markers.marts},
             "per_mart_p99_ms": {mt: percentile(markers.latencies_ms(mt), 0.99) for mt in markers.marts},
             "poll_errors": markers.errors[:3],
+            # where the time went: the engine's ticks during the load and settle (their
+            # durations over the last 60 s), and its CPU (cores) over the same span
+            "engine_ticks": ticks[0] - ticks0, "engine_tick_seconds_p50_last_60s": ticks[1],
+            "engine_tick_seconds_p99_last_60s": ticks[2], "engine_cores": cores,
             "new_connection_samples": len(probe.samples_ms),
             "new_connection_p50_ms": percentile(probe.samples_ms, 0.5),
             "new_connection_max_ms": max(probe.samples_ms, default=None),
             "new_connection_failures": probe.failures[:3] + ([f"... {len(probe.failures)} in all"]
                                                              if len(probe.failures) > 3 else [])}
         say(f"steady load done: loadgen {achieved:,.0f} events/s; {len(lat)} marker samples, "
-            f"{markers.missing()} missing; lag after load {lag:,} messages")
+            f"{markers.missing()} missing; lag after load {lag:,} messages; engine "
+            f"{cores:.2f} cores, {ticks[0] - ticks0} ticks, p50 {ticks[1] or 0:.2f} s")
+
+    def engine_ticks(self) -> int:
+        with self.eddy.connect() as conn:
+            return conn.execute("SELECT ticks FROM mz_internal.eddy_engine_statistics").fetchone()[0]
 
     def recompute(self, upto: dict, snapshot: dict) -> None:
         a = self.args
