@@ -4,7 +4,7 @@ served from the root operator's own state when that already holds exactly the ou
 from __future__ import annotations
 
 from eddy.dataflow import jsonpaths, keyed_state
-from eddy.dataflow.operators import Map, Node
+from eddy.dataflow.operators import Map, Node, UnionAll
 from eddy.dataflow.operators_first import FirstRow
 from eddy.dataflow.operators_keyed import FullRecompute, KeyedRecompute
 from eddy.dataflow.runtime import Rel, TickContext, W, apply_delta, cols_sql, consolidate_sql
@@ -72,25 +72,23 @@ class Dataflow:
             self.rows_scanned = rt.scanned - before
 
     def _step(self, rt: TickContext) -> Rel | None:
-        if isinstance(self.root, Map):      # fuse the top maps into the output merge
-            sql, leaf = self.root.delta_sql(rt)
-        else:
-            leaf = self.root.step(rt)
-            sql = None if leaf is None else f"SELECT * FROM {leaf.name}"
-        if sql is None:
+        # the top maps and unions (an aggregate's change below them too) fused into the merge
+        got = self.root.fused_sql(rt)
+        if got is None:
             return None
+        sql, unit = got
         items = ", ".join(f"{q(c)} AS {q(n)}" for c, n in zip(self.root.cols, self.names,
                                                                strict=True))
         sep = ", " if items else ""
         named = f"SELECT {items}{sep}{W} FROM ({sql})"
         if self.served is None:
-            return apply_delta(rt, self.table, self.names, named, self.key, unit=leaf.unit)
+            return apply_delta(rt, self.table, self.names, named, self.key, unit=unit)
         # the root's state is the output: the delta only named (a keyed recompute's delta is
         # consolidated; a first-row delta of new winners only is a set; a map may merge rows)
-        plain = leaf.unit or isinstance(self.root, KeyedRecompute | FullRecompute)
+        plain = unit or isinstance(self.root, KeyedRecompute | FullRecompute)
         out = rt.arrow(named if plain else consolidate_sql(f"({named})", self.names))
         if out is not None:
-            out.unit = leaf.unit
+            out.unit = unit
         return out
 
     def _keyed_layout(self, rt: TickContext) -> bool:
@@ -120,27 +118,42 @@ class Dataflow:
 
 
 def served_sql(root: Node, names: list[str]) -> str | None:
-    """SQL of a dataflow's whole output (columns `names`, weight) read from its root's own
-    state, when that state holds exactly the root's output rows: a keyed recompute (its
-    state is its output with the key columns), a recompute-and-diff (its last result), a
-    first row per key (the winners), under
-    maps that only project (no filter: a read would scan rows the view does not have; no
-    shared JSON extraction: a read would parse documents again). None: keep an output table."""
-    maps = []
-    node = root
-    while isinstance(node, Map):
-        if node.where is not None or jsonpaths.share(tuple(node.exprs), None) is not None:
-            return None
-        maps.append(node)
-        node = node.children[0]
-    if not isinstance(node, KeyedRecompute | FullRecompute | FirstRow):
+    """SQL of a dataflow's whole output (columns `names`, weight) read from the state of the
+    operators below its top maps and unions, when each keeps exactly its output rows: a keyed
+    recompute (its state is its output with the key columns), a recompute-and-diff (its last
+    result), a first row per key (the winners), a grouped aggregate (a projection of its
+    accumulators: groups whose count is not zero) or min/max (the extremes). The maps may
+    filter only over aggregates (HAVING: a read scans the accumulators, the only copy); no
+    shared JSON extraction (a read would parse documents again). None: keep an output table."""
+    sql = _state_sql(root, False)
+    if sql is None:
         return None
-    sql = node.full()
-    for m in reversed(maps):
-        sql = m.select_sql(sql)
     items = ", ".join(f"{q(c)} AS {q(n)}" for c, n in zip(root.cols, names, strict=True))
     sep = ", " if items else ""
     return f"SELECT {items}{sep}{W} FROM ({sql})"
+
+
+def _state_sql(node: Node, filtered: bool) -> str | None:
+    """A node's whole output read from the states below it (`filtered`: under a filter)."""
+    from eddy.dataflow.operators_agg import LinearAgg, MinMaxAgg
+
+    if isinstance(node, Map):
+        if jsonpaths.share(tuple(node.exprs), node.where) is not None:
+            return None
+        inner = _state_sql(node.children[0], filtered or node.where is not None)
+        return None if inner is None else node.select_sql(inner)
+    if isinstance(node, UnionAll):
+        parts = [_state_sql(c, filtered) for c in node.children]
+        if any(p is None for p in parts):
+            return None
+        names = cols_sql(node.cols + [W])
+        return " UNION ALL ".join([f"SELECT * FROM ({parts[0]}) AS __u({names})"]
+                                  + [f"SELECT * FROM ({p})" for p in parts[1:]])
+    if isinstance(node, LinearAgg | MinMaxAgg):
+        return node.full()
+    if isinstance(node, KeyedRecompute | FullRecompute | FirstRow) and not filtered:
+        return node.full()
+    return None
 
 
 def _relation_kind(conn, object_id: str) -> str | None:

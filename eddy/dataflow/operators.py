@@ -51,6 +51,13 @@ class Node:
     def _step(self, rt: TickContext) -> Rel | None:
         raise NotImplementedError
 
+    def fused_sql(self, rt: TickContext) -> tuple[str, bool] | None:
+        """This tick's output delta as SQL for a consumer to run inside its own statement,
+        and whether every weight is 1; None: no change. Here the delta materialized by step();
+        linear nodes (maps, unions) and aggregates return SQL over their inputs' deltas."""
+        delta = self.step(rt)
+        return None if delta is None else (f"SELECT * FROM {delta.name}", delta.unit)
+
     def describe(self) -> str:
         return self.label
 
@@ -180,6 +187,15 @@ class Map(Node):
             return project._select(f"SELECT * FROM {rows.name}"), delta
         return flat._select(rel), delta
 
+    def fused_sql(self, rt):
+        flat = self._composed()
+        child = flat.children[0]
+        if isinstance(child, Map) or type(child).fused_sql is not Node.fused_sql:
+            got = child.fused_sql(rt)
+            return None if got is None else (flat._select(got[0]), got[1])
+        sql, leaf = self.delta_sql(rt)
+        return None if sql is None else (sql, leaf.unit)
+
     def _step(self, rt):
         sql, leaf = self.delta_sql(rt)
         if sql is None:
@@ -210,20 +226,23 @@ class UnionAll(Node):
     def spec(self):
         return " UNION ALL ".join(f"SELECT * FROM ({c.spec()})" for c in self.children)
 
-    def _step(self, rt):
-        deltas = [c.step(rt) for c in self.children]
-        parts = [d for d in deltas if d is not None]
+    def fused_sql(self, rt):
+        """The inputs' deltas (maps and unions below fused) in one UNION ALL, the first
+        renamed to this node's columns by position."""
+        parts = [got for c in self.children if (got := c.fused_sql(rt)) is not None]
         if not parts:
             return None
-        first = f"SELECT * FROM {parts[0].name}"
-        names = parts[0].column_names
-        if names != self.cols + [W]:
-            pairs = zip(names, self.cols + [W], strict=True)
-            items = ", ".join(f"{q(a)} AS {q(b)}" for a, b in pairs)
-            first = f"SELECT {items} FROM {parts[0].name}"
-        out = rt.table(" UNION ALL ".join([first] + [f"SELECT * FROM {p.name}"
-                                                      for p in parts[1:]]))
-        out.unit = all(p.unit for p in parts)   # weights kept: an arrangement just appends
+        names = cols_sql(self.cols + [W])
+        sql = " UNION ALL ".join([f"SELECT * FROM ({parts[0][0]}) AS __u({names})"]
+                                 + [f"SELECT * FROM ({p})" for p, _ in parts[1:]])
+        return sql, all(unit for _, unit in parts)
+
+    def _step(self, rt):
+        got = self.fused_sql(rt)
+        if got is None:
+            return None
+        out = rt.table(got[0])
+        out.unit = got[1]   # weights kept: an arrangement just appends
         self.count(out, out)
         return out
 

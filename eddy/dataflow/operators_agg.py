@@ -32,6 +32,7 @@ class LinearAgg(Node):
         self.hash = keyed_state.hash_sql([f"__in.{q(g)}" for g in self.gcols])
         self.distinct = [i for i, (kind, _) in enumerate(aggs) if kind == "count_distinct"]
         self.phash = keyed_state.hash_sql([f"__in.{q(g)}" for g in self.gcols + ["_x"]])
+        self._advanced, self._change = None, None
 
     @property
     def table(self):
@@ -140,13 +141,14 @@ class LinearAgg(Node):
             i: self._present(self._pairs_sql(rel, i)) for i in self.distinct})
         return f"{self._finish('s', '')} ({acc}) s WHERE {self._keep('s')}"
 
-    def _distinct_step(self, rt, rel: str, unit: bool) -> dict[int, str]:
+    def _distinct_step(self, rt, rel: str, unit: bool) -> tuple[dict[int, str], list]:
         """Apply the delta (projected: `_g*`, `_a*`) to each distinct aggregate's pairs;
-        per aggregate, SQL of the change of its count per group (`_dd`). A pair may be stored
-        in several entries whose counts add up: an insert-only delta is appended as it is
-        (a pair it brings is new if no entry has it); one with retractions merges its pairs'
-        entries into one."""
-        counts = {}
+        per aggregate, SQL of the change of its count per group (`_dd`), and the pairs
+        tables that SQL reads with the statements to run on them once it has. A pair may be stored in several entries whose
+        counts add up: an insert-only delta is appended as it is after the accumulators'
+        statement has counted the pairs it brings that no entry has (read there by key);
+        one with retractions merges its pairs' entries into one."""
+        counts, after = {}, []
         keys = self.gcols + ["_x"]
         exact = nullsafe("s", "t", keys)
         for i in self.distinct:
@@ -155,29 +157,54 @@ class LinearAgg(Node):
             if not dp.num_rows:
                 continue
             if unit or rt.conn.execute(f"SELECT min(_c) > 0 FROM {dp.name}").fetchone()[0]:
-                old = keyed_state.lookup(rt, self.pairs(i), keys, dp, exact)
-                rt.run(f"INSERT INTO {self.pairs(i)} SELECT * FROM {dp.name}")
+                found = (f"SELECT {cols_sql(keys, 's')} FROM {self.pairs(i)} s SEMI JOIN "
+                         f"{dp.name} t ON s.__h = t.__h AND {exact}")
                 counts[i] = (f"SELECT {self._gsel()}count(*)::BIGINT AS _dd FROM {dp.name} d "
-                             f"ANTI JOIN {old.name} o ON {nullsafe('d', 'o', keys)}"
+                             f"ANTI JOIN ({found}) o ON {nullsafe('d', 'o', keys)}"
                              f"{self._group_by()}")
-                self.rows_read += old.num_rows
+                after.append((self.pairs(i), f"INSERT INTO {self.pairs(i)} SELECT * FROM {dp.name}"))
                 self.rows_written += dp.num_rows
                 continue
-            old = keyed_state.lookup(rt, self.pairs(i), keys + ["_c"], dp, exact)
+            old = (f"SELECT {cols_sql(keys)}, sum(_c) AS _c FROM (SELECT "
+                   f"{cols_sql(keys + ['_c'], 's')} FROM {self.pairs(i)} s SEMI JOIN {dp.name} t "
+                   f"ON s.__h = t.__h AND {exact}) GROUP BY ALL")
+            new = rt.keyed_table(
+                f"SELECT {cols_sql(keys, 'd')}, coalesce(o._c, 0) + d._c AS _c, "
+                f"coalesce(o._c, 0) > 0 AS _was, d.__h FROM {dp.name} d LEFT JOIN ({old}) o "
+                f"ON {nullsafe('d', 'o', keys)}", [self.pairs(i)])
             keyed_state.delete(rt, self.pairs(i), dp, exact)
-            new = rt.table(f"SELECT {cols_sql(keys, 'd')}, coalesce(o._c, 0) + d._c AS _c, "
-                           f"coalesce(o._c, 0) > 0 AS _was FROM {dp.name} d LEFT JOIN "
-                           f"(SELECT {cols_sql(keys)}, sum(_c) AS _c FROM {old.name} "
-                           f"GROUP BY ALL) o ON {nullsafe('d', 'o', keys)}")
-            rt.run(f"INSERT INTO {self.pairs(i)} SELECT {cols_sql(keys + ['_c'], '__in')}, "
-                   f"{self.phash} FROM {new.name} AS __in WHERE __in._c <> 0")
+            rt.run(f"INSERT INTO {self.pairs(i)} SELECT {cols_sql(keys + ['_c'])}, __h "
+                   f"FROM {new.name} WHERE _c <> 0")
             counts[i] = (f"SELECT {self._gsel()}sum((_c > 0)::BIGINT - _was::BIGINT) "
                          f"AS _dd FROM {new.name}{self._group_by()}")
-            self.rows_read += old.num_rows
+            self.rows_read += new.num_rows
             self.rows_written += new.num_rows
-        return counts
+        return counts, after
+
+    def _accs(self) -> list[str]:
+        return ["__cnt"] + [f"_{x}{i}" for i in range(len(self.aggs)) for x in "sn"]
+
+    def _advance(self, rt) -> str | None:
+        """This tick's input delta added to the accumulators (once per tick); SQL of the
+        output's change (the touched groups' old rows retracted, their new rows inserted;
+        not consolidated), or None."""
+        if self._advanced is not rt:
+            self._advanced, self._change = rt, self._update(rt)
+        return self._change
+
+    def fused_sql(self, rt):
+        sql = self._advance(rt)
+        return None if sql is None else (sql, False)
 
     def _step(self, rt):
+        sql = self._advance(rt)
+        if sql is None:
+            return None
+        out = rt.arrow(sql)
+        self.count(None, out)
+        return out
+
+    def _update(self, rt) -> str | None:
         child = self.children[0]
         if isinstance(child, Map):
             # fused: the maps' filters/projections run inside the accumulation query
@@ -193,6 +220,8 @@ class LinearAgg(Node):
         if not unit and delta.num_rows > 1000:   # worth a look: insert-only batches aggregate faster
             lo, hi = rt.conn.execute(f"SELECT min({W}), max({W}) FROM {delta.name}").fetchone()
             unit = lo == 1 and hi == 1
+        self.count(delta, None)
+        after: list[tuple[str, str]] = []
         if self.distinct:   # the delta's groups and arguments, computed once for both uses
             items = [f"{g} AS {q(n)}" for g, n in zip(self.groups, self.gcols, strict=True)]
             items += [f"({arg}) AS _a{i}" for i, (_, arg) in enumerate(self.aggs)
@@ -200,30 +229,39 @@ class LinearAgg(Node):
             items.append(f"__in.{W}")
             projected = rt.table(f"SELECT {', '.join(items)} FROM ({rel}) AS __in")
             rel = f"SELECT * FROM {projected.name}"
-            counts = self._distinct_step(rt, rel, unit)
-            dacc = rt.table(self._with_counts(self._acc_select(rel, unit, local=True), counts))
+            counts, after = self._distinct_step(rt, rel, unit)
+            dacc = self._with_counts(self._acc_select(rel, unit, local=True), counts)
         else:
-            dacc = rt.table(self._acc_select(rel, unit))
-        dn = dacc.name
-        accs = ["__cnt"] + [f"_{x}{i}" for i in range(len(self.aggs)) for x in "sn"]
-        old = take_keys(rt, self.table, self.gcols + accs, self.gcols, dacc)
-        on = rt.reg(old)
+            dacc = self._acc_select(rel, unit)
+        # one statement: the delta's accumulators, the touched groups' stored ones (read by
+        # key), and their sums beside the old values (`_o<j>`, NULL: a new group)
+        accs = self._accs()
+        exact = nullsafe("s", "t", self.gcols)
         items = [f"d.{q(g)}" for g in self.gcols] + ["coalesce(o.__cnt, 0) + d.__cnt AS __cnt"]
         for i in range(len(self.aggs)):
             items += [f"CASE WHEN o._s{i} IS NULL THEN d._s{i} WHEN d._s{i} IS NULL THEN o._s{i} "
                       f"ELSE o._s{i} + d._s{i} END AS _s{i}",
                       f"coalesce(o._n{i}, 0) + d._n{i} AS _n{i}"]
-        new = rt.table(f"SELECT {', '.join(items)} FROM {dn} d LEFT JOIN {on} o "
-                       f"ON {nullsafe('d', 'o', self.gcols)}")
-        nn = rt.reg(new)
+        items += [f"o.{a} AS _o{j}" for j, a in enumerate(accs)] + ["d.__h"]
+        new = rt.keyed_table(
+            f"WITH __d AS (SELECT __in.*, {self.hash} AS __h FROM ({dacc}) AS __in) "
+            f"SELECT {', '.join(items)} FROM __d d LEFT JOIN (SELECT s.* FROM {self.table} s "
+            f"SEMI JOIN __d t ON s.__h = t.__h AND {exact}) o "
+            f"ON {nullsafe('d', 'o', self.gcols)}", [self.table] + [t for t, _ in after])
+        for _, sql in after:
+            rt.run(sql)
+        nn = new.name
+        keyed_state.delete(rt, self.table, new, f"t._o0 IS NOT NULL AND {exact}")
         keep = "WHERE __in.__cnt <> 0" if self.groups else ""
-        rt.run(f"INSERT INTO {self.table} SELECT __in.*, {self.hash} FROM {nn} AS __in {keep}")
-        out = rt.arrow(f"{self._finish('o', '-')} {on} o WHERE {self._keep('o')} UNION ALL "
-                       f"{self._finish('n', '')} {nn} n WHERE {self._keep('n')}")
-        self.count(delta, out)
-        self.rows_read += old.num_rows
+        rt.run(f"INSERT INTO {self.table} SELECT {cols_sql(self.gcols + accs, '__in')}, __in.__h "
+               f"FROM {nn} AS __in {keep}")
+        self.rows_read += new.num_rows
         self.rows_written += new.num_rows
-        return out
+        olds = ", ".join([cols_sql(self.gcols)] * bool(self.gcols)
+                         + [f"_o{j} AS {a}" for j, a in enumerate(accs)])
+        had = "o.__cnt > 0" if self.groups else "o.__cnt IS NOT NULL"
+        return (f"{self._finish('o', '-')} (SELECT {olds} FROM {nn}) o WHERE {had} UNION ALL "
+                f"{self._finish('n', '')} {nn} n WHERE {self._keep('n')}")
 
     def describe(self):
         aggs = ", ".join(f"count(DISTINCT {a})" if k == "count_distinct" else f"{k}({a or '*'})"

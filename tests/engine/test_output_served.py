@@ -61,7 +61,8 @@ def test_plans_are_served_where_the_root_holds_the_output():
         s.execute("create materialized view agg as select g, count(*) as n from t1 group by g")
         s.execute("create materialized view f as select id, v from t1 where v > 1")
         assert (_kind(engine, "kr"), _kind(engine, "fr")) == ("VIEW", "VIEW")
-        assert (_kind(engine, "agg"), _kind(engine, "f")) == ("BASE TABLE", "BASE TABLE")
+        # a grouped aggregate is served from its accumulators (test_output_served_agg.py)
+        assert (_kind(engine, "agg"), _kind(engine, "f")) == ("VIEW", "BASE TABLE")
     finally:
         engine.close()
 
@@ -154,7 +155,7 @@ def test_an_output_table_of_an_earlier_build_is_taken_over(tmp_path):
 def test_a_served_view_whose_plan_changes_gets_an_output_table(tmp_path):
     """The other way: a relation served by an earlier build's plan, for a plan that keeps an
     output table (its plan record lost, so it is rebuilt)."""
-    query = "select k, count(*) as n from t group by k"
+    query = "select k, o from t where o > 1"
     engine = Engine(tmp_path, tick_interval=None)
     s = engine.session()
     s.execute("create table t (k int, o int, x text)")
@@ -163,17 +164,16 @@ def test_a_served_view_whose_plan_changes_gets_an_output_table(tmp_path):
     oid = next(o.id for o in engine.catalog if o.name == "m")
     conn = engine.state.conn
     conn.execute(f'DROP TABLE "_eddy"."{oid}"')
-    conn.execute(f'CREATE VIEW "_eddy"."{oid}" AS SELECT 9 AS k, 9::BIGINT AS n, '
-                 f'1::BIGINT AS __w')
+    conn.execute(f'CREATE VIEW "_eddy"."{oid}" AS SELECT 9 AS k, 9 AS o, 1::BIGINT AS __w')
     conn.execute("DELETE FROM _eddy.__plans")
     engine.close()
     engine = Engine(tmp_path, tick_interval=None)
     try:
         s = engine.session()
         assert _kind(engine, "m") == "BASE TABLE"
-        assert sorted(s.execute("select * from m")[0].rows) == [(1, 2), (2, 1)]
+        assert sorted(s.execute("select * from m")[0].rows) == [(1, 2)]
         s.execute("insert into t values (2, 5, 'x')")
-        assert sorted(s.execute("select * from m")[0].rows) == [(1, 2), (2, 2)]
+        assert sorted(s.execute("select * from m")[0].rows) == [(1, 2), (2, 5)]
     finally:
         engine.close()
 
