@@ -105,7 +105,12 @@ class TemporalFilter(Node):
             return self._step_window(rt, sql, delta, parts, now, due)
         dn = stats = None
         if sql is not None:
-            dn = rt.reg(rt.table(self._bounded(sql)))
+            dn_rel = rt.table(self._bounded(sql))
+            dn = dn_rel.name
+            if not due and self._stored_later(rt, dn, dn_rel.num_rows, now):
+                self.now = now
+                self.count(delta, None)
+                return None
             # the next event among the rows kept, and whether any is valid now (none, e.g.,
             # when counting expired events: then no statement reads them out)
             stats = rt.conn.execute(
@@ -139,6 +144,22 @@ class TemporalFilter(Node):
         self.count(delta, out)
         return out
 
+    def _stored_later(self, rt, dn: str, rows: int, now: int) -> bool:
+        """The common tick of a filter with `from` bounds (counting expired events): every new
+        row becomes valid later, no earlier than the next event already scheduled. Then one
+        INSERT stores them all (or none: it checks that in the same statement), and nothing
+        is read out or scheduled anew. False, nothing stored, when some row breaks that."""
+        nxt = self._next
+        if nxt is None or (self.forget_released and not self._pruned):
+            return False
+        if not rows:
+            return True
+        later = f"__until > __from AND __from > {int(now)} AND __from >= {int(nxt)}"
+        return bool(rt.conn.execute(
+            f"INSERT INTO {self.table} SELECT * FROM {dn} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {dn} WHERE NOT coalesce({later}, false))"
+        ).fetchone()[0])
+
     def _step_window(self, rt, sql, delta, parts, now, due):
         """Only `until` bounds (a retention window): a row is kept exactly while it is valid,
         so the new rows valid now, copied once as the output, are also the rows to keep (their
@@ -155,10 +176,17 @@ class TemporalFilter(Node):
         if sql is not None and out is not None:
             kept = (f"SELECT * FROM ({self._bounded(f'SELECT * FROM {out.name}')}) "
                     f"WHERE __until > {int(now)}")
-            first = rt.conn.execute(f"SELECT min(__until) FROM ({kept})").fetchone()[0]
-            rt.run(f"INSERT INTO {self.table} {kept}")
-            if not due and first is not None:
-                self._next = first if self._next is None else min(self._next, first)
+            # the rows kept end no earlier than the next event already scheduled (the common
+            # case: events arrive about in order): one INSERT, which checks that, and no
+            # statement for their minimum; else all stored with their minimum read first
+            stored = not due and self._next is not None and rt.conn.execute(
+                f"INSERT INTO {self.table} {kept} AND NOT EXISTS (SELECT 1 FROM ({kept}) "
+                f"WHERE __until < {int(self._next)})").fetchone()[0]
+            if not stored:
+                first = rt.conn.execute(f"SELECT min(__until) FROM ({kept})").fetchone()[0]
+                rt.run(f"INSERT INTO {self.table} {kept}")
+                if not due and first is not None:
+                    self._next = first if self._next is None else min(self._next, first)
         if due:
             self._refresh_next(rt)
         self.count(delta, out)
