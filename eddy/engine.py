@@ -397,10 +397,15 @@ class Engine:
                     if delta is not None and delta.num_rows:
                         add_delta(rt, table_id, delta)
             current_write = None
+            offsets = {}
             for sid, batches in ingests.items():
                 current_source = sid
-                apply_ingest(self, rt, sid, batches)
+                got = apply_ingest(self, rt, sid, batches)
+                if got is not None:
+                    offsets[sid] = got
             current_source = None
+            # committed with the rows and the views' state: exactly once across a crash
+            self.state.write_offsets(offsets, conn)
             for oid in sorted(self.dataflows, key=_id_num):
                 df = self.dataflows[oid]
                 if df.error is not None:
@@ -445,6 +450,7 @@ class Engine:
                 raise
             return False
         conn.close()
+        self.state.offsets_committed(offsets)
         if writes or ingests:
             self._busy_at = time.monotonic()    # idleness counts from the end of this tick
         self._clock = (ts, ts)

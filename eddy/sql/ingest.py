@@ -99,12 +99,13 @@ def add_delta(rt, object_id: str, delta) -> None:
         rt.deltas[object_id] = delta
 
 
-def apply_ingest(engine, rt, source_id: str, batches) -> None:
-    """Apply queued batches of one source and record its offsets, inside the tick."""
+def apply_ingest(engine, rt, source_id: str, batches) -> dict | None:
+    """Apply queued batches of one source inside the tick; returns its offsets after them
+    (None if the source is gone), which the tick writes with all sources' in one statement."""
     obj = engine.catalog.get(source_id)
     if obj is None:
-        return
-    offsets = dict(engine.state.get_offsets(source_id, rt.conn))
+        return None
+    offsets = engine.state.tick_offsets(source_id, rt.conn)
     key = obj.internal.get("upsert_key")
     merged = _merged(obj, batches) if len(batches) > 1 else None
     parts = [merged] if merged is not None else [(b.rows, b.extra or {}) for b in batches]
@@ -123,4 +124,4 @@ def apply_ingest(engine, rt, source_id: str, batches) -> None:
                 add_delta(rt, sub.id, d)
     for batch in batches:
         offsets.update(batch.offsets or {})
-    engine.state.set_offsets(source_id, offsets, rt.conn)
+    return offsets

@@ -33,6 +33,7 @@ class StateDB:
 
     def __init__(self, data_dir: str | Path | None):
         self.path = None
+        self._offsets: dict[str, dict] = {}   # committed offsets per source (tick_offsets)
         if data_dir is not None:
             Path(data_dir).mkdir(parents=True, exist_ok=True)
             self.path = str(Path(data_dir) / FILE_NAME)
@@ -91,24 +92,48 @@ class StateDB:
         return json.loads(row[0]) if row else default
 
     def set_meta(self, key: str, value, conn=None) -> None:
+        # an UPDATE of the existing row (once per tick for last_ts) costs a fifth of
+        # INSERT OR REPLACE (0.26 against 1.3 ms on DuckDB 1.4)
         conn = conn or self.conn
-        conn.execute(f"INSERT OR REPLACE INTO {phys('meta')} VALUES (?, ?)",
-                     [key, json.dumps(value)])
+        body = json.dumps(value)
+        updated = conn.execute(f"UPDATE {phys('meta')} SET value = ? WHERE key = ?",
+                               [body, key]).fetchone()[0]
+        if not updated:
+            conn.execute(f"INSERT INTO {phys('meta')} VALUES (?, ?)", [key, body])
 
     def get_offsets(self, object_id: str, conn=None) -> dict:
         row = (conn or self.conn).execute(
             f"SELECT body FROM {phys('offsets')} WHERE id = ?", [object_id]).fetchone()
         return json.loads(row[0]) if row else {}
 
+    def tick_offsets(self, object_id: str, conn) -> dict:
+        """A source's committed offsets for a tick to add to: read once, then kept in memory
+        (only the tick thread writes them, and `offsets_committed` after each commit)."""
+        known = self._offsets.get(object_id)
+        return dict(known) if known is not None else self.get_offsets(object_id, conn)
+
     def set_offsets(self, object_id: str, offsets: dict, conn=None) -> None:
-        # an UPDATE of the existing row (once per source and tick) costs a fifth of
-        # INSERT OR REPLACE (0.35 against 1.7 ms on DuckDB 1.4)
+        self.write_offsets({object_id: offsets}, conn)
+
+    def write_offsets(self, offsets: dict[str, dict], conn=None) -> None:
+        """The offsets of the sources a tick ingested, in one UPDATE of their rows (0.84 ms
+        for seven against 1.9 for seven UPDATEs, DuckDB 1.4), INSERT only for a first time."""
+        if not offsets:
+            return
         conn = conn or self.conn
-        body = json.dumps(offsets)
-        updated = conn.execute(f"UPDATE {phys('offsets')} SET body = ? WHERE id = ?",
-                               [body, object_id]).fetchone()[0]
-        if not updated:
-            conn.execute(f"INSERT INTO {phys('offsets')} VALUES (?, ?)", [object_id, body])
+        rows = [(i, json.dumps(o)) for i, o in offsets.items()]
+        values = ", ".join(["(?, ?)"] * len(rows))
+        params = [x for r in rows for x in r]
+        t = phys("offsets")
+        updated = conn.execute(f"UPDATE {t} SET body = v.body FROM (VALUES {values}) AS "
+                               f"v(id, body) WHERE {t}.id = v.id", params).fetchone()[0]
+        if updated < len(rows):
+            conn.execute(f"INSERT INTO {t} SELECT * FROM (VALUES {values}) AS v(id, body) "
+                         f"WHERE v.id NOT IN (SELECT id FROM {t})", params)
+
+    def offsets_committed(self, offsets: dict[str, dict]) -> None:
+        """Remember offsets a tick has committed (`tick_offsets` starts from them)."""
+        self._offsets.update({i: dict(o) for i, o in offsets.items()})
 
     def wal_bytes(self) -> int:
         """Size of the write-ahead log not yet folded into the database file."""
