@@ -13,6 +13,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from eddy.dataflow.operators_keyed import KeyedRecompute
+from eddy.sql import plan_sessions
 from eddy.sql.rewrites import has_mz_now
 
 
@@ -119,7 +120,10 @@ def plan_fused(planner, sel: exp.Select):
     body_sql = planner.render(body, {"__in0": schema})
     ksql = planner.render(planner.rebind(exp.column(name, table=alias), colmap),
                           {"__in": schema})
+    what = f"{len(levels)} fused levels with window functions"
+    sessions = plan_sessions.build(planner, body, node, ksql, schema, names, what)
+    if sessions is not None:
+        return sessions, names
     out = KeyedRecompute([planner.arranged(node)], [[ksql]], body_sql,
-                         [f"_c{i}" for i in range(len(names))],
-                         f"{len(levels)} fused levels with window functions")
+                         [f"_c{i}" for i in range(len(names))], what)
     return out, names

@@ -1,0 +1,63 @@
+"""Gap sessions (eddy.sql.plan_sessions, eddy.dataflow.operators_sessions): equal to DuckDB's
+batch evaluation after every step of random streams (late and out-of-order rows, rows at one
+instant, gaps of exactly the interval, duplicates, deletes and updates, NULL times and keys),
+and planned as a session merge; shapes off the rule keep the plain keyed recompute."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from oracle import Shape, check_drawn_stream, explain_view
+
+BODY = ("with w as (select *, lag(ts) over (partition by g order by ts{o}) as prev from t1), "
+        "s as (select *, {flag} as st from w), "
+        "n as (select *, sum(st) over (partition by g order by ts{o}{frame}) as sn from s), "
+        "a as (select g, min(ts) as s0, max(ts) as s1, count(*) as c, "
+        "count(*) filter (where b) as cb, coalesce(sum(v), 0) as sv, sum(f) as sf, "
+        "max(id) as mx, min(v) as mn from n group by g, sn) "
+        "select g, s0, s1, extract(epoch from s1 - s0) as d, c, cb, sv, sf, mx, mn, "
+        "cb > 0 as conv from a")
+CASE = ("case when prev is null then 1 when ts - prev > interval '1 minute' then 1 "
+        "else 0 end")
+OR_GE = "case when prev is null or ts - prev >= interval '1 minute' then 1 else 0 end"
+MODEL = BODY.format(o="", flag=CASE, frame="")
+SHAPES = [
+    Shape("model_shape", (("v1", MODEL),)),
+    Shape("or_ge_tiebreak_rows", (("v1", BODY.format(
+        o=", id", flag=OR_GE, frame=" rows between unbounded preceding and current row")),)),
+    Shape("over_a_view", (("v0", "select g, ts, b, v, f, id from t1 where id <> 3"),
+                          ("v1", MODEL.replace("from t1", "from v0")))),
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_sessions_match_oracle(shape, data):
+    check_drawn_stream(shape, data)
+
+
+def test_model_shape_is_a_session_merge():
+    plan = explain_view(MODEL)
+    assert "Session merge of 5 fused levels" in plan, plan
+    assert "Recompute and diff" not in plan, plan
+
+
+@pytest.mark.parametrize("sql", [
+    # the session number is an output column: not mergeable
+    MODEL.replace("as mn from n group by", "as mn, sn from n group by")
+         .replace("cb > 0 as conv", "cb > 0 as conv, sn"),
+    # an aggregate that is not an output column of its own
+    MODEL.replace("count(*) as c,", "count(*) + 1 as c,"),
+    # the flag is not a gap rule
+    BODY.format(o="", flag="case when prev is null then 1 else 0 end", frame=""),
+    # ordered by something else than the gap's time
+    BODY.format(o="", flag=CASE, frame="").replace("order by ts) as sn", "order by id) as sn"),
+    # a row filter between the lag and the grouping
+    MODEL.replace("as sn from s)", "as sn from s where v > 0)"),
+])
+def test_other_shapes_keep_the_keyed_recompute(sql):
+    plan = explain_view(sql)
+    assert "Session merge" not in plan, plan
+    assert "Keyed recompute" in plan, plan
