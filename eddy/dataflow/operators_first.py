@@ -117,38 +117,57 @@ class FirstRow(Node):
     def _inserting(self, rt, dn: str):
         """A delta without retractions. Only the keys stored already (found on the key columns
         alone: a probe reading whole rows scans every column of the state) or repeated in the
-        delta are ranked; a new key's one row (weight 1) is its winner as it is."""
+        delta are ranked; a new key's one row (weight 1) is its winner as it is.
+
+        One statement ranks the touched keys' rows (probe, stored winners and delta rows);
+        the output, the replaced winners' DELETE (its count says whether any was replaced),
+        one INSERT of all new winners and one of the other rows follow: 5 statements."""
         H = keyed_state.H
         kc = cols_sql(self.kcols)
         dk = f"SELECT * FROM ({self._with_key(f'SELECT * FROM {dn}')}) WHERE {W} <> 0"
-        touched = rt.table(
-            f"SELECT {kc}, {H} FROM ({dk}) GROUP BY ALL HAVING count(*) > 1 OR max({W}) <> 1 "
-            f"UNION SELECT {kc}, {H} FROM ({dk}) t SEMI JOIN {self.win} s ON s.{H} = t.{H} "
-            f"AND {self._exact('s', 't')}")
-        fresh = (f"SELECT d.* FROM ({dk}) d ANTI JOIN {touched.name} t ON d.{H} = t.{H} AND "
-                 f"{self._exact('d', 't')}")
-        parts, unit = [self._project(fresh, "1")], True
-        if touched.num_rows:
-            old = rt.table(f"SELECT s.*, TRUE AS {WAS} FROM {self.win} s SEMI JOIN "
-                           f"{touched.name} t ON s.{H} = t.{H} AND {self._exact('s', 't')}")
-            rt.scanned += old.num_rows
-            self.rows_read += old.num_rows
-            ranked = rt.table(self._ranked(
-                f"SELECT * EXCLUDE ({H}) FROM {old.name} UNION ALL SELECT d.* EXCLUDE ({H}), "
-                f"FALSE AS {WAS} FROM ({dk}) d SEMI JOIN {touched.name} t ON d.{H} = t.{H} "
-                f"AND {self._exact('d', 't')}"))
-            self.rows_written += ranked.num_rows
-            gone = self._replace_winners(rt, old, ranked)
+        touched = (f"SELECT {kc}, {H} FROM __dk GROUP BY ALL HAVING count(*) > 1 OR "
+                   f"max({W}) <> 1 UNION SELECT {kc}, {H} FROM __dk t SEMI JOIN {self.win} s "
+                   f"ON s.{H} = t.{H} AND {self._exact('s', 't')}")
+        pool = (f"SELECT s.* EXCLUDE ({H}), TRUE AS {WAS} FROM {self.win} s SEMI JOIN "
+                f"__touched t ON s.{H} = t.{H} AND {self._exact('s', 't')} UNION ALL "
+                f"SELECT d.* EXCLUDE ({H}), FALSE AS {WAS} FROM __dk d SEMI JOIN __touched t "
+                f"ON d.{H} = t.{H} AND {self._exact('d', 't')}")
+        ranked = rt.table(f"WITH __dk AS ({dk}), __touched AS ({touched}) "
+                          f"{self._ranked(pool)}")
+        r = ranked.num_rows
+        rt.scanned += r
+        self.rows_read += r
+        self.rows_written += r
+        fresh = dk
+        if r:
+            fresh = (f"SELECT d.* FROM ({dk}) d ANTI JOIN (SELECT DISTINCT {kc} FROM "
+                     f"{ranked.name}) t ON {self._exact('d', 't')}")
+        parts = [self._project(fresh, "1")]
+        if r:
             parts.append(self._project(f"SELECT * FROM {ranked.name} WHERE {RN} = 1 AND NOT "
                                        f"{WAS}", "1"))
-            if gone is not None:
-                parts.append(self._project(f"SELECT * FROM {gone.name}", "-1"))
-                unit = False
+            parts.append(self._project(f"SELECT * FROM {ranked.name} WHERE {WAS} AND "
+                                       f"{RN} > 1", "-1"))
         out = rt.arrow(" UNION ALL ".join(f"({p})" for p in parts))
+        replaced = 0
+        if r:
+            # the stored winners that a new row ranks before leave `win`
+            replaced = rt.conn.execute(
+                f"DELETE FROM {self.win} s USING (SELECT {kc}, {self.hash} AS {H} FROM "
+                f"{ranked.name} AS __in WHERE {WAS} AND {RN} > 1) t WHERE s.{H} = t.{H} AND "
+                f"{self._exact('s', 't')}").fetchone()[0]
+            rt.run(self._stored(self.lose, ranked.name,
+                                f"CASE WHEN {RN} = 1 THEN {W} - 1 ELSE {W} END",
+                                f"{RN} > 1 OR {W} > 1"))
         if out is not None:
-            out.unit = unit       # new winners only, one row of weight 1 per key
-        rt.run(f"INSERT INTO {self.win} SELECT {cols_sql(self.kcols + self.incols)}, 1::BIGINT, "
-               f"{H} FROM ({fresh})")
+            out.unit = not replaced   # new winners only, one row of weight 1 per key
+        cols = cols_sql(self.kcols + self.incols)
+        winners = f"SELECT {cols}, 1::BIGINT, {H} FROM ({fresh})"
+        if r:
+            winners += (f" UNION ALL SELECT {cols_sql(self.kcols + self.incols, '__in')}, "
+                        f"1::BIGINT, {self.hash} FROM {ranked.name} AS __in "
+                        f"WHERE {RN} = 1 AND NOT {WAS}")
+        rt.run(f"INSERT INTO {self.win} {winners}")
         return out
 
     def _replace_winners(self, rt, old, ranked):
