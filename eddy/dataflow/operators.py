@@ -197,12 +197,12 @@ class Map(Node):
         return None if sql is None else (sql, leaf.unit)
 
     def _step(self, rt):
-        sql, leaf = self.delta_sql(rt)
-        if sql is None:
+        got = self.fused_sql(rt)
+        if got is None:
             return None
-        out = rt.arrow(sql)
+        out = rt.arrow(got[0])
         if out is not None:
-            out.unit = leaf.unit        # a filter and projection keep each row's weight
+            out.unit = got[1]        # a filter and projection keep each row's weight
         self.count(None, out)
         return out
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from eddy.dataflow import keyed_state
 from eddy.dataflow.operators import Map, Node
-from eddy.dataflow.runtime import W, apply_delta, cols_sql, consolidate_sql, nullsafe, take_keys
+from eddy.dataflow.runtime import W, apply_delta, cols_sql, consolidate_sql, nullsafe
 from eddy.storage.state import phys, q
 
 LINEAR_AGGS = ("count_star", "count", "sum", "avg", "count_distinct")
@@ -371,6 +371,7 @@ class MinMaxAgg(Node):
         self.pick = "greatest" if kind == "max" else "least"
         self.vhash = keyed_state.hash_sql([f"__in.{q(g)}" for g in self.gcols])
         self.hash = keyed_state.hash_sql([f"__in.{q(g)}" for g in self.cols[:-1]])
+        self._advanced, self._change = None, None
 
     @property
     def table(self):
@@ -406,47 +407,79 @@ class MinMaxAgg(Node):
     def spec(self):
         return self._extreme(f"({self.children[0].spec()}) AS __in WHERE __in.{W} > 0")
 
+    def _advance(self, rt) -> str | None:
+        """This tick's input delta applied to the state (once per tick); SQL of the output's
+        change (consolidated: a group whose extreme stays the same shows none), or None."""
+        if self._advanced is not rt:
+            self._advanced, self._change = rt, self._update(rt)
+        return self._change
+
+    def fused_sql(self, rt):
+        sql = self._advance(rt)
+        return None if sql is None else (sql, False)
+
     def _step(self, rt):
+        sql = self._advance(rt)
+        if sql is None:
+            return None
+        out = rt.arrow(sql)
+        self.count(None, out)
+        return out
+
+    def _update(self, rt) -> str | None:
         child = self.children[0]
         delta = child.step(rt)
         if delta is None:
             return None
-        apply_delta(rt, self.values, child.cols, delta, self.vhash)
-        dn = rt.reg(delta)
+        merged = apply_delta(rt, self.values, child.cols, delta, self.vhash, unit=delta.unit)
+        self.count(delta, None)
+        if merged is None:
+            return None
+        dn = merged.name
+        insert_only = merged.unit or merged.positive
         gsel = "".join(f"d.{q(g)}, " for g in self.gcols)
         group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(self.gcols)))}" \
             if self.gcols else ""
+        # per touched group (its key hash, in both tables' key types): lost rows, best added
         trel = rt.table(
-            f"SELECT {gsel}bool_or(d.{W} < 0) AS __neg, "
-            f"{self.kind}(d._x) FILTER (WHERE d.{W} > 0) AS __dv FROM {dn} d{group}")
-        touched = trel.name
-        old = take_keys(rt, self.table, self.cols + [W], self.cols[:-1], trel, self.gcols)
-        on = rt.reg(old)
-        v = q(self.cols[-1])
-        neg = rt.table(f"SELECT *, {self.vhash} AS __h FROM {touched} AS __in WHERE __neg")
-        lost = keyed_state.lookup(rt, self.values, child.cols + [W], neg)
-        regrouped = rt.reg(rt.table(   # groups that lost rows: their distinct values again
-            self._extreme(f"{lost.name} AS __in SEMI JOIN {neg.name} t "
-                          f"ON {nullsafe('__in', 't', self.gcols)}")
-            if self.gcols else
-            f"SELECT * FROM ({self._extreme(f'{self.values} AS __in')}) "
-            f"WHERE (SELECT bool_or(__neg) FROM {touched})"))
+            f"SELECT {gsel}{'FALSE' if insert_only else f'bool_or(d.{W} < 0)'} AS __neg, "
+            f"{self.kind}(d._x) FILTER (WHERE d.{W} > 0) AS __dv, "
+            f"{keyed_state.hash_sql([f'd.{q(g)}' for g in self.gcols])} AS __h "
+            f"FROM {dn} d{group}")
+        tn, v = trel.name, q(self.cols[-1])
+        # one statement: each touched group's old extreme (read by key) and its new one: the
+        # better of the old and the delta's when the delta only adds rows, else the extreme
+        # of the group's values (read by key; none left: the group is gone)
+        old = (f"SELECT s.* FROM {self.table} s SEMI JOIN {tn} t ON s.__h = t.__h AND "
+               f"{nullsafe('s', 't', self.cols[:-1], self.gcols)}")
+        lost = (f"SELECT s.* FROM {self.values} s SEMI JOIN (SELECT * FROM {tn} WHERE __neg) t "
+                f"ON s.__h = t.__h AND {nullsafe('s', 't', self.gcols)}")
+        # (no group lost rows: not read at all, so an empty probe does not scan the values)
+        regrouped = self._extreme(f"({lost}) AS __in" if not insert_only else
+                                  f"(SELECT * FROM {self.values} LIMIT 0) AS __in")
+        merged = (f"CASE WHEN o.{v} IS NULL THEN t.__dv WHEN t.__dv IS NULL THEN o.{v} "
+                  f"ELSE {self.pick}(o.{v}, t.__dv) END")
         outs = "".join(f"t.{q(g)} AS {q(o)}, " for g, o in zip(self.gcols, self.cols, strict=False))
-        added = (f"SELECT {outs}CASE WHEN o.{v} IS NULL THEN t.__dv WHEN t.__dv IS NULL THEN "
-                 f"o.{v} ELSE {self.pick}(o.{v}, t.__dv) END AS {v}, 1::BIGINT AS {W} "
-                 f"FROM {touched} t LEFT JOIN {on} o "
-                 f"ON {nullsafe('t', 'o', self.gcols, self.cols[:-1])} WHERE NOT t.__neg")
-        new = rt.table(f"SELECT * FROM {regrouped} UNION ALL {added}")
-        nn = rt.reg(new)
-        if new.num_rows:
-            rt.run(f"INSERT INTO {self.table} SELECT __in.*, {self.hash} FROM {nn} AS __in")
-        out = rt.arrow(consolidate_sql(
-            f"(SELECT * FROM {nn} UNION ALL SELECT {cols_sql(self.cols)}, -{W} FROM {on})",
-            self.cols))
-        self.count(delta, out)
+        new = rt.keyed_table(
+            f"SELECT {outs}CASE WHEN t.__neg THEN r.{v} ELSE {merged} END AS {v}, "
+            f"NOT t.__neg OR r.{W} IS NOT NULL AS _has, o.{v} AS _ov, "
+            f"o.{W} IS NOT NULL AS _had, t.__h FROM {tn} t "
+            f"LEFT JOIN ({old}) o ON {nullsafe('t', 'o', self.gcols, self.cols[:-1])} "
+            f"LEFT JOIN ({regrouped}) r ON {nullsafe('t', 'r', self.gcols, self.cols[:-1])}",
+            [self.table] + [self.values] * (not insert_only))
+        nn = new.name
+        keyed_state.delete(rt, self.table, new,
+                           f"t._had AND {nullsafe('s', 't', self.cols[:-1])}")
+        rt.run(f"INSERT INTO {self.table} SELECT {cols_sql(self.cols)}, 1::BIGINT, __h "
+               f"FROM {nn} WHERE _has")
         self.rows_read += new.num_rows
         self.rows_written += new.num_rows
-        return out
+        same = f"_has AND _had AND _ov IS NOT DISTINCT FROM {v}"
+        groups = "".join(f"{q(c)}, " for c in self.cols[:-1])
+        return (f"SELECT {cols_sql(self.cols)}, 1::BIGINT AS {W} FROM {nn} "
+                f"WHERE _has AND NOT ({same}) UNION ALL "
+                f"SELECT {groups}_ov AS {v}, -1::BIGINT AS {W} FROM {nn} "
+                f"WHERE _had AND NOT ({same})")
 
     def describe(self):
         return f"Aggregate ({self.kind}: arrangement of distinct values, state {self.key})"

@@ -25,6 +25,7 @@ class Rel:
         self.rt, self.name = rt, name
         self._rows: int | None = None
         self.unit = False    # known: every weight is 1 (an insert-only batch, no consolidation)
+        self.positive = False    # known: no weight is negative (insert-only)
 
     @property
     def num_rows(self) -> int:
@@ -191,7 +192,7 @@ def consolidate_sql(rel: str, cols: list[str]) -> str:
 def apply_delta(rt: TickContext, table: str, cols: list[str], delta: Rel | str,
                 key: str | None = None, unit: bool = False) -> Rel | None:
     """Merge a Z-set delta (a relation or SQL text) into a weighted state table; returns
-    the consolidated delta. `key`: the table is key-indexed (eddy.dataflow.keyed_state) and
+    the consolidated delta (`positive` set when it only inserts). `key`: the table is key-indexed (eddy.dataflow.keyed_state) and
     this is the hash SQL of a row; retractions then read only the rows of their keys.
     `unit`: every weight of the delta is 1: appended as it is (no consolidation needed)."""
     source = f"({delta})" if isinstance(delta, str) else rt.reg(delta)
@@ -216,6 +217,7 @@ def apply_delta(rt: TickContext, table: str, cols: list[str], delta: Rel | str,
         f"INSERT INTO {table} SELECT {items} FROM {dn} AS __in "
         f"WHERE NOT EXISTS (SELECT 1 FROM {dn} WHERE {W} < 0)").fetchone()[0]
     if appended:
+        d.positive = True
         return d
     if key is None:
         _merge_scanning(rt, table, cols, dn)
