@@ -72,14 +72,20 @@ def hashes(rt: TickContext, rel: str, key: str) -> Rel:
 
 
 def lookup(rt: TickContext, table: str, cols: list[str], touched: Rel | str,
-           exact: str | None = None, alias: str = "s") -> Rel:
+           exact: str | None = None, alias: str = "s", residual: str | None = None) -> Rel:
     """The rows of the state table whose key hash is in `touched` (a relation with `__h`, or
     SQL of one; columns `cols`, in that order); `exact`: and that meet this condition (SQL over the aliases `alias`, the table,
-    and t, `touched`), in the same statement (the index still finds the rows by hash)."""
+    and t, `touched`), in the same statement (the index still finds the rows by hash).
+    `residual`: a further condition over both, applied after an inner join (`exact` must then
+    match each row to at most one row of `touched`): in the join's ON, a comparison of
+    both sides (a time range) makes DuckDB drop the hash join for a nested loop."""
     items = ", ".join(f"{alias}.{q(c)}" for c in cols)
     cond = f" AND {exact}" if exact else ""
     src = f"({touched})" if isinstance(touched, str) else touched.name
     sql = f"SELECT {items} FROM {table} {alias} SEMI JOIN {src} t ON {alias}.{H} = t.{H}{cond}"
+    if residual:
+        sql = (f"SELECT {items} FROM {table} {alias} JOIN {src} t ON {alias}.{H} = t.{H}{cond} "
+               f"WHERE {residual}")
     if not isinstance(touched, str) and not touched.num_rows:
         return rt.table(f"{sql} LIMIT 0")
     if not rt.profile_scans:

@@ -106,10 +106,13 @@ class SessionMerge(KeyedRecompute):
         self.count(None, out)
         return out
 
-    def _replace(self, rt, touched, exact: str, new_sql: str, news: list, olds: list):
-        """Take the stored rows of `touched` meeting `exact` out, put `new_sql`'s in."""
-        old = keyed_state.lookup(rt, self.table, self.kcols + self.cols + [W], touched, exact)
-        keyed_state.delete(rt, self.table, touched, exact)
+    def _replace(self, rt, touched, exact: str, new_sql, news: list, olds: list,
+                 near: str | None = None):
+        """Take the stored rows of `touched` meeting `exact` (and `near`) out, put those of
+        `new_sql(old rows)` in."""
+        old = keyed_state.lookup(rt, self.table, self.kcols + self.cols + [W], touched, exact,
+                                 residual=near)
+        keyed_state.delete(rt, self.table, touched, f"{exact} AND {near}" if near else exact)
         if not rt.profile_scans:
             rt.scanned += old.num_rows
         new = rt.table(consolidate_sql(f"(SELECT *, 1::BIGINT AS {W} FROM ({new_sql(old)}))",
@@ -135,7 +138,7 @@ class SessionMerge(KeyedRecompute):
     def _merge(self, rt, delta, cls, news: list, olds: list) -> None:
         """Merge the fast keys' new rows into their sessions near them."""
         fk = rt.table(f"SELECT _k0, __h, __lo, __hi FROM {cls.name} WHERE __fast")
-        exact = f"{nullsafe('s', 't', self.kcols)} AND NOT ({self.gap_lo}) AND NOT ({self.gap_hi})"
+        near = f"NOT ({self.gap_lo}) AND NOT ({self.gap_hi})"
         child = self.children[0]
         rows = (f"SELECT __in.* FROM {delta.name} AS __in SEMI JOIN {fk.name} AS __f "
                 f"ON ({self.keys[0][0]}) IS NOT DISTINCT FROM __f._k0")
@@ -157,7 +160,7 @@ class SessionMerge(KeyedRecompute):
                     f"__m AS (SELECT _k0, {merged} FROM __g GROUP BY _k0, __i) "
                     f"{self.merge_sql}")
 
-        self._replace(rt, fk, exact, sql, news, olds)
+        self._replace(rt, fk, nullsafe("s", "t", self.kcols), sql, news, olds, near)
 
     def describe(self):
         key = ", ".join(" | ".join(k) for k in zip(*self.keys, strict=False))

@@ -10,9 +10,11 @@ arrangements between them (fewer operators, statements and state per tick).
 
 from __future__ import annotations
 
+import duckdb
 from sqlglot import exp
 
 from eddy.dataflow.operators_keyed import KeyedRecompute
+from eddy.errors import EddyError
 from eddy.sql import plan_sessions
 from eddy.sql.rewrites import has_mz_now
 
@@ -121,7 +123,10 @@ def plan_fused(planner, sel: exp.Select):
     ksql = planner.render(planner.rebind(exp.column(name, table=alias), colmap),
                           {"__in": schema})
     what = f"{len(levels)} fused levels with window functions"
-    sessions = plan_sessions.build(planner, body, node, ksql, schema, names, what)
+    try:
+        sessions = plan_sessions.build(planner, body, node, ksql, schema, names, what)
+    except (duckdb.Error, EddyError):     # a part the merge cannot type: recompute the key
+        sessions = None
     if sessions is not None:
         return sessions, names
     out = KeyedRecompute([planner.arranged(node)], [[ksql]], body_sql,

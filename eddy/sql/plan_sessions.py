@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import duckdb
 from sqlglot import exp
 
 BASE = "base"
@@ -308,6 +309,7 @@ def build(planner, body: exp.Select, node, ksql: str, schema: dict, names: list[
     """A SessionMerge over `node` for a fused body (plan_fuse), or None: not the shape."""
     from eddy.dataflow.operators_sessions import SessionMerge
     from eddy.dataflow.runtime import expand_sql
+    from eddy.errors import EddyError
     from eddy.sql.types import from_duckdb
     from eddy.storage.state import q
 
@@ -322,10 +324,23 @@ def build(planner, body: exp.Select, node, ksql: str, schema: dict, names: list[
         exp.alias_(a.copy(), f"__a{i}", quoted=True) for i, (_, a) in enumerate(s.atoms)])
     rows.set("group", exp.Group(expressions=[s.key_col.copy(), s.time_at.copy()]))
     rows.set("order", None)
-    rows_sql = planner.render(rows, {"__in0": schema})
-    described = planner.conn.execute(
-        f"DESCRIBE WITH __in0 AS ({expand_sql(f'({node.spec()})', node.cols)}) "
-        f"{rows_sql}").fetchall()
+
+    def describe(sel: exp.Select):
+        sql = planner.render(sel, {"__in0": schema})
+        return sql, planner.conn.execute(
+            f"DESCRIBE WITH __in0 AS ({expand_sql(f'({node.spec()})', node.cols)}) "
+            f"{sql}").fetchall()
+
+    # the atoms read no window: each window's argument in its place spares the per-tick sorts
+    # (a window it cannot stand for fails to bind: then the windows stay)
+    bare = rows.copy()
+    for w in list(bare.find_all(exp.Window)):
+        arg = w.this.this if isinstance(w.this, exp.Lag | exp.Sum) else None
+        w.replace(arg.copy() if isinstance(arg, exp.Expression) else exp.Null())
+    try:
+        rows_sql, described = describe(bare)
+    except (duckdb.Error, EddyError):
+        rows_sql, described = describe(rows)
     types = {r[0]: r[1] for r in described}
     atypes = [types[f"__a{i}"] for i in range(len(s.atoms))]
     mschema = {n: from_duckdb(ty) for n, ty in types.items()}
