@@ -251,10 +251,14 @@ class LinearAgg(Node):
         for _, sql in after:
             rt.run(sql)
         nn = new.name
-        keyed_state.delete(rt, self.table, new, f"t._o0 IS NOT NULL AND {exact}")
-        keep = "WHERE __in.__cnt <> 0" if self.groups else ""
-        rt.run(f"INSERT INTO {self.table} SELECT {cols_sql(self.gcols + accs, '__in')}, __in.__h "
-               f"FROM {nn} AS __in {keep}")
+        if self.groups:
+            keyed_state.delete(rt, self.table, new, f"t._o0 IS NOT NULL AND {exact}")
+            rt.run(f"INSERT INTO {self.table} SELECT {cols_sql(self.gcols + accs, '__in')}, "
+                   f"__in.__h FROM {nn} AS __in WHERE __in.__cnt <> 0")
+        else:   # the one row of a global aggregate, updated in place
+            sets = ", ".join(f"{a} = n.{a}" for a in accs)
+            if not rt.conn.execute(f"UPDATE {self.table} SET {sets} FROM {nn} n").fetchone()[0]:
+                rt.run(f"INSERT INTO {self.table} SELECT {cols_sql(accs)}, __h FROM {nn}")
         self.rows_read += new.num_rows
         self.rows_written += new.num_rows
         olds = ", ".join([cols_sql(self.gcols)] * bool(self.gcols)
