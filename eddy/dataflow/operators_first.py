@@ -140,8 +140,9 @@ class FirstRow(Node):
         self.rows_written += r
         fresh = dk
         if r:
-            fresh = (f"SELECT d.* FROM ({dk}) d ANTI JOIN (SELECT DISTINCT {kc} FROM "
-                     f"{ranked.name}) t ON {self._exact('d', 't')}")
+            fresh = (f"SELECT d.* FROM ({dk}) d ANTI JOIN (SELECT DISTINCT {kc}, {self.hash} "
+                     f"AS {H} FROM {ranked.name} AS __in) t ON d.{H} = t.{H} AND "
+                     f"{self._exact('d', 't')}")
         parts = [self._project(fresh, "1")]
         if r:
             parts.append(self._project(f"SELECT * FROM {ranked.name} WHERE {RN} = 1 AND NOT "
