@@ -61,3 +61,48 @@ def test_other_shapes_keep_the_keyed_recompute(sql):
     plan = explain_view(sql)
     assert "Session merge" not in plan, plan
     assert "Keyed recompute" in plan, plan
+
+
+def _rows(session, sql):
+    return sorted(session.execute(sql)[0].rows, key=repr)
+
+
+@pytest.mark.parametrize("first_merges", [False, True])
+def test_restart_across_the_plan_change(tmp_path, monkeypatch, first_merges):
+    """Built by the keyed recompute and restarted as a session merge (or the reverse): the
+    state is rebuilt for the new plan and later ticks stay equal to the batch result."""
+    from oracle import create_table_sql
+
+    from eddy.engine import Engine
+    from eddy.sql import plan_sessions
+
+    real = plan_sessions.recognize
+    batches = [
+        "(1, 'a', 1, 0.5, true, timestamptz '2026-01-01 10:00:00+00', null), "
+        "(2, 'a', 2, 1.5, false, timestamptz '2026-01-01 10:01:00+00', null), "
+        "(3, 'b', null, null, null, null, null), (4, 'b', 3, 2.0, true, "
+        "timestamptz '2026-01-01 09:00:00+00', null)",
+        "(5, 'a', 4, 0.25, true, timestamptz '2026-01-01 10:03:00+00', null), "
+        "(6, 'a', 1, 1.0, false, timestamptz '2026-01-01 10:02:00+00', null), "
+        "(7, null, 1, 1.0, true, timestamptz '2026-01-01 10:02:00+00', null)",
+        "(8, 'a', 5, 3.0, true, timestamptz '2026-01-01 09:59:30+00', null), "
+        "(9, 'b', 5, 3.0, false, timestamptz '2026-01-01 09:01:00+00', null)",
+    ]
+    for step, merges in enumerate([first_merges, not first_merges, not first_merges]):
+        monkeypatch.setattr(plan_sessions, "recognize",
+                            real if merges else (lambda body: None))
+        engine = Engine(tmp_path, tick_interval=None)
+        try:
+            s = engine.session()
+            if step == 0:
+                s.execute(create_table_sql("t1"))
+                s.execute(create_table_sql("t2"))
+                s.execute(f"create materialized view v1 as {MODEL}")
+            plan = s.execute("explain materialized view v1")[0].rows[0][0]
+            assert ("Session merge" in plan) == merges, plan
+            s.execute(f"insert into t1 values {batches[step]}")
+            if step == 2:
+                s.execute("delete from t1 where id = 3")
+            assert _rows(s, "select * from v1") == _rows(s, MODEL)
+        finally:
+            engine.close()
