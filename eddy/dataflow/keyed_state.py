@@ -109,9 +109,10 @@ def delete(rt: TickContext, table: str, touched: Rel, exact: str) -> None:
     rt.scanned += profiled(rt, sql, table)
 
 
-def profiled(rt: TickContext, sql: str, table: str) -> int:
-    """Run a statement under DuckDB's profiler; returns the rows it read from `table`: the
-    rows fetched when DuckDB used the index, the whole table when it scanned it."""
+def profiled(rt: TickContext, sql: str, tables: str | list[str]) -> int:
+    """Run a statement under DuckDB's profiler; returns the rows it read from `tables` (one
+    name or several): the rows fetched where DuckDB used the index, the whole table where it
+    scanned it."""
     fd, path = tempfile.mkstemp(suffix=".json")
     os.close(fd)
     try:
@@ -125,14 +126,16 @@ def profiled(rt: TickContext, sql: str, table: str) -> int:
             plan = json.load(f)
     finally:
         os.unlink(path)
-    name = table.rsplit(".", 1)[-1].strip('"')
+    names = {t.rsplit(".", 1)[-1].strip('"'): t
+             for t in ([tables] if isinstance(tables, str) else tables)}
     total = 0
     stack = [plan]
     while stack:
         node = stack.pop()
         stack += node.get("children", [])
         info = node.get("extra_info") or {}
-        if info.get("Table") != name:
+        table = names.get(info.get("Table"))
+        if table is None:
             continue
         if info.get("Type") == "Index Scan":
             total += int(node.get("operator_cardinality", 0))

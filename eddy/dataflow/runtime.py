@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
-import os
-import tempfile
 
 import pyarrow as pa
 
@@ -100,7 +97,7 @@ class TickContext:
             self.scanned += rel.num_rows
             return rel
         empty = self.table(f"SELECT * FROM ({sql}) LIMIT 0")
-        self.scanned += _profiled_reads(self, f"INSERT INTO {empty.name} {sql}", tables)
+        self.scanned += keyed_state.profiled(self, f"INSERT INTO {empty.name} {sql}", tables)
         return Rel(self, empty.name)
 
     def arrow(self, sql: str, params=None) -> Rel | None:
@@ -126,38 +123,6 @@ class TickContext:
             with contextlib.suppress(Exception):  # the connection may be gone after a failure
                 self.conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
         self._temps.clear()
-
-
-def _profiled_reads(rt: TickContext, sql: str, tables: list[str]) -> int:
-    """Run a statement under DuckDB's profiler; the rows it read from `tables`: those an index
-    scan fetched, or the whole table where DuckDB scanned it (as keyed_state.profiled)."""
-    fd, path = tempfile.mkstemp(suffix=".json")
-    os.close(fd)
-    try:
-        rt.run("PRAGMA enable_profiling = 'json'")
-        rt.run(f"PRAGMA profiling_output = '{path}'")
-        try:
-            rt.run(sql)
-        finally:
-            rt.run("PRAGMA disable_profiling")
-        with open(path) as f:
-            stack = [json.load(f)]
-    finally:
-        os.unlink(path)
-    names = {t.rsplit(".", 1)[-1].strip('"'): t for t in tables}
-    total = 0
-    while stack:
-        node = stack.pop()
-        stack += node.get("children", [])
-        info = node.get("extra_info") or {}
-        table = names.get(info.get("Table"))
-        if table is None:
-            continue
-        if info.get("Type") == "Index Scan":
-            total += int(node.get("operator_cardinality", 0))
-        else:
-            total += rt.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    return total
 
 
 def union_all(rt: TickContext, rels: list[Rel], cols: list[str] | None = None) -> Rel:
