@@ -12,7 +12,37 @@ from eddy.storage.state import phys, q
 LINEAR_AGGS = ("count_star", "count", "sum", "avg", "count_distinct")
 
 
-class LinearAgg(Node):
+class _ChangeAsSql(Node):
+    """An aggregate whose tick applies its input delta to its state once (`_update`) and
+    returns SQL of its output's change: fused into a consumer's statement, or run alone."""
+
+    def __init__(self, children: list[Node], cols: list[str]):
+        super().__init__(children, cols)
+        self._advanced, self._change = None, None
+
+    def _update(self, rt) -> str | None:
+        raise NotImplementedError
+
+    def _advance(self, rt) -> str | None:
+        """`_update` once per tick; the SQL of this tick's output change, or None."""
+        if self._advanced is not rt:
+            self._advanced, self._change = rt, self._update(rt)
+        return self._change
+
+    def fused_sql(self, rt):
+        sql = self._advance(rt)
+        return None if sql is None else (sql, False)
+
+    def _step(self, rt):
+        sql = self._advance(rt)
+        if sql is None:
+            return None
+        out = rt.arrow(sql)
+        self.count(None, out)
+        return out
+
+
+class LinearAgg(_ChangeAsSql):
     """GROUP BY with count(*), count(x), sum(x), avg(x): accumulators updated by deltas.
 
     count(DISTINCT x) (kind "count_distinct") keeps, per such aggregate, a key-indexed table of
@@ -32,7 +62,6 @@ class LinearAgg(Node):
         self.hash = keyed_state.hash_sql([f"__in.{q(g)}" for g in self.gcols])
         self.distinct = [i for i, (kind, _) in enumerate(aggs) if kind == "count_distinct"]
         self.phash = keyed_state.hash_sql([f"__in.{q(g)}" for g in self.gcols + ["_x"]])
-        self._advanced, self._change = None, None
 
     @property
     def table(self):
@@ -184,27 +213,9 @@ class LinearAgg(Node):
     def _accs(self) -> list[str]:
         return ["__cnt"] + [f"_{x}{i}" for i in range(len(self.aggs)) for x in "sn"]
 
-    def _advance(self, rt) -> str | None:
-        """This tick's input delta added to the accumulators (once per tick); SQL of the
-        output's change (the touched groups' old rows retracted, their new rows inserted;
-        not consolidated), or None."""
-        if self._advanced is not rt:
-            self._advanced, self._change = rt, self._update(rt)
-        return self._change
-
-    def fused_sql(self, rt):
-        sql = self._advance(rt)
-        return None if sql is None else (sql, False)
-
-    def _step(self, rt):
-        sql = self._advance(rt)
-        if sql is None:
-            return None
-        out = rt.arrow(sql)
-        self.count(None, out)
-        return out
-
     def _update(self, rt) -> str | None:
+        """The delta added to the accumulators; the change: the touched groups' old rows
+        retracted, their new rows inserted (not consolidated)."""
         child = self.children[0]
         if isinstance(child, Map):
             # fused: the maps' filters/projections run inside the accumulation query
@@ -358,7 +369,7 @@ class SetCount(Node):
 
 
 
-class MinMaxAgg(Node):
+class MinMaxAgg(_ChangeAsSql):
     """min(x) / max(x) per group. State: the input's distinct (group, x) with counts, and the
     current extreme per group. A group whose delta only adds rows takes the better of its old
     extreme and the delta's; only groups that lost rows re-read their distinct values.
@@ -375,7 +386,6 @@ class MinMaxAgg(Node):
         self.pick = "greatest" if kind == "max" else "least"
         self.vhash = keyed_state.hash_sql([f"__in.{q(g)}" for g in self.gcols])
         self.hash = keyed_state.hash_sql([f"__in.{q(g)}" for g in self.cols[:-1]])
-        self._advanced, self._change = None, None
 
     @property
     def table(self):
@@ -411,26 +421,9 @@ class MinMaxAgg(Node):
     def spec(self):
         return self._extreme(f"({self.children[0].spec()}) AS __in WHERE __in.{W} > 0")
 
-    def _advance(self, rt) -> str | None:
-        """This tick's input delta applied to the state (once per tick); SQL of the output's
-        change (consolidated: a group whose extreme stays the same shows none), or None."""
-        if self._advanced is not rt:
-            self._advanced, self._change = rt, self._update(rt)
-        return self._change
-
-    def fused_sql(self, rt):
-        sql = self._advance(rt)
-        return None if sql is None else (sql, False)
-
-    def _step(self, rt):
-        sql = self._advance(rt)
-        if sql is None:
-            return None
-        out = rt.arrow(sql)
-        self.count(None, out)
-        return out
-
     def _update(self, rt) -> str | None:
+        """The delta applied to the state; the change: consolidated (a group whose extreme
+        stays the same shows none)."""
         child = self.children[0]
         delta = child.step(rt)
         if delta is None:

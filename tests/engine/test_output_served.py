@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import Shape, base_ms, check_drawn_stream, run_stream
+from served import as_earlier_build, relation_kind
 
 from eddy.engine import Engine
 
@@ -42,13 +43,6 @@ def test_served_views_match_oracle(shape, data):
     check_drawn_stream(shape, data)
 
 
-def _kind(engine: Engine, name: str) -> str:
-    oid = next(o.id for o in engine.catalog if o.name == name)
-    return engine.state.conn.execute(
-        "SELECT table_type FROM information_schema.tables WHERE table_schema = '_eddy' "
-        "AND table_name = ?", [oid]).fetchone()[0]
-
-
 def test_plans_are_served_where_the_root_holds_the_output():
     engine = Engine(None, tick_interval=None)
     try:
@@ -60,9 +54,9 @@ def test_plans_are_served_where_the_root_holds_the_output():
                   "order by id, v")
         s.execute("create materialized view agg as select g, count(*) as n from t1 group by g")
         s.execute("create materialized view f as select id, v from t1 where v > 1")
-        assert (_kind(engine, "kr"), _kind(engine, "fr")) == ("VIEW", "VIEW")
+        assert (relation_kind(engine, "kr"), relation_kind(engine, "fr")) == ("VIEW", "VIEW")
         # a grouped aggregate is served from its accumulators (test_output_served_agg.py)
-        assert (_kind(engine, "agg"), _kind(engine, "f")) == ("VIEW", "BASE TABLE")
+        assert (relation_kind(engine, "agg"), relation_kind(engine, "f")) == ("VIEW", "BASE TABLE")
     finally:
         engine.close()
 
@@ -110,7 +104,7 @@ def test_restart_and_a_view_created_over_a_served_view(tmp_path):
     engine = Engine(tmp_path, tick_interval=None)
     try:
         s = engine.session()
-        assert _kind(engine, "m") == "VIEW"
+        assert relation_kind(engine, "m") == "VIEW"
         _check(s)
         # a downstream view built from the served relation, then maintained from its deltas
         s.execute("create materialized view d as select k, sum(rs) as s, count(*) as n "
@@ -134,17 +128,12 @@ def test_an_output_table_of_an_earlier_build_is_taken_over(tmp_path):
     s.execute("create table t (k int, o int, x text)")
     s.execute(f"create materialized view m as {QUERY}")
     s.execute("insert into t values (1, 1, 'a'), (1, 2, 'b'), (2, 1, 'c')")
-    oid = next(o.id for o in engine.catalog if o.name == "m")
-    conn = engine.state.conn
-    conn.execute(f'CREATE TABLE "_eddy"."{oid}_copy" AS SELECT *, 0::UBIGINT AS __h '
-                 f'FROM "_eddy"."{oid}"')
-    conn.execute(f'DROP VIEW "_eddy"."{oid}"')
-    conn.execute(f'ALTER TABLE "_eddy"."{oid}_copy" RENAME TO "{oid}"')
+    as_earlier_build(engine, "m")
     engine.close()
     engine = Engine(tmp_path, tick_interval=None)
     try:
         s = engine.session()
-        assert _kind(engine, "m") == "VIEW"
+        assert relation_kind(engine, "m") == "VIEW"
         _check(s)
         s.execute("insert into t values (1, 3, 'd'), (3, 1, 'e')")
         _check(s)
@@ -170,7 +159,7 @@ def test_a_served_view_whose_plan_changes_gets_an_output_table(tmp_path):
     engine = Engine(tmp_path, tick_interval=None)
     try:
         s = engine.session()
-        assert _kind(engine, "m") == "BASE TABLE"
+        assert relation_kind(engine, "m") == "BASE TABLE"
         assert sorted(s.execute("select * from m")[0].rows) == [(1, 2)]
         s.execute("insert into t values (2, 5, 'x')")
         assert sorted(s.execute("select * from m")[0].rows) == [(1, 2), (2, 5)]

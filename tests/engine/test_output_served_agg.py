@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import Shape, check_drawn_stream
+from served import as_earlier_build, relation_kind
 
 from eddy.engine import Engine
 
@@ -49,13 +50,6 @@ def test_served_aggregates_match_oracle(shape, data):
     check_drawn_stream(shape, data)
 
 
-def _kind(engine: Engine, name: str) -> str:
-    oid = next(o.id for o in engine.catalog if o.name == name)
-    return engine.state.conn.execute(
-        "SELECT table_type FROM information_schema.tables WHERE table_schema = '_eddy' "
-        "AND table_name = ?", [oid]).fetchone()[0]
-
-
 def _rows(s, sql: str) -> list:
     return sorted(s.execute(sql)[0].rows, key=repr)
 
@@ -72,8 +66,8 @@ def test_aggregates_are_served():
         s.execute("create materialized view j as select g, count(*) as n, max(v) as hi "
                   "from t1 group by g")
         for name in ("e", "fu", "mm"):
-            assert _kind(engine, name) == "VIEW", name
-        assert _kind(engine, "j") == "BASE TABLE"      # a join of two aggregates: a table
+            assert relation_kind(engine, name) == "VIEW", name
+        assert relation_kind(engine, "j") == "BASE TABLE"      # a join of two aggregates: a table
     finally:
         engine.close()
 
@@ -116,7 +110,7 @@ def test_subscribe_sees_the_served_rows():
         s.execute("create materialized view m as select k, count(*) as n from t group by k "
                   "having count(*) > 1")
         s.execute("insert into t values (1, 1), (1, 2), (2, 3)")
-        assert _kind(engine, "m") == "VIEW"
+        assert relation_kind(engine, "m") == "VIEW"
         sub = s.execute("SUBSCRIBE m")[0].subscription
         assert [r[1:] for r in sub.fetch(timeout=1)] == [(1, 1, 2)]
         s.execute("insert into t values (2, 4), (1, 5)")
@@ -146,7 +140,7 @@ def test_restart_keeps_serving(tmp_path):
     engine = Engine(tmp_path, tick_interval=None)
     try:
         s = engine.session()
-        assert _kind(engine, "m") == "VIEW"
+        assert relation_kind(engine, "m") == "VIEW"
         _check(s)
         s.execute("create materialized view d as select sum(n) as total from m")
         s.execute("insert into t values (3, 4); delete from t where k = 1 and v = 2")
@@ -164,17 +158,12 @@ def test_an_output_table_of_an_earlier_build_is_taken_over(tmp_path):
     s.execute("create table t (k int, v int)")
     s.execute(f"create materialized view m as {QUERY}")
     s.execute("insert into t values (1, 1), (1, 2), (2, 3), (2, 4)")
-    oid = next(o.id for o in engine.catalog if o.name == "m")
-    conn = engine.state.conn
-    conn.execute(f'CREATE TABLE "_eddy"."{oid}_copy" AS SELECT *, 0::UBIGINT AS __h '
-                 f'FROM "_eddy"."{oid}"')
-    conn.execute(f'DROP VIEW "_eddy"."{oid}"')
-    conn.execute(f'ALTER TABLE "_eddy"."{oid}_copy" RENAME TO "{oid}"')
+    as_earlier_build(engine, "m")
     engine.close()
     engine = Engine(tmp_path, tick_interval=None)
     try:
         s = engine.session()
-        assert _kind(engine, "m") == "VIEW"
+        assert relation_kind(engine, "m") == "VIEW"
         _check(s)
         s.execute("insert into t values (1, 3), (3, 1), (3, 1); delete from t where k = 2")
         _check(s)
@@ -197,7 +186,7 @@ def test_a_served_aggregate_whose_plan_keeps_a_table_is_rebuilt(tmp_path, monkey
     engine = Engine(tmp_path, tick_interval=None)
     try:
         s = engine.session()
-        assert _kind(engine, "m") == "BASE TABLE"
+        assert relation_kind(engine, "m") == "BASE TABLE"
         _check(s)
         s.execute("insert into t values (1, 3), (3, 1), (3, 1); delete from t where k = 2")
         _check(s)
