@@ -245,7 +245,7 @@ class Meter:
 def run_size(engine: Engine, feeder: Feeder, meter: Meter, events: int, batch: int,
              prof: cProfile.Profile | None) -> dict:
     meter.reset()
-    ticks, tick_s, wall_s = 0, 0.0, 0.0
+    ticks, tick_s, wall_s, walls = 0, 0.0, 0.0, []
     sent = 0
     while sent < events:
         n = min(batch, events - sent)
@@ -258,9 +258,11 @@ def run_size(engine: Engine, feeder: Feeder, meter: Meter, events: int, batch: i
         if prof is not None:
             prof.disable()
         tick_s += clock() - t0
-        wall_s += time.perf_counter() - w0
+        walls.append(time.perf_counter() - w0)
+        wall_s += walls[-1]
         ticks += 1
-    return {"batch": batch, "ticks": ticks, "events": sent, "tick_s": tick_s, "wall_s": wall_s}
+    return {"batch": batch, "ticks": ticks, "events": sent, "tick_s": tick_s, "wall_s": wall_s,
+            "max_wall_s": max(walls)}
 
 
 def table(title: str, ms: Counter, stmts: Counter, ticks: int, events: int) -> str:
@@ -274,6 +276,25 @@ def table(title: str, ms: Counter, stmts: Counter, ticks: int, events: int) -> s
     return "\n".join(lines)
 
 
+def checkpoint_figures(engine: Engine) -> dict:
+    """Time one CHECKPOINT after the measured ticks, with the WAL it folded and the state's
+    size: rows in all engine tables and in those carrying an ART index."""
+    conn = engine.state.conn
+    wal = engine.state.wal_bytes()
+    indexed = {r[0] for r in conn.execute("SELECT table_name FROM duckdb_indexes()").fetchall()}
+    rows = conn.execute("SELECT table_name, estimated_size FROM duckdb_tables()").fetchall()
+    total = sum(n for _, n in rows)
+    in_indexed = sum(n for t, n in rows if t in indexed)
+    w0 = time.perf_counter()
+    engine.state.checkpoint()
+    ms = (time.perf_counter() - w0) * 1000
+    size = os.path.getsize(engine.state.path) if engine.state.path else 0
+    print(f"\n== checkpoint: {ms:.0f} ms folding {wal / 1e6:.0f} MB of WAL; file {size / 1e6:.0f} MB; "
+          f"{len(rows)} tables, {total} rows; {len(indexed)} indexed, {in_indexed} rows")
+    return {"checkpoint_ms": ms, "wal_bytes": wal, "file_bytes": size, "tables": len(rows),
+            "rows": total, "indexed_tables": len(indexed), "indexed_rows": in_indexed}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=20_000, help="measured events per batch size")
@@ -282,6 +303,8 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=25, help="top functions shown")
     ap.add_argument("--no-cprofile", action="store_true")
     ap.add_argument("--json", help="write the figures to this file")
+    ap.add_argument("--checkpoint", action="store_true",
+                    help="then time a CHECKPOINT (the WAL folded into the file) and size the state")
     args = ap.parse_args()
     sizes = [int(b) for b in args.batch.split(",")]
 
@@ -313,7 +336,7 @@ def main() -> None:
             got = run_size(engine, feeder, meter, args.events, size, prof)
             ticks, events = got["ticks"], got["events"]
             print(f"\n== batch {size}: {ticks} ticks, CPU {got['tick_s'] * 1000 / ticks:.0f} ms/tick "
-                  f"(wall {got['wall_s'] * 1000 / ticks:.0f}), {events / got['tick_s']:.0f} events "
+                  f"(wall {got['wall_s'] * 1000 / ticks:.0f}, max {got['max_wall_s'] * 1000:.0f}), {events / got['tick_s']:.0f} events "
                   f"per CPU second, {got['tick_s'] * 1e6 / events:.0f} CPU µs/event")
             print(table("view", meter.view_ms, meter.view_stmts, ticks, events))
             print(table("operator (exclusive)", meter.ms, meter.stmts, ticks, events))
@@ -333,6 +356,8 @@ def main() -> None:
                 print("\n".join("    " + ln for ln in text.splitlines()
                                 if ln.strip() and not ln.startswith("   Ordered")))
             report.append(got)
+        if args.checkpoint:
+            report.append(checkpoint_figures(engine))
         if args.json:
             Path(args.json).write_text(json.dumps(report, indent=2))
     finally:
