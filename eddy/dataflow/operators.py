@@ -179,11 +179,12 @@ class Map(Node):
         rel = f"SELECT * FROM {rt.reg(delta)}"
         if self.shared_filter() in rt.shared_filters:
             # another dataflow applies the same filter to this input (a staging view and
-            # stg_expired_events both check each message's contract): rows filtered once
-            keep = Map(child, [f"__in.{q(c)}" for c in child.cols], list(child.cols),
-                       flat.where)
-            rows = rt.filtered(delta, flat.where, keep._select(rel))
-            project = Map(child, flat.exprs, flat.cols, None)
+            # stg_expired_events both check each message's contract): rows filtered once,
+            # carrying the filter's JSON extractions, which the projections reuse
+            rows = rt.filtered(delta, flat.where,
+                               jsonpaths.filter_rows(rel, tuple(child.cols), flat.where))
+            exprs = jsonpaths.reuse(tuple(flat.exprs), flat.where)
+            project = Map(child, list(exprs), flat.cols, None)
             return project._select(f"SELECT * FROM {rows.name}"), delta
         return flat._select(rel), delta
 

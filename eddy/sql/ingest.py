@@ -18,20 +18,26 @@ from eddy.storage.state import phys, q
 
 log = logging.getLogger(__name__)
 _names = itertools.count(1)
+_JSON = pa.json_()
 
 
-def _typed(rt, obj, rel: str, extra: str = "") -> Rel:
-    items = ", ".join(f"CAST({q(c)} AS {types.duckdb_type(t)}) AS {q(c)}"
+def _typed(rt, obj, rel: str, extra: str = "", ready: frozenset = frozenset()) -> Rel:
+    """`rel` cast to the relation's column types; the columns in `ready` are taken as they are."""
+    items = ", ".join(q(c) if c in ready else f"CAST({q(c)} AS {types.duckdb_type(t)}) AS {q(c)}"
                       for c, t, _n in obj.columns)
     return rt.table(f"SELECT {items}{extra} FROM {rel}")
 
 
 def _typed_arrow(rt, obj, rows: pa.Table, extra: str = "") -> Rel:
-    """The Arrow rows cast to the relation's types, copied once into a tick-local table."""
+    """The Arrow rows cast to the relation's types, copied once into a tick-local table. A jsonb
+    column of Arrow's JSON extension type (the Kafka decoder's, which checked every message)
+    is read by DuckDB as JSON already: no cast (it would not validate either)."""
     view = f"_eddy_ingest_{next(_names)}"
+    ready = frozenset(c for c, t, _n in obj.columns if t == "jsonb" and c in rows.column_names
+                      and rows.schema.field(c).type == _JSON)
     rt.conn.register(view, rows)
     try:
-        return _typed(rt, obj, view, extra)
+        return _typed(rt, obj, view, extra, ready)
     finally:
         rt.conn.unregister(view)
 

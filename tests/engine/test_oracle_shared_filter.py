@@ -45,7 +45,7 @@ def test_the_filter_runs_once_per_tick(monkeypatch):
     original = TickContext.table
 
     def counting(rt, sql, params=None):
-        if "'$.n'" in sql and "__jp" in sql and "UNION" not in sql:
+        if "'$.n'" in sql and "json_type(" in sql and "UNION" not in sql:
             runs.append(sql)
         return original(rt, sql, params)
     monkeypatch.setattr(TickContext, "table", counting)
