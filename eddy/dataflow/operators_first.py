@@ -6,25 +6,27 @@ is their sum. A delta without retractions reads only the stored winners of its k
 new winner is the first of its old winner and its delta rows (ties keep the old winner), every
 other row joins `lose`; only the keys stored already (found on the key columns alone: a probe
 reading whole rows scans every column of the state) or repeated in the delta are ranked, a new
-key's one row (weight 1) is its winner as it is. Keys with a retraction re-rank all their rows (winner, `lose`, delta,
-consolidated). Either way a tick costs a few statements over the delta's keys, never a
-recompute of the DISTINCT ON over the keys' history."""
+key's one row (weight 1) is its winner as it is. Keys with a retraction re-rank all their
+rows (winner, `lose`, delta, consolidated). Either way a tick costs a few statements over the
+delta's keys, never a recompute of the DISTINCT ON over the keys' history. An insert-only
+tick's output is SQL that its consumer runs in its own statement (`_Lazy`)."""
 
 from __future__ import annotations
 
 from eddy.dataflow import keyed_state
 from eddy.dataflow.operators import Node
-from eddy.dataflow.runtime import W, cols_sql
+from eddy.dataflow.runtime import Rel, W, cols_sql
 from eddy.storage.state import phys, q
 
 WAS = "__was"   # pool column: this row is (a copy of) the key's stored winner
-RN = "__rn"     # pool column: the row's rank within its key
+RN = "__rn"     # pool column: 1 for the key's first row (its winner), 2 for the others
 
 
 class FirstRow(Node):
     """`kexprs`: the DISTINCT ON key (SQL over __in, the input row); `rank`: SQL over __in0
-    (a pool row: the key columns, the input columns, the weight and __was) numbering the rows
-    of a key in the query's ORDER BY, then __was first; `proj`: the select list over __in0."""
+    (a pool row: the key columns, the input columns, the weight and __was): 1 for the first
+    row of its key in the query's ORDER BY, then __was first, 2 for the others; `proj`: the
+    select list over __in0."""
 
     label = "first row"
     stateful = True
@@ -119,57 +121,72 @@ class FirstRow(Node):
         alone: a probe reading whole rows scans every column of the state) or repeated in the
         delta are ranked; a new key's one row (weight 1) is its winner as it is.
 
-        One statement ranks the touched keys' rows (probe, stored winners and delta rows);
-        the output, the replaced winners' DELETE (its count says whether any was replaced),
-        one INSERT of all new winners and one of the other rows follow: 5 statements."""
+        One statement ranks the touched keys' rows (probe, stored winners and delta rows, with
+        their key hash); when there are any, one query counts what they hold, then come the
+        replaced winners' DELETE and the other rows' INSERT if needed; one INSERT stores all
+        new winners. The output is SQL over the delta and the ranked rows that a consumer
+        runs in its own statement (`_Lazy`): the 20k-event tick of a staging view writes its
+        new rows twice (state and named output), not three times."""
         H = keyed_state.H
         kc = cols_sql(self.kcols)
         dk = f"SELECT * FROM ({self._with_key(f'SELECT * FROM {dn}')}) WHERE {W} <> 0"
         touched = (f"SELECT {kc}, {H} FROM __dk GROUP BY ALL HAVING count(*) > 1 OR "
                    f"max({W}) <> 1 UNION SELECT {kc}, {H} FROM __dk t SEMI JOIN {self.win} s "
                    f"ON s.{H} = t.{H} AND {self._exact('s', 't')}")
-        pool = (f"SELECT s.* EXCLUDE ({H}), TRUE AS {WAS} FROM {self.win} s SEMI JOIN "
-                f"__touched t ON s.{H} = t.{H} AND {self._exact('s', 't')} UNION ALL "
-                f"SELECT d.* EXCLUDE ({H}), FALSE AS {WAS} FROM __dk d SEMI JOIN __touched t "
+        # columns: key, input, weight, hash, __was, __rn (a stored winner's are the delta's)
+        pool = (f"SELECT s.*, TRUE AS {WAS} FROM {self.win} s SEMI JOIN __touched t "
+                f"ON s.{H} = t.{H} AND {self._exact('s', 't')} UNION ALL "
+                f"SELECT d.*, FALSE AS {WAS} FROM __dk d SEMI JOIN __touched t "
                 f"ON d.{H} = t.{H} AND {self._exact('d', 't')}")
         ranked = rt.table(f"WITH __dk AS ({dk}), __touched AS ({touched}) "
                           f"{self._ranked(pool)}")
-        r = ranked.num_rows
-        rt.scanned += r
-        self.rows_read += r
-        self.rows_written += r
+        rn = ranked.name
         fresh = dk
-        if r:
-            fresh = (f"SELECT d.* FROM ({dk}) d ANTI JOIN (SELECT DISTINCT {kc}, {self.hash} "
-                     f"AS {H} FROM {ranked.name} AS __in) t ON d.{H} = t.{H} AND "
-                     f"{self._exact('d', 't')}")
-        parts = [self._project(fresh, "1")]
-        if r:
-            parts.append(self._project(f"SELECT * FROM {ranked.name} WHERE {RN} = 1 AND NOT "
-                                       f"{WAS}", "1"))
-            parts.append(self._project(f"SELECT * FROM {ranked.name} WHERE {WAS} AND "
-                                       f"{RN} > 1", "-1"))
-        out = rt.arrow(" UNION ALL ".join(f"({p})" for p in parts))
-        replaced = 0
-        if r:
-            # the stored winners that a new row ranks before leave `win`
-            replaced = rt.conn.execute(
-                f"DELETE FROM {self.win} s USING (SELECT {kc}, {self.hash} AS {H} FROM "
-                f"{ranked.name} AS __in WHERE {WAS} AND {RN} > 1) t WHERE s.{H} = t.{H} AND "
-                f"{self._exact('s', 't')}").fetchone()[0]
-            rt.run(self._stored(self.lose, ranked.name,
-                                f"CASE WHEN {RN} = 1 THEN {W} - 1 ELSE {W} END",
-                                f"{RN} > 1 OR {W} > 1"))
-        if out is not None:
-            out.unit = not replaced   # new winners only, one row of weight 1 per key
+        read = replaced = 0
+        if ranked.num_rows:
+            fresh = (f"SELECT d.* FROM ({dk}) d ANTI JOIN (SELECT DISTINCT {kc}, {H} FROM {rn})"
+                     f" t ON d.{H} = t.{H} AND {self._exact('d', 't')}")
+            read, replaced, losers = rt.conn.execute(
+                f"SELECT count(*) FILTER ({WAS}), count(*) FILTER ({WAS} AND {RN} > 1), "
+                f"count(*) FILTER ({RN} > 1 OR {W} > 1) FROM {rn}").fetchone()
+            if replaced:
+                # the stored winners that a new row ranks before leave `win`
+                rt.run(f"DELETE FROM {self.win} s USING (SELECT {kc}, {H} FROM {rn} "
+                       f"WHERE {WAS} AND {RN} > 1) t WHERE s.{H} = t.{H} AND "
+                       f"{self._exact('s', 't')}")
+            if losers:
+                rt.run(f"INSERT INTO {self.lose} SELECT {cols_sql(self.kcols + self.incols)}, "
+                       f"(CASE WHEN {RN} = 1 THEN {W} - 1 ELSE {W} END)::BIGINT, {H} "
+                       f"FROM {rn} WHERE {RN} > 1 OR {W} > 1")
+        rt.scanned += read
+        self.rows_read += read
         cols = cols_sql(self.kcols + self.incols)
         winners = f"SELECT {cols}, 1::BIGINT, {H} FROM ({fresh})"
-        if r:
-            winners += (f" UNION ALL SELECT {cols_sql(self.kcols + self.incols, '__in')}, "
-                        f"1::BIGINT, {self.hash} FROM {ranked.name} AS __in "
-                        f"WHERE {RN} = 1 AND NOT {WAS}")
-        rt.run(f"INSERT INTO {self.win} {winners}")
+        if ranked.num_rows:
+            winners += f" UNION ALL SELECT {cols}, 1::BIGINT, {H} FROM {rn} " \
+                       f"WHERE {RN} = 1 AND NOT {WAS}"
+        new = rt.conn.execute(f"INSERT INTO {self.win} {winners}").fetchone()[0]
+        self.rows_written += new + ranked.num_rows
+        if not new and not replaced:
+            return None
+        parts = [self._project(fresh, "1")]
+        if ranked.num_rows:
+            parts.append(self._project(f"SELECT * FROM {rn} WHERE {RN} = 1 AND NOT {WAS}",
+                                       "1"))
+        if replaced:
+            parts.append(self._project(f"SELECT * FROM {rn} WHERE {WAS} AND {RN} > 1", "-1"))
+        out = _Lazy(rt, " UNION ALL ".join(f"({p})" for p in parts), new + replaced)
+        out.unit = not replaced   # new winners only, one row of weight 1 per key
         return out
+
+    def fused_sql(self, rt):
+        """The output delta as SQL (not yet written) for a consumer's own statement."""
+        delta = self.step(rt)
+        if delta is None:
+            return None
+        if isinstance(delta, _Lazy) and delta.pending:
+            return delta.sql, delta.unit
+        return f"SELECT * FROM {delta.name}", delta.unit
 
     def _replace_winners(self, rt, old, ranked):
         """Store the ranked pool: winners that changed (returned: the old ones, or None) leave
@@ -225,3 +242,27 @@ class FirstRow(Node):
     def describe(self):
         return (f"First row per key (DISTINCT ON {self.keys_text}: stored winner per key, "
                 f"insert-only deltas compare with it; state {self.key})")
+
+
+class _Lazy(Rel):
+    """A tick-local relation written only when a consumer names it (`name`); a consumer that
+    takes SQL (`fused_sql`) reads its query instead. Its inputs (the delta and the ranked
+    rows: tick-local, never changed) stay as they are for the rest of the tick."""
+
+    def __init__(self, rt, sql: str, rows: int):
+        super().__init__(rt, "")
+        self.sql, self._rows, self._name = sql, rows, None
+
+    @property
+    def pending(self) -> bool:
+        return self._name is None
+
+    @property
+    def name(self) -> str:
+        if self._name is None:
+            self._name = self.rt.table(self.sql).name
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value or None

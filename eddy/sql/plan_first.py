@@ -37,16 +37,22 @@ def plan_first_row(planner, sel: exp.Select, node: Node, colmap: dict,
         return None
     schema = planner.types(node)
     ksql = [planner.render(planner.rebind(k, colmap), {"__in": schema}) for k in keys]
-    window = exp.Window(
-        this=exp.RowNumber(),
-        partition_by=[planner.rebind(k, colmap, "__in0") for k in keys],
-        order=exp.Order(expressions=[planner.rebind(o, colmap, "__in0") for o in order]))
-    rank = planner.render(window, {"__in0": schema})
-    # ties keep the stored winner (no churn); appended after rendering, as the schema
-    # types only the input's columns
-    if not rank.rstrip().endswith(")"):
+    window = exp.Window(this=exp.RowNumber(), order=exp.Order(
+        expressions=[planner.rebind(o, colmap, "__in0") for o in order])) if order else None
+    rendered = planner.render(window, {"__in0": schema}).strip() if order else ""
+    prefix = "ROW_NUMBER() OVER (ORDER BY "
+    if order and not (rendered.startswith(prefix) and rendered.endswith(")")):
         return None
-    rank = rank.rstrip()[:-1] + (", " if order else " ORDER BY ") + f"__in0.{WAS} DESC)"
+    # The rank is 1 for the first row of a key, 2 for the others: one sort by the key
+    # columns (__k0.. of the pool), the query's ORDER BY, then the stored winner first (ties
+    # keep it: no churn); a key's first row is the first row or one whose previous row has
+    # another key. A PARTITION BY window costs ~1.7 ms even over 150 rows (DuckDB 1.4,
+    # one thread), this one 0.7 ms.
+    kcols = [f'__in0."__k{i}"' for i in range(len(keys))]
+    items = kcols + ([rendered[len(prefix):-1]] if order else []) + [f"__in0.{WAS} DESC"]
+    over = f"OVER (ORDER BY {', '.join(items)})"
+    changed = " OR ".join(f"(lag({k}) {over}) IS DISTINCT FROM {k}" for k in kcols)
+    rank = f"CASE WHEN ROW_NUMBER() {over} = 1 OR {changed} THEN 1 ELSE 2 END"
     proj = [planner.render(planner.rebind(e.unalias(), colmap, "__in0"), {"__in0": schema})
             for e in sel.expressions]
     keys_text = ", ".join(k.sql("postgres") for k in keys)
