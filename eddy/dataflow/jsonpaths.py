@@ -155,6 +155,7 @@ class Carried:
     """A shared filter's extractions (see `carried`)."""
 
     items: tuple[str, ...]       # `<call> AS <name>` computed below the filter
+    unpacked: tuple[str, ...]    # `<name>[i] AS <name>_i`, above them: elements read twice
     names: tuple[str, ...]       # the columns the kept rows carry
     where: str                   # the filter reading them
     # (column, kind) -> (name, paths) of the carried values
@@ -193,13 +194,25 @@ def carried(where: str, alias: str = "__in") -> Carried | None:
             made[col, type(n)] = (name, tuple(paths[col]))
             items.append(f"{FUNCTIONS[type(n)]}({alias}.{q(col)}, [{', '.join(paths[col])}]) "
                          f"AS {name}")
+    uses: dict[tuple[str, str], int] = {}
     for n, col, path in reads:
+        key = (made[col, type(n)][0], path)
+        uses[key] = uses.get(key, 0) + 1
+    unpacked: dict[str, str] = {}
+    for n, col, path in reads:
+        name, ps = made[col, type(n)]
         new = _element(made[col, type(n)], path, alias)
+        if uses[name, path] > 1:
+            # an element the filter reads several times (the event time, by the calendar
+            # check: 10 times) taken out of its list once: stg_clicks' filter 24 -> 22 ms
+            single = f"{name}_{ps.index(path) + 1}"
+            unpacked.setdefault(single, f"{new.sql('duckdb')} AS {single}")
+            new = exp.column(single, table=alias, quoted=True)
         tree = new if n is tree else tree
         n.replace(new)
     values = tuple((k, v) for k, v in made.items() if k[1] is not exp.JSONType)
-    return Carried(tuple(items), tuple(name for name, _ in dict(values).values()),
-                   tree.sql("duckdb"), values)
+    names = tuple(name for name, _ in dict(values).values())
+    return Carried(tuple(items), tuple(unpacked.values()), names, tree.sql("duckdb"), values)
 
 
 def _element(made: tuple[str, tuple[str, ...]], path: str, alias: str) -> exp.Expression:
@@ -217,8 +230,10 @@ def filter_rows(rel: str, cols: tuple[str, ...], where: str, alias: str = "__in"
     if got is None:
         return f"SELECT {keep}{alias}.{W} FROM ({rel}) AS {alias} WHERE {where}"
     names = "".join(f"{alias}.{n}, " for n in got.names)
-    return (f"SELECT {keep}{names}{alias}.{W} FROM (SELECT *, {', '.join(got.items)} FROM "
-            f"({rel}) AS {alias}) AS {alias} WHERE {got.where}")
+    rows = f"SELECT *, {', '.join(got.items)} FROM ({rel}) AS {alias}"
+    if got.unpacked:
+        rows = f"SELECT *, {', '.join(got.unpacked)} FROM ({rows}) AS {alias}"
+    return f"SELECT {keep}{names}{alias}.{W} FROM ({rows}) AS {alias} WHERE {got.where}"
 
 
 @functools.lru_cache(maxsize=4096)

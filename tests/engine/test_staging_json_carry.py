@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 from oracle import diff, multiset
 
+from eddy.dataflow.jsonpaths import filter_rows
 from eddy.dataflow.runtime import TickContext
 from eddy.engine import Engine
 from eddy.sql import dialect, jsonb
@@ -33,6 +34,7 @@ NOT_OBJECTS = ['[1, 2]', '"str"', '1', 'null', 'true', '[]']
 CHECK = ("case when not coalesce(jsonb_typeof(src.data -> 'a') in ('string', 'null'), false) "
          "then 'a' when (src.data -> 'o' ->> 'p') = 'bad' then 'p' "
          "when src.data ->> 's' like '%drop%' then 's' "
+         "when src.data ->> 't' like '[%' and src.data ->> 't' <> '[]' then 't' "
          "when not coalesce(jsonb_typeof(src.data -> 'n') <> 'object', true) then 'n' end is null")
 # columns qualified: DuckDB reads `f(data -> 'n')` with a bare name as a lambda
 VIEWS = {
@@ -209,3 +211,13 @@ def test_decoded_json_is_ingested_without_a_cast(monkeypatch):
         assert sorted(s.execute("select a from w")[0].rows) == [("x",), ("y",)]
     finally:
         engine.close()
+
+
+def test_a_value_the_filter_reads_twice_is_taken_out_of_its_list_once():
+    t = """("__in"."data" ->> '$.t')"""
+    where = f"""{t} LIKE '[%' AND {t} <> '[]' AND json_type("__in"."data", '$.a') IN ('VARCHAR')"""
+    sql = filter_rows("SELECT * FROM d", ("data",), where)
+    assert """json_extract_string(__in."data", ['$.a', '$.t']) AS __jc1""" in sql, sql
+    assert """"__in"."__jc1"[2] AS __jc1_2""" in sql, sql
+    assert sql.split(" WHERE ")[-1].count('"__in"."__jc1_2"') == 2, sql
+    assert sql.startswith('SELECT __in."data" AS "data", __in.__jc1, __in.__w FROM'), sql
