@@ -7,7 +7,15 @@ from eddy.dataflow import jsonpaths, keyed_state
 from eddy.dataflow.operators import Map, Node, UnionAll
 from eddy.dataflow.operators_first import FirstRow
 from eddy.dataflow.operators_keyed import FullRecompute, KeyedRecompute
-from eddy.dataflow.runtime import Rel, TickContext, W, apply_delta, cols_sql, consolidate_sql
+from eddy.dataflow.runtime import (
+    Deferred,
+    Rel,
+    TickContext,
+    W,
+    apply_delta,
+    cols_sql,
+    consolidate_sql,
+)
 from eddy.storage.state import SCHEMA, phys, q
 
 
@@ -72,23 +80,34 @@ class Dataflow:
             self.rows_scanned = rt.scanned - before
 
     def _step(self, rt: TickContext) -> Rel | None:
-        # the top maps and unions (an aggregate's change below them too) fused into the merge
-        got = self.root.fused_sql(rt)
-        if got is None:
-            return None
-        sql, unit = got
         items = ", ".join(f"{q(c)} AS {q(n)}" for c, n in zip(self.root.cols, self.names,
                                                                strict=True))
         sep = ", " if items else ""
+        table = None    # the root's delta when it is a table (not SQL fused from below)
+        if self.served is not None and type(self.root).fused_sql is Node.fused_sql:
+            table = self.root.step(rt)
+            if table is None or not table.num_rows:
+                return None
+            got = (f"SELECT * FROM {table.name}", table.unit)
+        else:   # the top maps and unions (an aggregate's change below them) fused in
+            got = self.root.fused_sql(rt)
+        if got is None:
+            return None
+        sql, unit = got
         named = f"SELECT {items}{sep}{W} FROM ({sql})"
         if self.served is None:
             return apply_delta(rt, self.table, self.names, named, self.key, unit=unit)
         # the root's state is the output: the delta only named (a keyed recompute's delta is
-        # consolidated; a first-row delta of new winners only is a set; a map may merge rows)
-        plain = unit or isinstance(self.root, KeyedRecompute | FullRecompute)
-        out = rt.arrow(named if plain else consolidate_sql(f"({named})", self.names))
-        if out is not None:
-            out.unit = unit
+        # consolidated; a first-row delta of new winners only is a set; a map may merge
+        # rows), made only if read (eddy.dataflow.runtime.Deferred): a table's columns
+        # renamed by a view (stg_clicks: a 3.3 ms copy of 9,800 rows per 20k-event tick)
+        recompute = isinstance(self.root, KeyedRecompute | FullRecompute)
+        plain = unit or recompute
+        if plain and table is not None:
+            out = Deferred(rt, named, view=True, rows=table.num_rows)
+        else:
+            out = Deferred(rt, named if plain else consolidate_sql(f"({named})", self.names))
+        out.unit, out.consolidated = unit, recompute or not plain
         return out
 
     def _keyed_layout(self, rt: TickContext) -> bool:

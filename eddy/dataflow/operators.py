@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from eddy.dataflow import jsonpaths, keyed_state
 from eddy.dataflow.joinkeys import equi_keys
-from eddy.dataflow.runtime import Rel, TickContext, W, apply_delta, cols_sql, consolidate_sql
+from eddy.dataflow.runtime import (
+    Rel,
+    Sizes,
+    TickContext,
+    W,
+    apply_delta,
+    cols_sql,
+    consolidate_sql,
+)
 from eddy.storage.state import phys, q
 
 
@@ -104,7 +112,8 @@ class Scan(Node):
     def _step(self, rt):
         delta = rt.deltas.get(self.object_id)
         self.count(delta, delta)
-        return delta
+        # a view's change is made when first read (runtime.Deferred), and may be empty
+        return delta if delta is not None and delta.num_rows else None
 
     def describe(self):
         return f"Scan {self.name} ({self.object_id})"
@@ -280,6 +289,7 @@ class Arrange(Node):
         super().__init__([child], list(child.cols))
         self.kexprs = kexprs
         self.ktypes: list[str] | None = None
+        self.sizes = Sizes()
 
     @property
     def table(self) -> str:
@@ -329,11 +339,26 @@ class Arrange(Node):
                        f"{keyed_state.H} FROM {probe.name} AS __in")
         return keyed_state.lookup(rt, self.table, self.cols + [W], touched, exact, "__in")
 
+    def rows_sql(self, rt: TickContext, probe: Rel, exprs: list[str], types: list[str],
+                 exact: str, hashed: bool = False) -> str:
+        """SQL of rows_for()'s rows with `exact`, for the statement that uses them: by index,
+        or by a hash join over the whole table when it is small for the keys probed
+        (eddy.dataflow.runtime.Sizes)."""
+        if self.sizes.on(rt, self.table, probe.num_rows, "__in"):
+            # by index: a statement of its own (inside a larger one, DuckDB may start the
+            # table's scan before the probe's hashes are known, and scan it whole)
+            rows = self.rows_for(rt, probe, exprs, types, exact, hashed)
+            return f"SELECT * FROM {rows.name}"
+        return (f"SELECT {cols_sql(self.cols + [W], '__in')} FROM {self.table} __in "
+                f"SEMI JOIN {probe.name} t ON {exact}")
+
     def _step(self, rt):
         delta = self.children[0].step(rt)
         if delta is None:
             return None
         out = apply_delta(rt, self.table, self.cols, delta, self.hash, unit=delta.unit)
+        if out is not None and (out.unit or out.positive):
+            self.sizes.moved(self.table, out.num_rows)
         self.count(delta, out)
         return out
 

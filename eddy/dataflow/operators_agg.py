@@ -6,56 +6,10 @@ from __future__ import annotations
 
 from eddy.dataflow import keyed_state
 from eddy.dataflow.operators import Map, Node
-from eddy.dataflow.runtime import W, apply_delta, cols_sql, consolidate_sql, nullsafe
+from eddy.dataflow.runtime import Sizes, W, apply_delta, cols_sql, consolidate_sql, nullsafe
 from eddy.storage.state import phys, q
 
 LINEAR_AGGS = ("count_star", "count", "sum", "avg", "count_distinct")
-
-# A lookup of the rows of N keys by the `__h` index costs ~2.3 µs a key (the probe's hashes
-# pushed into the scan as an IN filter the ART answers); a hash join over the whole table
-# ~35-60 ns a row. So a table with fewer than this many rows per probed key is scanned:
-# 9,800 (group, user) pairs of a 20k-event tick looked up in 50,000 stored pairs took 23 ms
-# by index, 3 ms by scan (295,000 pairs: 29 against 10 ms).
-ROWS_PER_PROBE = 40
-
-
-class _Sizes:
-    """Estimated rows of an operator's state tables (counted once, then moved by the rows
-    its statements insert and delete), to choose per statement between finding the rows of
-    the touched keys by index and a hash join over the whole table."""
-
-    def __init__(self):
-        self.rows: dict[str, int] = {}
-
-    def on(self, rt, table: str, probes: int, alias: str = "s") -> str:
-        """The index condition to put before an exact key match of `probes` keys, or ''."""
-        n = self.rows.get(table)
-        if n is None:
-            n = self.rows[table] = rt.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        return f"{alias}.__h = t.__h AND " if n > ROWS_PER_PROBE * probes else ""
-
-    def moved(self, table: str, n: int | None) -> None:
-        """`n` rows added (negative: removed); None: unknown, counted again when next asked."""
-        if n is None:
-            self.rows.pop(table, None)
-        elif table in self.rows:
-            self.rows[table] += n
-
-    def delete(self, rt, table: str, touched, exact: str) -> None:
-        """keyed_state.delete, by index or by scan as `on` chooses."""
-        if not touched.num_rows:
-            return
-        sql = (f"DELETE FROM {table} s USING {touched.name} t WHERE "
-               f"{self.on(rt, table, touched.num_rows)}{exact}")
-        if rt.profile_scans:
-            rt.scanned += keyed_state.profiled(rt, sql, table)
-            self.moved(table, None)
-        else:
-            self.moved(table, -rt.conn.execute(sql).fetchone()[0])
-
-    def insert(self, rt, table: str, sql: str) -> None:
-        self.moved(table, rt.conn.execute(sql).fetchone()[0])
-
 
 class _ChangeAsSql(Node):
     """An aggregate whose tick applies its input delta to its state once (`_update`) and
@@ -107,7 +61,7 @@ class LinearAgg(_ChangeAsSql):
         self.hash = keyed_state.hash_sql([f"__in.{q(g)}" for g in self.gcols])
         self.distinct = [i for i, (kind, _) in enumerate(aggs) if kind == "count_distinct"]
         self.phash = keyed_state.hash_sql([f"__in.{q(g)}" for g in self.gcols + ["_x"]])
-        self.sizes = _Sizes()
+        self.sizes = Sizes()
         self._per_row = 1.0    # touched groups per input row, last tick (probes estimated)
 
     @property
@@ -199,7 +153,7 @@ class LinearAgg(_ChangeAsSql):
 
     def setup(self, rt, fresh):
         super().setup(rt, fresh)
-        self.sizes = _Sizes()
+        self.sizes = Sizes()
         if fresh:
             full = self.children[0].full()
             for i in self.distinct:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from eddy.dataflow import keyed_state
 from eddy.dataflow.operators import Node, arranged, full_rows, keyed
-from eddy.dataflow.runtime import W, cols_sql, consolidate_sql, expand_sql, nullsafe
+from eddy.dataflow.runtime import Sizes, W, cols_sql, consolidate_sql, expand_sql, nullsafe
 from eddy.storage.state import phys, q
 
 
@@ -30,6 +30,7 @@ class KeyedRecompute(Node):
         self.hash = keyed_state.hash_sql([f"__in.{q(k)}" for k in self.kcols])
         self.ktypes: list[str] | None = None
         self._tn_types: dict[tuple, list[str]] = {}
+        self.sizes = Sizes()
 
     @property
     def table(self):
@@ -84,27 +85,12 @@ class KeyedRecompute(Node):
         deltas = [c.step(rt) for c in self.children]
         if all(d is None for d in deltas):
             return None
-        if not self.kcols:
-            rels = [full_rows(rt, c) for c in self.children]
-            tn = None
-            old = rt.table(f"SELECT {cols_sql(self.cols + [W])} FROM {self.table}")
-            rt.scanned += old.num_rows
-            rt.run(f"DELETE FROM {self.table}")
-        else:
-            tn, mine = self._touched(rt, deltas)
-            rels = []
-            for child, keys in zip(self.children, self.keys, strict=False):
-                cond = " AND ".join(f"({k}) IS NOT DISTINCT FROM t.{q(n)}"
-                                    for k, n in zip(keys, self.kcols, strict=False))
-                part = child.rows_for(rt, tn, [f"__in.{q(k)}" for k in self.kcols], mine,
-                                      cond, hashed=child.types(rt.conn) == self.ktypes)
-                self.rows_read += part.num_rows     # the touched keys' input rows, re-read
-                rels.append(f"SELECT * FROM {part.name}")
-            exact = nullsafe("s", "t", self.kcols)
-            old = keyed_state.lookup(rt, self.table, self.kcols + self.cols + [W], tn, exact)
-            keyed_state.delete(rt, self.table, tn, exact)
-            if not rt.profile_scans:
-                rt.scanned += old.num_rows          # read again by the DELETE
+        if self.kcols:
+            return self._keyed_step(rt, deltas)
+        rels = [full_rows(rt, c) for c in self.children]
+        old = rt.table(f"SELECT {cols_sql(self.cols + [W])} FROM {self.table}")
+        rt.scanned += old.num_rows
+        rt.run(f"DELETE FROM {self.table}")
         new = rt.table(consolidate_sql(f"(SELECT *, 1::BIGINT AS {W} FROM ({self._eval(rels)}))",
                                        self.kcols + self.cols))
         nn, on = rt.reg(new), rt.reg(old)
@@ -119,6 +105,37 @@ class KeyedRecompute(Node):
         self.rows_read += new.num_rows
         self.rows_written += new.num_rows
         return out
+
+    def _keyed_step(self, rt, deltas):
+        """The touched keys' input rows read inside the statement that recomputes them (by a
+        scan of the input's arrangement when it is small for the keys touched; by index, a
+        statement of its own), their old output inside the one that diffs it:
+        feat_user_logins (4 inputs) at 20k-event ticks in 5 statements instead of 10."""
+        tn, mine = self._touched(rt, deltas)
+        rels = []
+        for child, keys in zip(self.children, self.keys, strict=False):
+            cond = " AND ".join(f"({k}) IS NOT DISTINCT FROM t.{q(n)}"
+                                for k, n in zip(keys, self.kcols, strict=False))
+            rels.append(child.rows_sql(rt, tn, [f"__in.{q(k)}" for k in self.kcols], mine,
+                                       cond, hashed=child.types(rt.conn) == self.ktypes))
+        new = rt.keyed_table(consolidate_sql(
+            f"(SELECT *, 1::BIGINT AS {W} FROM ({self._eval(rels)}))", self.kcols + self.cols),
+            [c.table for c in self.children])
+        exact = nullsafe("s", "t", self.kcols)
+        old = (f"SELECT {cols_sql(self.cols, 's')}, -s.{W} FROM {self.table} s SEMI JOIN "
+               f"{tn.name} t ON {self.sizes.on(rt, self.table, tn.num_rows)}{exact}")
+        out = rt.keyed_table(consolidate_sql(
+            f"(SELECT {cols_sql(self.cols)}, {W} FROM {new.name} UNION ALL {old})", self.cols),
+            [self.table])
+        self.sizes.delete(rt, self.table, tn, exact)
+        if new.num_rows:
+            keyed_state.insert(rt, self.table, f"SELECT * FROM {new.name}", self.hash)
+            self.sizes.moved(self.table, new.num_rows)
+        for d in deltas:
+            self.count(d, None)
+        self.rows_read += new.num_rows + out.num_rows    # the touched keys' rows, old and new
+        self.rows_written += new.num_rows + out.num_rows
+        return out if out.num_rows else None
 
     def describe(self):
         key = ", ".join(" | ".join(k) for k in zip(*self.keys, strict=False)) if self.kcols else \
@@ -159,7 +176,8 @@ class FullRecompute(Node):
         return f"SELECT *, 1::BIGINT AS {W} FROM ({self.query})"
 
     def _step(self, rt):
-        if not self.temporal and not any(i in rt.deltas for i in self.input_ids):
+        if not self.temporal and not any(i in rt.deltas and rt.deltas[i].num_rows
+                                         for i in self.input_ids):
             return None
         new = rt.table(self._new())
         nn = rt.reg(new)

@@ -1,6 +1,7 @@
-"""A linear aggregate finds its touched groups' accumulators and (group, x) pairs either by
-the key index or by a hash join over the whole state table, chosen per statement from the
-table's size and the keys looked up (eddy.dataflow.operators_agg.ROWS_PER_PROBE). Both ways
+"""A linear aggregate finds its touched groups' accumulators and (group, x) pairs, a keyed
+recompute its touched keys' input rows and old output, either by the key index or by a hash
+join over the whole state table, chosen per statement from the table's size and the keys
+looked up (eddy.dataflow.runtime.ROWS_PER_PROBE). Both ways
 give the batch evaluation's rows: each shape is run with every lookup by index and with
 every lookup by scan."""
 
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import Shape, check_drawn_stream
 
-from eddy.dataflow import operators_agg
+from eddy.dataflow import runtime
 from eddy.engine import Engine
 
 S = Shape
@@ -27,6 +28,11 @@ SHAPES = [
     S("several_distinct", (("v1", "select g, count(distinct v) as dv, count(distinct b) as db "
                                   "from t1 group by g having count(*) > 1"),)),
     S("global", (("v1", "select count(distinct g) as dg, sum(v) as s from t1"),)),
+    # keyed recomputes: their inputs' rows and their old output read by key or by scan
+    S("left_join", (("v1", "select a.id, a.g, b.w from t1 a left join t2 b on b.id = a.id"),)),
+    S("grouped_join", (("v1", "select a.g, a.n, b.s from (select g, count(*) as n from t1 "
+                              "group by g) a left join (select g, sum(w) as s from t2 "
+                              "group by g) b on a.g = b.g"),)),
 ]
 WAYS = {"index": 0, "scan": 10**9}
 
@@ -36,7 +42,7 @@ WAYS = {"index": 0, "scan": 10**9}
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_lookups_by_index_or_scan_match_oracle(shape, way, data):
-    with mock.patch.object(operators_agg, "ROWS_PER_PROBE", WAYS[way]):
+    with mock.patch.object(runtime, "ROWS_PER_PROBE", WAYS[way]):
         check_drawn_stream(shape, data)
 
 
@@ -55,7 +61,6 @@ def _statements(engine: Engine, sql: str) -> list[str]:
         def __getattr__(self, name):
             return getattr(self._conn, name)
 
-    from eddy.dataflow import runtime
     init = runtime.TickContext.__init__
     with mock.patch.object(runtime.TickContext, "__init__",
                            lambda rt, conn, now, prev: init(rt, Spy(conn), now, prev)):
