@@ -217,7 +217,6 @@ class Sizes:
         self.moved(table, rt.conn.execute(sql).fetchone()[0])
 
 
-
 def union_all(rt: TickContext, rels: list[Rel], cols: list[str] | None = None) -> Rel:
     """The sum of Z-sets with the same columns (by position)."""
     if len(rels) == 1:
