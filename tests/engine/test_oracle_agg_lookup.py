@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import Shape, check_drawn_stream
+from served import tick_statements
 
 from eddy.dataflow import runtime
 from eddy.engine import Engine
@@ -46,28 +47,6 @@ def test_lookups_by_index_or_scan_match_oracle(shape, way, data):
         check_drawn_stream(shape, data)
 
 
-def _statements(engine: Engine, sql: str) -> list[str]:
-    """The SQL of one tick that applies `sql`."""
-    seen = []
-
-    class Spy:
-        def __init__(self, conn):
-            self._conn = conn
-
-        def execute(self, text, *a, **k):
-            seen.append(text)
-            return self._conn.execute(text, *a, **k)
-
-        def __getattr__(self, name):
-            return getattr(self._conn, name)
-
-    init = runtime.TickContext.__init__
-    with mock.patch.object(runtime.TickContext, "__init__",
-                           lambda rt, conn, now, prev: init(rt, Spy(conn), now, prev)):
-        engine.session().execute(sql)
-    return seen
-
-
 @pytest.mark.parametrize("history, probe_by_index", [(200, False), (20_000, True)])
 def test_small_state_is_scanned_large_is_probed(history, probe_by_index):
     """Ten new rows: a state of 200 pairs is joined whole, one of 20,000 read by index."""
@@ -78,7 +57,7 @@ def test_small_state_is_scanned_large_is_probed(history, probe_by_index):
         s.execute(f"insert into t select i % 5, i from generate_series(1, {history}) x(i)")
         s.execute("create materialized view mv as select g, count(distinct v) as dv, "
                   "count(*) as n from t group by g")
-        sql = _statements(engine, "insert into t select i % 5, -i from generate_series(1, 10) x(i)")
+        sql = tick_statements(engine.session(), "insert into t select i % 5, -i from generate_series(1, 10) x(i)")
         pairs = [t for t in sql if re.search(r'_d\d+" s SEMI JOIN', t)]
         assert pairs, sql
         assert ("s.__h = t.__h" in pairs[0]) is probe_by_index, pairs[0]

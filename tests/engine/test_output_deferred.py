@@ -6,14 +6,12 @@ evaluation after every step."""
 
 from __future__ import annotations
 
-from unittest import mock
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import Shape, check_drawn_stream
+from served import tick_statements
 
-from eddy.dataflow import runtime
 from eddy.engine import Engine
 
 S = Shape
@@ -42,27 +40,6 @@ def test_views_over_served_views_match_oracle(shape, data):
     check_drawn_stream(shape, data)
 
 
-def _tick_sql(session, sql: str) -> list[str]:
-    seen: list[str] = []
-
-    class Spy:
-        def __init__(self, conn):
-            self._conn = conn
-
-        def execute(self, text, *a, **k):
-            seen.append(text)
-            return self._conn.execute(text, *a, **k)
-
-        def __getattr__(self, name):
-            return getattr(self._conn, name)
-
-    init = runtime.TickContext.__init__
-    with mock.patch.object(runtime.TickContext, "__init__",
-                           lambda rt, conn, now, prev: init(rt, Spy(conn), now, prev)):
-        session.execute(sql)
-    return seen
-
-
 def test_a_change_nobody_reads_is_not_made_and_a_subscriber_gets_it():
     engine = Engine(None, tick_interval=None)
     try:
@@ -70,7 +47,7 @@ def test_a_change_nobody_reads_is_not_made_and_a_subscriber_gets_it():
         s.execute("create table t (g int, v int)")
         s.execute("create materialized view leaf as select g, count(*) as leaf_n "
                   "from t group by g")
-        sql = _tick_sql(s, "insert into t values (1, 1), (1, 2), (2, 3)")
+        sql = tick_statements(s, "insert into t values (1, 1), (1, 2), (2, 3)")
         assert not [t for t in sql if '"leaf_n"' in t and t.startswith("CREATE TEMP")], sql
         assert sorted(s.execute("select * from leaf")[0].rows) == [(1, 2), (2, 1)]
         sub = engine.session().execute("subscribe to leaf")[0].subscription
@@ -98,7 +75,7 @@ def test_a_renamed_delta_is_a_view_and_a_consolidated_one_is_not_consolidated_ag
                   "group by n")
         s.execute("create materialized view pairs as select a.n, a.total, b.g from sums a "
                   "join firsts b on a.n = b.n")
-        sql = _tick_sql(s, "insert into t values (1, 1, 5), (2, 1, 6), (3, 2, 7)")
+        sql = tick_statements(s, "insert into t values (1, 1, 5), (2, 1, 6), (3, 2, 7)")
         assert [t for t in sql if t.startswith("CREATE TEMP VIEW")], sql
         again = [t for t in sql if t.startswith("CREATE TEMP TABLE") and '"total", sum(__w)' in t
                  and "GROUP BY ALL" in t]
