@@ -41,8 +41,9 @@ class EddyServer:
         skip = log.stat().st_size if log.exists() else 0  # earlier runs' lines
         with open(log, "a") as out:
             self.proc = subprocess.Popen(
-                [str(BIN / "eddy"), "--log-level", "WARNING", "serve", "--port", "0",
-                 "--metrics-port", "0", "--data-dir", str(data_dir)],
+                # EDDY_BENCH_LOG_LEVEL=DEBUG: a line per tick (eddy.ticks: size, time, commit)
+                [str(BIN / "eddy"), "--log-level", os.environ.get("EDDY_BENCH_LOG_LEVEL", "WARNING"),
+                 "serve", "--port", "0", "--metrics-port", "0", "--data-dir", str(data_dir)],
                 stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + 600   # a restart rebuilds state; slow on a busy machine
         while time.monotonic() < deadline:

@@ -32,6 +32,7 @@ from eddy.sql.readcache import ReadCache
 from eddy.storage.state import SCHEMA, StateDB, phys, q
 
 log = logging.getLogger("eddy.engine")
+tick_log = logging.getLogger("eddy.ticks")   # one DEBUG line per tick with data: size, time
 TICK_THREAD = "eddy-ticks"  # the name of the tick loop's thread (eddy.server watches it at shutdown)
 # The tick loop folds the WAL into the database file (a checkpoint, which stops ticks for
 # seconds) once it passes this size and nothing has arrived for this long; under sustained
@@ -421,7 +422,9 @@ class Engine:
             current_df = None
             changes = _changes(rt) if (self.subscriptions or self._callbacks) else {}
             self.state.set_meta("last_ts", ts, conn)
+            committing = time.perf_counter()
             conn.execute("COMMIT")
+            commit_s = time.perf_counter() - committing
         except Exception as e:  # noqa: BLE001 - isolate the failing write or dataflow
             conn.execute("ROLLBACK")
             conn.close()
@@ -454,8 +457,14 @@ class Engine:
         if writes or ingests:
             self._busy_at = time.monotonic()    # idleness counts from the end of this tick
         self._clock = (ts, ts)
+        seconds = time.perf_counter() - started
+        if (writes or ingests) and tick_log.isEnabledFor(logging.DEBUG):
+            rows = sum(b.rows.num_rows for bs in ingests.values() for b in bs)
+            tick_log.debug("tick %d: %d source rows, %d writes, %.3f s (commit %.3f s), "
+                           "WAL %.0f MB", ts, rows, len(writes), seconds,
+                           commit_s, self.state.wal_bytes() / 2**20)
         for obs in self.tick_observers:
-            obs(ts, time.perf_counter() - started, step_s)
+            obs(ts, seconds, step_s)
         for w in writes:
             w.finish()
         self._publish(ts, changes)
