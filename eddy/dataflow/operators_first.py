@@ -9,35 +9,49 @@ reading whole rows scans every column of the state) or repeated in the delta are
 key's one row (weight 1) is its winner as it is. Keys with a retraction re-rank all their
 rows (winner, `lose`, delta, consolidated). Either way a tick costs a few statements over the
 delta's keys, never a recompute of the DISTINCT ON over the keys' history. An insert-only
-tick's output is SQL that its consumer runs in its own statement (`_Lazy`)."""
+tick's output is SQL that its consumer runs in its own statement (`_Lazy`).
+
+Over a retention window (`WHERE mz_now() <= t + interval`, a temporal filter with only
+`until` bounds) the operator keeps the window itself (`untils`): each stored row carries its
+`__until`, a new row already past it is dropped, and at the tick that reaches a row's
+`__until` the row leaves as a retraction of its key (re-ranked as any retraction). The
+filter's own state, a second copy of every row, is then not kept (eddy.sql.plan_first)."""
 
 from __future__ import annotations
 
 from eddy.dataflow import keyed_state
 from eddy.dataflow.operators import Node
 from eddy.dataflow.runtime import Rel, W, cols_sql
+from eddy.dataflow.temporal import until_sql
 from eddy.storage.state import phys, q
 
 WAS = "__was"   # pool column: this row is (a copy of) the key's stored winner
 RN = "__rn"     # pool column: 1 for the key's first row (its winner), 2 for the others
+UNTIL = "__until"   # stored column under a retention window: the row leaves at this time
 
 
 class FirstRow(Node):
     """`kexprs`: the DISTINCT ON key (SQL over __in, the input row); `rank`: SQL over __in0
     (a pool row: the key columns, the input columns, the weight and __was): 1 for the first
     row of its key in the query's ORDER BY, then __was first, 2 for the others; `proj`: the
-    select list over __in0."""
+    select list over __in0; `untils`: the `until` bounds of a retention window over the input
+    (SQL over __in, epoch ms, as TemporalFilter's), kept by this operator."""
 
     label = "first row"
     stateful = True
 
     def __init__(self, child: Node, kexprs: list[str], rank: str, proj: list[str],
-                 names: list[str], keys_text: str):
+                 names: list[str], keys_text: str, untils: list[str] | None = None):
         super().__init__([child], names)
         self.kexprs, self.rank, self.proj, self.keys_text = kexprs, rank, proj, keys_text
         self.kcols = [f"__k{i}" for i in range(len(kexprs))]
         self.incols = list(child.cols)
+        self.untils = untils or []
+        # the stored input columns: the input's, then the row's end under a retention window
+        self.stored = self.incols + ([UNTIL] if self.untils else [])
         self.hash = keyed_state.hash_sql([f"__in.{q(k)}" for k in self.kcols])
+        self.now = 0
+        self._next: int | None = None   # the earliest __until stored (retention window)
 
     @property
     def win(self) -> str:
@@ -55,14 +69,21 @@ class FirstRow(Node):
         """The rows of an input relation with their key values and key hash."""
         kitems = "".join(f"{k} AS {q(n)}, " for k, n in zip(self.kexprs, self.kcols,
                                                             strict=True))
-        return (f"SELECT {kitems}{cols_sql(self.incols, '__in')}, __in.{W}, "
+        until = f", {until_sql(self.untils)} AS {UNTIL}" if self.untils else ""
+        return (f"SELECT {kitems}{cols_sql(self.incols, '__in')}{until}, __in.{W}, "
                 f"{keyed_state.hash_sql(self.kexprs)} AS {keyed_state.H} FROM ({rel}) AS __in")
+
+    def _live(self, rel: str, now: int) -> str:
+        """The input rows of `rel` still inside the retention window at `now` (all without one)."""
+        if not self.untils:
+            return rel
+        return f"SELECT * FROM ({rel}) AS __in WHERE {until_sql(self.untils)} > {int(now)}"
 
     def _ranked(self, pool: str) -> str:
         return f"SELECT __in0.*, {self.rank} AS {RN} FROM ({pool}) AS __in0"
 
     def _consolidated(self, pool: str) -> str:
-        cols = cols_sql(self.kcols + self.incols)
+        cols = cols_sql(self.kcols + self.stored)
         return (f"SELECT {cols}, sum({W})::BIGINT AS {W}, bool_or({WAS}) AS {WAS} "
                 f"FROM ({pool}) GROUP BY ALL HAVING sum({W}) > 0")
 
@@ -77,24 +98,37 @@ class FirstRow(Node):
 
     def _stored(self, table: str, ranked: str, weight: str, where: str) -> str:
         """INSERT of ranked pool rows into a state table."""
-        return (f"INSERT INTO {table} SELECT {cols_sql(self.kcols + self.incols, '__in')}, "
+        return (f"INSERT INTO {table} SELECT {cols_sql(self.kcols + self.stored, '__in')}, "
                 f"({weight})::BIGINT, {self.hash} FROM {ranked} AS __in WHERE {where}")
 
     # -- lifecycle -----------------------------------------------------------------------
     def setup(self, rt, fresh):
         super().setup(rt, fresh)
+        self.now = rt.now
         if not fresh:
+            self._refresh_next(rt)
             return
         pool = self._consolidated(
             f"SELECT * EXCLUDE ({keyed_state.H}), FALSE AS {WAS} FROM "
-            f"({self._with_key(self.children[0].full())})")
+            f"({self._with_key(self._live(self.children[0].full(), rt.now))})")
         ranked = rt.table(self._ranked(pool))
-        cols = cols_sql(self.kcols + self.incols, "__in")
+        cols = cols_sql(self.kcols + self.stored, "__in")
         keyed_state.create(rt, self.win, f"SELECT {cols}, 1::BIGINT AS {W} FROM {ranked.name} "
                            f"AS __in WHERE {RN} = 1", self.hash)
         keyed_state.create(rt, self.lose, f"SELECT {cols}, (CASE WHEN {RN} = 1 THEN {W} - 1 "
                            f"ELSE {W} END)::BIGINT AS {W} FROM {ranked.name} AS __in "
                            f"WHERE {RN} > 1 OR {W} > 1", self.hash)
+        self._refresh_next(rt)
+
+    def _refresh_next(self, rt) -> None:
+        if self.untils:
+            self._next = rt.conn.execute(
+                f"SELECT min({UNTIL}) FROM (SELECT {UNTIL} FROM {self.win} UNION ALL "
+                f"SELECT {UNTIL} FROM {self.lose})").fetchall()[0][0]
+
+    def next_event(self):
+        times = [t for t in (self._next, super().next_event()) if t is not None]
+        return min(times) if times else None
 
     def full(self):
         return self._project(f"SELECT * FROM {self.win}", W)
@@ -102,19 +136,54 @@ class FirstRow(Node):
     def spec(self):
         pool = self._consolidated(
             f"SELECT * EXCLUDE ({keyed_state.H}), FALSE AS {WAS} FROM "
-            f"({self._with_key(self.children[0].spec())})")
+            f"({self._with_key(self._live(self.children[0].spec(), self.now))})")
         return self._project(f"SELECT * FROM ({self._ranked(pool)}) WHERE {RN} = 1", "1")
 
     def _step(self, rt):
         delta = self.children[0].step(rt)
-        if delta is None:
+        prev, now = self.now, rt.now
+        self.now = now
+        due = self._next is not None and now >= self._next and now > prev
+        if delta is None and not due:
             return None
-        dn = rt.reg(delta)
-        neg = not delta.unit and bool(rt.conn.execute(
+        if not self.untils:
+            dn, unit = rt.reg(delta), delta.unit
+        else:
+            dn, unit = self._windowed(rt, delta, due, now)
+            if dn is None:
+                if due:
+                    self._refresh_next(rt)
+                self.count(delta, None)
+                return None
+        neg = not unit and bool(rt.conn.execute(
             f"SELECT bool_or({W} < 0) FROM {dn}").fetchone()[0])
         out = self._retracting(rt, dn) if neg else self._inserting(rt, dn)
+        if due:
+            self._refresh_next(rt)
         self.count(delta, out)
         return out
+
+    def _windowed(self, rt, delta: Rel | None, due: bool, now: int):
+        """(tick relation of input rows, whether it holds only insertions) under a retention
+        window: the delta's rows still inside it, and when due, the stored rows whose
+        `__until` has come as retractions (their input columns: the key and bounds are
+        computed again from them, to the same values). (None, _): nothing to do."""
+        parts = []
+        if delta is not None:
+            parts.append(self._live(f"SELECT {cols_sql(self.incols)}, {W} FROM "
+                                    f"{rt.reg(delta)}", now))
+        if due:
+            parts += [f"SELECT {cols_sql(self.incols)}, (-{W})::BIGINT AS {W} FROM {t} "
+                      f"WHERE {UNTIL} <= {int(now)}" for t in (self.win, self.lose)]
+        dn = rt.table(" UNION ALL ".join(parts))
+        if not dn.num_rows:
+            return None, True
+        if not due:
+            first = rt.conn.execute(
+                f"SELECT min({until_sql(self.untils)}) FROM {dn.name} AS __in").fetchall()[0][0]
+            if first is not None:
+                self._next = first if self._next is None else min(self._next, first)
+        return dn.name, (not due and delta is not None and delta.unit)
 
     def _inserting(self, rt, dn: str):
         """A delta without retractions. Only the keys stored already (found on the key columns
@@ -155,12 +224,12 @@ class FirstRow(Node):
                        f"WHERE {WAS} AND {RN} > 1) t WHERE s.{H} = t.{H} AND "
                        f"{self._exact('s', 't')}")
             if losers:
-                rt.run(f"INSERT INTO {self.lose} SELECT {cols_sql(self.kcols + self.incols)}, "
+                rt.run(f"INSERT INTO {self.lose} SELECT {cols_sql(self.kcols + self.stored)}, "
                        f"(CASE WHEN {RN} = 1 THEN {W} - 1 ELSE {W} END)::BIGINT, {H} "
                        f"FROM {rn} WHERE {RN} > 1 OR {W} > 1")
         rt.scanned += read
         self.rows_read += read
-        cols = cols_sql(self.kcols + self.incols)
+        cols = cols_sql(self.kcols + self.stored)
         winners = f"SELECT {cols}, 1::BIGINT, {H} FROM ({fresh})"
         if ranked.num_rows:
             winners += f" UNION ALL SELECT {cols}, 1::BIGINT, {H} FROM {rn} " \
@@ -240,8 +309,9 @@ class FirstRow(Node):
         return out
 
     def describe(self):
+        window = f"; rows kept until {'; '.join(self.untils)}" if self.untils else ""
         return (f"First row per key (DISTINCT ON {self.keys_text}: stored winner per key, "
-                f"insert-only deltas compare with it; state {self.key})")
+                f"insert-only deltas compare with it; state {self.key}{window})")
 
 
 class _Lazy(Rel):

@@ -10,6 +10,13 @@ from eddy.storage.state import phys
 MIN, MAX = -(2 ** 62), 2 ** 62  # sentinels: never / always valid
 
 
+def until_sql(untils: list[str]) -> str:
+    """The end of a row's validity (epoch ms, exclusive) from `until` bounds (SQL over __in): the
+    earliest; a NULL bound ends it before any time."""
+    u = [f"coalesce(({e})::BIGINT, {MIN})" for e in untils] or [f"({MAX})"]
+    return f"least({', '.join(u)})" if len(u) > 1 else u[0]
+
+
 class TemporalFilter(Node):
     """`froms`/`untils`: DuckDB SQL over __in giving epoch-ms bounds (from inclusive,
     until exclusive); a NULL bound makes the row never valid, as the comparison is NULL."""
@@ -38,9 +45,8 @@ class TemporalFilter(Node):
 
     def _bounded(self, rel: str) -> str:
         f = [f"coalesce(({e})::BIGINT, {MAX})" for e in self.froms] or [f"({MIN})"]
-        u = [f"coalesce(({e})::BIGINT, {MIN})" for e in self.untils] or [f"({MAX})"]
         fe = f"greatest({', '.join(f)})" if len(f) > 1 else f[0]
-        ue = f"least({', '.join(u)})" if len(u) > 1 else u[0]
+        ue = until_sql(self.untils)
         return (f"SELECT {cols_sql(self.cols, '__in')}, __in.{W}, {fe}::BIGINT AS __from, "
                 f"{ue}::BIGINT AS __until FROM ({rel}) AS __in")
 

@@ -9,6 +9,7 @@ from sqlglot import exp
 from eddy.dataflow.operators import Node
 from eddy.dataflow.operators_first import RN, WAS, FirstRow
 from eddy.dataflow.runtime import W
+from eddy.dataflow.temporal import TemporalFilter
 
 RESERVED = {WAS, RN, W}
 
@@ -56,5 +57,11 @@ def plan_first_row(planner, sel: exp.Select, node: Node, colmap: dict,
     proj = [planner.render(planner.rebind(e.unalias(), colmap, "__in0"), {"__in0": schema})
             for e in sel.expressions]
     keys_text = ", ".join(k.sql("postgres") for k in keys)
-    out = FirstRow(node, ksql, rank, proj, [f"_c{i}" for i in range(len(names))], keys_text)
+    untils = None
+    if isinstance(node, TemporalFilter) and not node.froms and node.untils:
+        # a retention window right below: kept by the first-row state itself (its rows and
+        # bounds are the same), so the filter's copy of every row is not stored
+        node, untils = node.children[0], node.untils
+    out = FirstRow(node, ksql, rank, proj, [f"_c{i}" for i in range(len(names))], keys_text,
+                   untils)
     return out, names
