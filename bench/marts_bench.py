@@ -481,6 +481,9 @@ def main(argv=None) -> int:
         finally:
             bench.stop()
             load.append(os.getloadavg()[0])
+            if (tmp_log := Path(tmp) / "eddy.log").exists():   # the engine's log outlives the run
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(tmp_log, args.json.with_suffix(".eddy.log"))
             try:
                 stack.delete_topics(settings.bootstrap, bench.topics + bench.output_topics)
             except stack.StackError as exc:
