@@ -22,7 +22,7 @@ from __future__ import annotations
 from eddy.dataflow import keyed_state
 from eddy.dataflow.operators import Node
 from eddy.dataflow.runtime import Rel, W, cols_sql
-from eddy.dataflow.temporal import until_sql
+from eddy.dataflow.temporal import input_sql, until_sql
 from eddy.storage.state import phys, q
 
 WAS = "__was"   # pool column: this row is (a copy of) the key's stored winner
@@ -140,16 +140,19 @@ class FirstRow(Node):
         return self._project(f"SELECT * FROM ({self._ranked(pool)}) WHERE {RN} = 1", "1")
 
     def _step(self, rt):
-        delta = self.children[0].step(rt)
-        prev, now = self.now, rt.now
-        self.now = now
-        due = self._next is not None and now >= self._next and now > prev
-        if delta is None and not due:
-            return None
         if not self.untils:
+            delta = self.children[0].step(rt)
+            if delta is None:
+                return None
             dn, unit = rt.reg(delta), delta.unit
         else:
-            dn, unit = self._windowed(rt, delta, due, now)
+            sql, delta = input_sql(self.children[0], rt)
+            prev, now = self.now, rt.now
+            self.now = now
+            due = self._next is not None and now >= self._next and now > prev
+            if sql is None and not due:
+                return None
+            dn, unit = self._windowed(rt, sql, delta, due, now)
             if dn is None:
                 if due:
                     self._refresh_next(rt)
@@ -158,20 +161,20 @@ class FirstRow(Node):
         neg = not unit and bool(rt.conn.execute(
             f"SELECT bool_or({W} < 0) FROM {dn}").fetchone()[0])
         out = self._retracting(rt, dn) if neg else self._inserting(rt, dn)
-        if due:
+        if self.untils and due:
             self._refresh_next(rt)
         self.count(delta, out)
         return out
 
-    def _windowed(self, rt, delta: Rel | None, due: bool, now: int):
+    def _windowed(self, rt, sql: str | None, delta: Rel | None, due: bool, now: int):
         """(tick relation of input rows, whether it holds only insertions) under a retention
-        window: the delta's rows still inside it, and when due, the stored rows whose
-        `__until` has come as retractions (their input columns: the key and bounds are
-        computed again from them, to the same values). (None, _): nothing to do."""
+        window: the rows of the input's change `sql` (a map below fused in) still inside it,
+        and when due, the stored rows whose `__until` has come as retractions (their input
+        columns: the key and bounds are computed again from them, to the same values).
+        (None, _): nothing to do."""
         parts = []
-        if delta is not None:
-            parts.append(self._live(f"SELECT {cols_sql(self.incols)}, {W} FROM "
-                                    f"{rt.reg(delta)}", now))
+        if sql is not None:
+            parts.append(self._live(f"SELECT {cols_sql(self.incols)}, {W} FROM ({sql})", now))
         if due:
             parts += [f"SELECT {cols_sql(self.incols)}, (-{W})::BIGINT AS {W} FROM {t} "
                       f"WHERE {UNTIL} <= {int(now)}" for t in (self.win, self.lose)]

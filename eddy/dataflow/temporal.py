@@ -17,6 +17,15 @@ def until_sql(untils: list[str]) -> str:
     return f"least({', '.join(u)})" if len(u) > 1 else u[0]
 
 
+def input_sql(child: Node, rt) -> tuple[str | None, Rel | None]:
+    """SQL of a child's delta this tick (a map is fused into it rather than run into a table
+    of its own) and the delta it reads (None, None: no change)."""
+    if isinstance(child, Map):
+        return child.delta_sql(rt)
+    delta = child.step(rt)
+    return (None, None) if delta is None else (f"SELECT * FROM {rt.reg(delta)}", delta)
+
+
 class TemporalFilter(Node):
     """`froms`/`untils`: DuckDB SQL over __in giving epoch-ms bounds (from inclusive,
     until exclusive); a NULL bound makes the row never valid, as the comparison is NULL."""
@@ -85,16 +94,8 @@ class TemporalFilter(Node):
     def next_event(self):
         return self._next
 
-    def _input(self, rt) -> tuple[str | None, Rel | None]:
-        """SQL of the input delta (a map below is fused into it) and the delta it reads."""
-        child = self.children[0]
-        if isinstance(child, Map):
-            return child.delta_sql(rt)
-        delta = child.step(rt)
-        return (None, None) if delta is None else (f"SELECT * FROM {rt.reg(delta)}", delta)
-
     def _step(self, rt):
-        sql, delta = self._input(rt)
+        sql, delta = input_sql(self.children[0], rt)
         prev, now = self.now, rt.now
         parts = []
         due = self._next is not None and now >= self._next and now > prev
