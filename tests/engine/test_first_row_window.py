@@ -42,17 +42,19 @@ def test_plan_keeps_the_window_in_the_first_row_state():
 
 def test_earliest_duplicate_expires_and_the_next_takes_over(tmp_path):
     e = Engine(tmp_path, tick_interval=None)
-    s = e.session()
-    s.execute("create table ev (id text, ts timestamptz, v int)")
-    e.tick(T0)
-    s.execute(VIEW)
-    s.execute(f"insert into ev values ('a', {_ts(T0)}, 1), ('a', {_ts(T0 + MIN)}, 2), "
-              f"('b', {_ts(T0 + 30_000)}, 3)")
-    e.tick(T0 + 1000)
-    assert [r[2] for r in _check(s)] == [1, 3]
-    e.tick(T0 + 2 * MIN + 1)             # a's first row is past its window
-    assert [r[2] for r in _check(s)] == [2, 3]
-    e.close()
+    try:
+        s = e.session()
+        s.execute("create table ev (id text, ts timestamptz, v int)")
+        e.tick(T0)
+        s.execute(VIEW)
+        s.execute(f"insert into ev values ('a', {_ts(T0)}, 1), ('a', {_ts(T0 + MIN)}, 2), "
+                  f"('b', {_ts(T0 + 30_000)}, 3)")
+        e.tick(T0 + 1000)
+        assert [r[2] for r in _check(s)] == [1, 3]
+        e.tick(T0 + 2 * MIN + 1)             # a's first row is past its window
+        assert [r[2] for r in _check(s)] == [2, 3]
+    finally:
+        e.close()
     e = Engine(tmp_path, tick_interval=None)   # the bounds are stored: expiry goes on
     try:
         s = e.session()
