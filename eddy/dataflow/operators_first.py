@@ -69,15 +69,17 @@ class FirstRow(Node):
         """The rows of an input relation with their key values and key hash."""
         kitems = "".join(f"{k} AS {q(n)}, " for k, n in zip(self.kexprs, self.kcols,
                                                             strict=True))
-        until = f", {until_sql(self.untils)} AS {UNTIL}" if self.untils else ""
+        until = f", __in.{UNTIL}" if self.untils else ""   # from `_live`, or stored
         return (f"SELECT {kitems}{cols_sql(self.incols, '__in')}{until}, __in.{W}, "
                 f"{keyed_state.hash_sql(self.kexprs)} AS {keyed_state.H} FROM ({rel}) AS __in")
 
     def _live(self, rel: str, now: int) -> str:
-        """The input rows of `rel` still inside the retention window at `now` (all without one)."""
+        """The input rows of `rel` still inside the retention window at `now`, with their end
+        `__until` (computed once a row, here); all rows, as they are, without a window."""
         if not self.untils:
             return rel
-        return f"SELECT * FROM ({rel}) AS __in WHERE {until_sql(self.untils)} > {int(now)}"
+        return (f"SELECT * FROM (SELECT *, {until_sql(self.untils)} AS {UNTIL} FROM ({rel}) "
+                f"AS __in) WHERE {UNTIL} > {int(now)}")
 
     def _ranked(self, pool: str) -> str:
         return f"SELECT __in0.*, {self.rank} AS {RN} FROM ({pool}) AS __in0"
@@ -169,21 +171,19 @@ class FirstRow(Node):
     def _windowed(self, rt, sql: str | None, delta: Rel | None, due: bool, now: int):
         """(tick relation of input rows, whether it holds only insertions) under a retention
         window: the rows of the input's change `sql` (a map below fused in) still inside it,
-        and when due, the stored rows whose `__until` has come as retractions (their input
-        columns: the key and bounds are computed again from them, to the same values).
-        (None, _): nothing to do."""
+        and when due, the stored rows whose `__until` has come as retractions; each with its
+        `__until`. (None, _): nothing to do."""
         parts = []
         if sql is not None:
             parts.append(self._live(f"SELECT {cols_sql(self.incols)}, {W} FROM ({sql})", now))
         if due:
-            parts += [f"SELECT {cols_sql(self.incols)}, (-{W})::BIGINT AS {W} FROM {t} "
-                      f"WHERE {UNTIL} <= {int(now)}" for t in (self.win, self.lose)]
+            parts += [f"SELECT {cols_sql(self.incols)}, (-{W})::BIGINT AS {W}, {UNTIL} "
+                      f"FROM {t} WHERE {UNTIL} <= {int(now)}" for t in (self.win, self.lose)]
         dn = rt.table(" UNION ALL ".join(parts))
         if not dn.num_rows:
             return None, True
         if not due:
-            first = rt.conn.execute(
-                f"SELECT min({until_sql(self.untils)}) FROM {dn.name} AS __in").fetchall()[0][0]
+            first = rt.conn.execute(f"SELECT min({UNTIL}) FROM {dn.name}").fetchall()[0][0]
             if first is not None:
                 self._next = first if self._next is None else min(self._next, first)
         return dn.name, (not due and delta is not None and delta.unit)

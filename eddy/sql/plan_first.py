@@ -7,11 +7,11 @@ from __future__ import annotations
 from sqlglot import exp
 
 from eddy.dataflow.operators import Node
-from eddy.dataflow.operators_first import RN, WAS, FirstRow
+from eddy.dataflow.operators_first import RN, UNTIL, WAS, FirstRow
 from eddy.dataflow.runtime import W
 from eddy.dataflow.temporal import TemporalFilter
 
-RESERVED = {WAS, RN, W}
+RESERVED = {WAS, RN, W, UNTIL}
 
 
 def _ordinal(e: exp.Expression) -> bool:
