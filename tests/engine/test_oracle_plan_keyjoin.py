@@ -14,9 +14,12 @@ from oracle import Shape, check_drawn_stream, explain_view
 
 S = Shape
 LOGINS = (
+    # ORDER BY decides between rows that differ in what the view shows (ids repeat in the
+    # drawn data: without the last key a tie left DISTINCT ON free to pick either row)
     "with last1 as (select distinct on (g) g, id as last_id, v as last_v from t1 "
-    "order by g, ts desc, id desc), "
-    "last2 as (select distinct on (g) g, w as last_w from t2 order by g, id desc), "
+    "order by g, ts desc, id desc, v nulls first), "
+    "last2 as (select distinct on (g) g, w as last_w from t2 order by g, id desc, "
+    "w nulls first), "
     "marked as (select g, id from t1 where b), "
     "keys as (select g from last1 union select g from last2) "
     "select keys.g, last1.last_v, case when last1.g is null then null "
