@@ -121,6 +121,8 @@ class Dataflow:
         kind = _relation_kind(conn, self.object_id)
         if kind is not None:
             conn.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {self.table}")
+        for v in (v for n in self.root.walk() for v in n.state_views()):
+            conn.execute(f"DROP VIEW IF EXISTS {phys(v)}")
         for t in self.state_tables():
             conn.execute(f"DROP TABLE IF EXISTS {phys(t)}")
 

@@ -138,6 +138,9 @@ def delete(rt: TickContext, table: str, touched: Rel, exact: str) -> None:
     rt.scanned += profiled(rt, sql, table)
 
 
+VIEWED: dict[str, str] = {}   # a state view (physical name) -> the state table it reads
+
+
 def profiled(rt: TickContext, sql: str, tables: str | list[str]) -> int:
     """Run a statement under DuckDB's profiler; returns the rows it read from `tables` (one
     name or several): the rows fetched where DuckDB used the index, the whole table where it
@@ -155,8 +158,9 @@ def profiled(rt: TickContext, sql: str, tables: str | list[str]) -> int:
             plan = json.load(f)
     finally:
         os.unlink(path)
+    tables = [tables] if isinstance(tables, str) else tables
     names = {t.rsplit(".", 1)[-1].strip('"'): t
-             for t in ([tables] if isinstance(tables, str) else tables)}
+             for t in [VIEWED.get(t, t) for t in tables]}
     total = 0
     stack = [plan]
     while stack:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from eddy.dataflow import jsonpaths, keyed_state
 from eddy.dataflow.joinkeys import equi_keys
 from eddy.dataflow.runtime import (
@@ -13,7 +15,7 @@ from eddy.dataflow.runtime import (
     cols_sql,
     consolidate_sql,
 )
-from eddy.storage.state import phys, q
+from eddy.storage.state import SCHEMA, phys, q
 
 
 class Node:
@@ -34,6 +36,18 @@ class Node:
     # state tables this node owns (physical names)
     def state_tables(self) -> list[str]:
         return []
+
+    def state_views(self) -> list[str]:
+        """Views this node keeps over other nodes' state (dropped with the dataflow)."""
+        return []
+
+    def keyed_rows(self, keys: list[str], src: str | None = None) -> tuple[str, str] | None:
+        """(SQL, state table): this node's whole output (columns, weight) with `__h`, the hash
+        of the output columns `keys`, read from a state table that already stores it under
+        that hash (and its index); None when none does. `src`: SQL of the rows of that table
+        to read instead of all. Names are right only once the planner has assigned them
+        (eddy.sql.planner.assign_keys)."""
+        return None
 
     def setup(self, rt: TickContext, fresh: bool) -> None:
         for child in self.children:
@@ -148,6 +162,19 @@ class Map(Node):
 
     def spec(self):
         return self._select(self.children[0].spec())
+
+    def keyed_rows(self, keys, src=None):
+        """A projection of columns passes its input's keyed rows through, renamed."""
+        below = [column_of(e) for e in self.exprs]
+        if self.where is not None or None in below or \
+                any(k not in self.cols for k in keys):
+            return None
+        got = self.children[0].keyed_rows([below[self.cols.index(k)] for k in keys], src)
+        if got is None:
+            return None
+        items = "".join(f"__in.{q(c)} AS {q(n)}, " for c, n in zip(below, self.cols,
+                                                                  strict=True))
+        return f"SELECT {items}__in.{W}, __in.{keyed_state.H} FROM ({got[0]}) AS __in", got[1]
 
     def _composed(self) -> Map:
         """An equal map over a deeper input: a projection over a map that only filters and
@@ -330,14 +357,18 @@ class Arrange(Node):
         row of `probe`, of key types `types`: a superset (hash collisions), found by index.
         `exact`: only those meeting it (SQL over __in, the stored row, and t, the probe);
         `hashed`: the probe's `__h` already is the key hash in this arrangement's types."""
-        touched: Rel | str = probe
-        if not hashed:      # the probe's key hashes, computed inside the lookup
-            cast = keyed_state.probe_types(types, self.types(rt.conn))
-            # `exact` compares the probe's own columns: keep them beside the new hash
-            keep = f"COLUMNS(c -> c <> '{keyed_state.H}'), " if exact else ""
-            touched = (f"SELECT DISTINCT {keep}{keyed_state.hash_sql(exprs, cast)} AS "
-                       f"{keyed_state.H} FROM {probe.name} AS __in")
+        touched = self._probe(rt, probe, exprs, types, exact, hashed)
         return keyed_state.lookup(rt, self.table, self.cols + [W], touched, exact, "__in")
+
+    def _probe(self, rt, probe: Rel, exprs, types, exact, hashed) -> Rel | str:
+        """The probe with `__h`, its key hash in this arrangement's types (SQL, or itself)."""
+        if hashed:
+            return probe
+        cast = keyed_state.probe_types(types, self.types(rt.conn))
+        # `exact` compares the probe's own columns: keep them beside the new hash
+        keep = f"COLUMNS(c -> c <> '{keyed_state.H}'), " if exact else ""
+        return (f"SELECT DISTINCT {keep}{keyed_state.hash_sql(exprs, cast)} AS "
+                f"{keyed_state.H} FROM {probe.name} AS __in")
 
     def rows_sql(self, rt: TickContext, probe: Rel, exprs: list[str], types: list[str],
                  exact: str, hashed: bool = False) -> str:
@@ -367,6 +398,71 @@ class Arrange(Node):
         return f"Arrange (state {self.key}{on})"
 
 
+class SharedArrange(Arrange):
+    """An arrangement read from state that another operator already keeps under the same key
+    hash (`keyed_rows`: a first row's winners), through a view of that name: the rows are not
+    stored twice, as Materialize reads an index another dataflow keeps. Its change is its
+    input's, as it comes. A lookup by key finds the rows in the state table itself: DuckDB
+    does not take a join's keys through a view (or any subquery) to the table's index."""
+
+    label = "arrange (shared)"
+
+    def __init__(self, child: Node, kexprs: list[str], keys: list[str]):
+        super().__init__(child, kexprs)
+        self.keys = keys    # the key's output columns
+        self.base = ""      # the state table read
+
+    def state_tables(self):
+        return []
+
+    def state_views(self):
+        return [self.key]
+
+    def setup(self, rt, fresh):
+        Node.setup(self, rt, fresh)
+        kind = rt.conn.execute(
+            "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND "
+            "table_name = ?", [SCHEMA, self.key]).fetchone()
+        if kind and kind[0] == "BASE TABLE":
+            rt.run(f"DROP TABLE {self.table}")     # a copy kept by an earlier build
+        rows, self.base = self.children[0].keyed_rows(self.keys)
+        rt.run(f"CREATE OR REPLACE VIEW {self.table} AS SELECT {cols_sql(self.cols)}, {W}, "
+               f"{keyed_state.H} FROM ({rows})")
+        keyed_state.VIEWED[self.table] = self.base   # what a scan reads (profile_scans)
+
+    def rows_for(self, rt, probe, exprs, types, exact=None, hashed=False):
+        touched = self._probe(rt, probe, exprs, types, exact, hashed)
+        src = f"({touched})" if isinstance(touched, str) else touched.name
+        match = keyed_state.hash_match(rt, self.base, "s", touched)
+        rows, _ = self.children[0].keyed_rows(self.keys, "__found")
+        cond = f" AND {exact}" if exact else ""
+        # materialized: inlined, the two semi joins are planned together, and the table is
+        # then scanned whole instead of read by index (DuckDB 1.4.5)
+        return rt.keyed_table(
+            f"WITH __found AS MATERIALIZED (SELECT s.* FROM {self.base} s SEMI JOIN {src} t ON "
+            f"{match}) SELECT {cols_sql(self.cols + [W], '__in')} FROM ({rows}) __in "
+            f"SEMI JOIN {src} t ON __in.{keyed_state.H} = t.{keyed_state.H}{cond}",
+            [self.base])
+
+    def _step(self, rt):
+        delta = self.children[0].step(rt)
+        self.count(delta, None)
+        return delta
+
+    def describe(self):
+        keys = ", ".join(self.kexprs).replace("__in.", "")
+        return f"Arrange (shared: a view {self.key} over its input's state; key {keys})"
+
+
+def column_of(expr: str, alias: str = "__in") -> str | None:
+    """The column of `alias` that an expression only reads as it is, else None."""
+    m = re.fullmatch(rf'(?:"{alias}"|{alias})\.(?:"((?:[^"]|"")+)"|([A-Za-z_]\w*))',
+                     expr.strip())
+    if m is None:
+        return None
+    return m.group(1).replace('""', '"') if m.group(1) is not None else m.group(2)
+
+
 def arranged(node: Node) -> Node:
     """The node itself when it can produce its full output cheaply, else an Arrange over it."""
     if isinstance(node, Scan | Arrange) or getattr(node, "stateful", False):
@@ -386,7 +482,10 @@ def keyed(node: Node, kexprs: list[str]) -> Arrange:
         node = node.children[0]
     shared = node.__dict__.setdefault("_keyed", {})
     if tuple(kexprs) not in shared:
-        shared[tuple(kexprs)] = Arrange(node, list(kexprs))
+        cols = [column_of(k) for k in kexprs]
+        rows = None if None in cols else node.keyed_rows(cols)
+        shared[tuple(kexprs)] = Arrange(node, list(kexprs)) if rows is None else \
+            SharedArrange(node, list(kexprs), cols)
     return shared[tuple(kexprs)]
 
 

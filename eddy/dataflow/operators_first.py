@@ -20,7 +20,7 @@ filter's own state, a second copy of every row, is then not kept (eddy.sql.plan_
 from __future__ import annotations
 
 from eddy.dataflow import keyed_state
-from eddy.dataflow.operators import Node
+from eddy.dataflow.operators import Node, column_of
 from eddy.dataflow.runtime import Rel, W, cols_sql
 from eddy.dataflow.temporal import input_sql, until_sql
 from eddy.storage.state import phys, q
@@ -134,6 +134,17 @@ class FirstRow(Node):
 
     def full(self):
         return self._project(f"SELECT * FROM {self.win}", W)
+
+    def keyed_rows(self, keys, src=None):
+        """The stored winners, when `keys` are the output columns of the DISTINCT ON key in
+        its order: `win` stores them under that hash (an arrangement for readers by key)."""
+        below = [column_of(self.proj[self.cols.index(k)], "__in0") if k in self.cols else None
+                 for k in keys]
+        if None in below or below != [column_of(k) for k in self.kexprs]:
+            return None
+        items = "".join(f"{e} AS {q(n)}, " for e, n in zip(self.proj, self.cols, strict=True))
+        return (f"SELECT {items}__in0.{W}, __in0.{keyed_state.H} FROM {src or self.win} "
+                f"AS __in0", self.win)
 
     def spec(self):
         pool = self._consolidated(
