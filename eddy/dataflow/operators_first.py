@@ -52,6 +52,7 @@ class FirstRow(Node):
         self.hash = keyed_state.hash_sql([f"__in.{q(k)}" for k in self.kcols])
         self.now = 0
         self._next: int | None = None   # the earliest __until stored (retention window)
+        self._first_of: str | None = None  # new rows whose earliest end is still to be read
 
     @property
     def win(self) -> str:
@@ -174,6 +175,9 @@ class FirstRow(Node):
         neg = not unit and bool(rt.conn.execute(
             f"SELECT bool_or({W} < 0) FROM {dn}").fetchone()[0])
         out = self._retracting(rt, dn) if neg else self._inserting(rt, dn)
+        if self._first_of is not None:     # not read with the ranked rows' counts
+            self._note_next(rt.conn.execute(
+                f"SELECT min({UNTIL}) FROM {self._first_of}").fetchall()[0][0])
         if self.untils and due:
             self._refresh_next(rt)
         self.count(delta, out)
@@ -193,11 +197,15 @@ class FirstRow(Node):
         dn = rt.table(" UNION ALL ".join(parts))
         if not dn.num_rows:
             return None, True
-        if not due:
-            first = rt.conn.execute(f"SELECT min({UNTIL}) FROM {dn.name}").fetchall()[0][0]
-            if first is not None:
-                self._next = first if self._next is None else min(self._next, first)
+        if not due:     # their earliest end is the next expiry if none comes sooner
+            self._first_of = dn.name
         return dn.name, (not due and delta is not None and delta.unit)
+
+    def _note_next(self, first: int | None) -> None:
+        """Schedule an expiry at `first` (the earliest end of new rows) if none is sooner."""
+        self._first_of = None
+        if first is not None:
+            self._next = first if self._next is None else min(self._next, first)
 
     def _inserting(self, rt, dn: str):
         """A delta without retractions. Only the keys stored already (found on the key columns
@@ -229,9 +237,13 @@ class FirstRow(Node):
         if ranked.num_rows:
             fresh = (f"SELECT d.* FROM ({dk}) d ANTI JOIN (SELECT DISTINCT {kc}, {H} FROM {rn})"
                      f" t ON d.{H} = t.{H} AND {self._exact('d', 't')}")
-            read, replaced, losers = rt.conn.execute(
+            # with the new rows' earliest end when a retention window needs it
+            first = f", (SELECT min({UNTIL}) FROM {self._first_of})" if self._first_of else ""
+            read, replaced, losers, *end = rt.conn.execute(
                 f"SELECT count(*) FILTER ({WAS}), count(*) FILTER ({WAS} AND {RN} > 1), "
-                f"count(*) FILTER ({RN} > 1 OR {W} > 1) FROM {rn}").fetchone()
+                f"count(*) FILTER ({RN} > 1 OR {W} > 1){first} FROM {rn}").fetchone()
+            if end:
+                self._note_next(end[0])
             if replaced:
                 # the stored winners that a new row ranks before leave `win`
                 rt.run(f"DELETE FROM {self.win} s USING (SELECT {kc}, {H} FROM {rn} "
