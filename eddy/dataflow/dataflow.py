@@ -34,6 +34,7 @@ class Dataflow:
         self.rows_scanned = 0     # state rows the last step read (keyed lookups, scans)
         self.key = keyed_state.hash_sql([f"__in.{q(n)}" for n in names])
         self.served: str | None = None    # SQL of the output read from the root's state
+        self.sizes = keyed_state.Sizes()
         _mark_forgetting_filters(root)
 
     @property
@@ -96,7 +97,8 @@ class Dataflow:
         sql, unit = got
         named = f"SELECT {items}{sep}{W} FROM ({sql})"
         if self.served is None:
-            return apply_delta(rt, self.table, self.names, named, self.key, unit=unit)
+            return apply_delta(rt, self.table, self.names, named, self.key, unit=unit,
+                               sizes=self.sizes)
         # the root's state is the output: the delta only named (a keyed recompute's delta is
         # consolidated; a first-row delta of new winners only is a set; a map may merge
         # rows), made only if read (eddy.dataflow.runtime.Deferred): a table's columns

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
 from typing import TYPE_CHECKING
 
 from eddy.storage.state import q
@@ -73,69 +72,106 @@ def hashes(rt: TickContext, rel: str, key: str) -> Rel:
 
 
 # DuckDB reads a table by its ART index when fewer rows than max(index_scan_max_count,
-# index_scan_percentage * rows) match (the values eddy/storage/state.py sets)
+# index_scan_percentage * rows) match (the values eddy/storage/state.py sets); with more, it
+# still pushes the probe's hashes into the table's scan as an IN filter (up to
+# dynamic_or_filter_threshold, 20000) and tests every row against it: a lookup of 6,373 keys
+# in 11,662 sessions took 9.5 ms, as a plain hash join (the hashes compared through xor(),
+# which it does not push down) 1.7 ms.
 INDEX_SCAN_MAX = 512
 INDEX_SCAN_SHARE = 0.005
-_sizes: dict[str, tuple[int, float]] = {}    # state table -> (rows, when counted)
+# A lookup of N keys by index costs ~2.3 µs a key; a hash join over the whole table ~35-60 ns
+# a row. So a table with fewer than this many rows per probed key is scanned: 9,800 (group,
+# user) pairs of a 20k-event tick looked up in 50,000 stored pairs took 23 ms by index, 3 ms
+# by scan (295,000 pairs: 29 against 10 ms).
+ROWS_PER_PROBE = 40
 
 
-def hash_match(rt: TickContext, table: str, alias: str, touched: Rel | str) -> str:
-    """The join condition of a state table's rows (`alias`) with the touched hashes (t).
+class Sizes:
+    """The one rule for reading or deleting the rows of some keys of an operator's state
+    tables: by the `__h` index, or by a hash join over a scan of the table. It keeps each
+    table's estimated rows (counted, moved by the rows the operator's statements insert and
+    delete, counted again every RECOUNT uses)."""
 
-    With more touched keys than the index serves, DuckDB still pushes them into the table's
-    scan as an IN filter (dynamic_or_filter_threshold, 20000) and tests every row against
-    it: a lookup of 6,373 keys in 11,662 sessions took 9.5 ms, as a plain hash join (the
-    hashes compared through xor(), which it does not push down) 1.7 ms."""
-    plain = f"{alias}.{H} = t.{H}"
-    if isinstance(touched, str) or touched.num_rows <= INDEX_SCAN_MAX:
-        return plain
-    rows, at = _sizes.get(table, (0, -1.0))
-    if time.monotonic() - at > 10:     # a size for the choice only: refreshed now and then
-        rows = rt.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        _sizes[table] = (rows, time.monotonic())
-    if touched.num_rows <= INDEX_SCAN_SHARE * rows:
-        return plain
-    return f"xor({alias}.{H}, 1::UBIGINT) = xor(t.{H}, 1::UBIGINT)"
+    RECOUNT = 64    # uses of an estimate before it is counted again (rows moved unseen)
 
+    def __init__(self):
+        self.rows: dict[str, int] = {}
+        self.uses: dict[str, int] = {}
 
-def lookup(rt: TickContext, table: str, cols: list[str], touched: Rel | str,
-           exact: str | None = None, alias: str = "s", residual: str | None = None) -> Rel:
-    """The rows of the state table whose key hash is in `touched` (a relation with `__h`, or
-    SQL of one; columns `cols`, in that order); `exact`: and that meet this condition (SQL over the aliases `alias`, the table,
-    and t, `touched`), in the same statement (the index still finds the rows by hash).
-    `residual`: a further condition over both, applied after an inner join (`exact` must then
-    match each row to at most one row of `touched`): in the join's ON, a comparison of
-    both sides (a time range) makes DuckDB drop the hash join for a nested loop."""
-    items = ", ".join(f"{alias}.{q(c)}" for c in cols)
-    cond = f" AND {exact}" if exact else ""
-    src = f"({touched})" if isinstance(touched, str) else touched.name
-    match = hash_match(rt, table, alias, touched)
-    sql = f"SELECT {items} FROM {table} {alias} SEMI JOIN {src} t ON {match}{cond}"
-    if residual:
-        sql = (f"SELECT {items} FROM {table} {alias} JOIN {src} t ON {match}{cond} "
-               f"WHERE {residual}")
-    if not isinstance(touched, str) and not touched.num_rows:
-        return rt.table(f"{sql} LIMIT 0")
-    if not rt.profile_scans:
-        out = rt.table(sql)
-        rt.scanned += out.num_rows
-        return out
-    empty = rt.table(f"SELECT * FROM ({sql}) LIMIT 0")
-    rt.scanned += profiled(rt, f"INSERT INTO {empty.name} {sql}", table)
-    return type(empty)(rt, empty.name)
+    def estimate(self, rt: TickContext, table: str) -> int:
+        self.uses[table] = uses = self.uses.get(table, 0) + 1
+        n = self.rows.get(table)
+        if n is None or uses % self.RECOUNT == 0:
+            n = self.rows[table] = rt.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        return n
 
+    def by_index(self, rt: TickContext, table: str, probes: int) -> bool:
+        """Whether `probes` keys are read from `table` by index: cheaper than a scan, and few
+        enough that DuckDB serves them from the index."""
+        n = self.estimate(rt, table)
+        return n > ROWS_PER_PROBE * probes and (probes <= INDEX_SCAN_MAX or
+                                                probes <= INDEX_SCAN_SHARE * n)
 
-def delete(rt: TickContext, table: str, touched: Rel, exact: str) -> None:
-    """Delete the rows whose key hash is in `touched` and that meet `exact` (SQL over the
-    aliases s, the table, and t, `touched`); counts the rows it reads as `lookup` does."""
-    if not touched.num_rows:
-        return
-    sql = (f"DELETE FROM {table} s USING {touched.name} t WHERE "
-           f"{hash_match(rt, table, 's', touched)} AND {exact}")
-    if not rt.profile_scans:
-        rt.run(sql)
-        return
-    rt.scanned += profiled(rt, sql, table)
+    def match(self, rt: TickContext, table: str, alias: str, probes: int) -> str:
+        """The join condition of the table's rows (`alias`) with the probed hashes (t)."""
+        if self.by_index(rt, table, probes):
+            return f"{alias}.{H} = t.{H}"
+        return f"xor({alias}.{H}, 1::UBIGINT) = xor(t.{H}, 1::UBIGINT)"
+
+    def on(self, rt: TickContext, table: str, probes: int, alias: str = "s") -> str:
+        """`match` as the start of a condition that an exact key comparison completes."""
+        return f"{self.match(rt, table, alias, probes)} AND "
+
+    def moved(self, table: str, n: int | None) -> None:
+        """`n` rows added (negative: removed); None: unknown, counted again when next asked."""
+        if n is None:
+            self.rows.pop(table, None)
+        elif table in self.rows:
+            self.rows[table] += n
+
+    def insert(self, rt: TickContext, table: str, sql: str) -> None:
+        self.moved(table, rt.conn.execute(sql).fetchone()[0])
+
+    def lookup(self, rt: TickContext, table: str, cols: list[str], touched: Rel | str,
+               exact: str | None = None, alias: str = "s", residual: str | None = None) -> Rel:
+        """The rows of the state table whose key hash is in `touched` (a relation with `__h`,
+        or SQL of one: then by index); columns `cols`, in that order. `exact`: and that meet
+        this condition (SQL over the aliases `alias`, the table, and t, `touched`), in the
+        same statement. `residual`: a further condition over both, applied after an inner join
+        (`exact` must then match each row to at most one row of `touched`): in the join's ON,
+        a comparison of both sides (a time range) makes DuckDB drop the hash join for a
+        nested loop."""
+        items = ", ".join(f"{alias}.{q(c)}" for c in cols)
+        cond = f" AND {exact}" if exact else ""
+        src = f"({touched})" if isinstance(touched, str) else touched.name
+        match = f"{alias}.{H} = t.{H}" if isinstance(touched, str) else \
+            self.match(rt, table, alias, touched.num_rows)
+        sql = f"SELECT {items} FROM {table} {alias} SEMI JOIN {src} t ON {match}{cond}"
+        if residual:
+            sql = (f"SELECT {items} FROM {table} {alias} JOIN {src} t ON {match}{cond} "
+                   f"WHERE {residual}")
+        if not isinstance(touched, str) and not touched.num_rows:
+            return rt.table(f"{sql} LIMIT 0")
+        if not rt.profile_scans:
+            out = rt.table(sql)
+            rt.scanned += out.num_rows
+            return out
+        empty = rt.table(f"SELECT * FROM ({sql}) LIMIT 0")
+        rt.scanned += profiled(rt, f"INSERT INTO {empty.name} {sql}", table)
+        return type(empty)(rt, empty.name)
+
+    def delete(self, rt: TickContext, table: str, touched: Rel, exact: str) -> None:
+        """Delete the rows whose key hash is in `touched` and that meet `exact` (SQL over the
+        aliases s, the table, and t, `touched`); counts the rows it reads as `lookup` does."""
+        if not touched.num_rows:
+            return
+        sql = (f"DELETE FROM {table} s USING {touched.name} t WHERE "
+               f"{self.on(rt, table, touched.num_rows)}{exact}")
+        if rt.profile_scans:
+            rt.scanned += profiled(rt, sql, table)
+            self.moved(table, None)
+        else:
+            self.moved(table, -rt.conn.execute(sql).fetchone()[0])
 
 
 VIEWED: dict[str, str] = {}   # a state view (physical name) -> the state table it reads

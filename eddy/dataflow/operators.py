@@ -8,7 +8,6 @@ from eddy.dataflow import jsonpaths, keyed_state
 from eddy.dataflow.joinkeys import equi_keys
 from eddy.dataflow.runtime import (
     Rel,
-    Sizes,
     TickContext,
     W,
     apply_delta,
@@ -316,7 +315,7 @@ class Arrange(Node):
         super().__init__([child], list(child.cols))
         self.kexprs = kexprs
         self.ktypes: list[str] | None = None
-        self.sizes = Sizes()
+        self.sizes = keyed_state.Sizes()
 
     @property
     def table(self) -> str:
@@ -358,7 +357,7 @@ class Arrange(Node):
         `exact`: only those meeting it (SQL over __in, the stored row, and t, the probe);
         `hashed`: the probe's `__h` already is the key hash in this arrangement's types."""
         touched = self._probe(rt, probe, exprs, types, exact, hashed)
-        return keyed_state.lookup(rt, self.table, self.cols + [W], touched, exact, "__in")
+        return self.sizes.lookup(rt, self.table, self.cols + [W], touched, exact, "__in")
 
     def _probe(self, rt, probe: Rel, exprs, types, exact, hashed) -> Rel | str:
         """The probe with `__h`, its key hash in this arrangement's types (SQL, or itself)."""
@@ -374,8 +373,8 @@ class Arrange(Node):
                  exact: str, hashed: bool = False) -> str:
         """SQL of rows_for()'s rows with `exact`, for the statement that uses them: by index,
         or by a hash join over the whole table when it is small for the keys probed
-        (eddy.dataflow.runtime.Sizes)."""
-        if self.sizes.on(rt, self.table, probe.num_rows, "__in"):
+        (eddy.dataflow.keyed_state.Sizes)."""
+        if self.sizes.by_index(rt, self.table, probe.num_rows):
             # by index: a statement of its own (inside a larger one, DuckDB may start the
             # table's scan before the probe's hashes are known, and scan it whole)
             rows = self.rows_for(rt, probe, exprs, types, exact, hashed)
@@ -387,7 +386,8 @@ class Arrange(Node):
         delta = self.children[0].step(rt)
         if delta is None:
             return None
-        out = apply_delta(rt, self.table, self.cols, delta, self.hash, unit=delta.unit)
+        out = apply_delta(rt, self.table, self.cols, delta, self.hash, unit=delta.unit,
+                          sizes=self.sizes)
         if out is not None and (out.unit or out.positive):
             self.sizes.moved(self.table, out.num_rows)
         self.count(delta, out)
@@ -433,7 +433,8 @@ class SharedArrange(Arrange):
     def rows_for(self, rt, probe, exprs, types, exact=None, hashed=False):
         touched = self._probe(rt, probe, exprs, types, exact, hashed)
         src = f"({touched})" if isinstance(touched, str) else touched.name
-        match = keyed_state.hash_match(rt, self.base, "s", touched)
+        match = f"s.{keyed_state.H} = t.{keyed_state.H}" if isinstance(touched, str) else \
+            self.sizes.match(rt, self.base, "s", touched.num_rows)
         rows, _ = self.children[0].keyed_rows(self.keys, "__found")
         cond = f" AND {exact}" if exact else ""
         # materialized: inlined, the two semi joins are planned together, and the table is

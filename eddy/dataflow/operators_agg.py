@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from eddy.dataflow import keyed_state
 from eddy.dataflow.operators import Map, Node
-from eddy.dataflow.runtime import Sizes, W, apply_delta, cols_sql, consolidate_sql, nullsafe
+from eddy.dataflow.runtime import W, apply_delta, cols_sql, consolidate_sql, nullsafe
 from eddy.storage.state import phys, q
 
 LINEAR_AGGS = ("count_star", "count", "sum", "avg", "count_distinct")
@@ -61,7 +61,7 @@ class LinearAgg(_ChangeAsSql):
         self.hash = keyed_state.hash_sql([f"__in.{q(g)}" for g in self.gcols])
         self.distinct = [i for i, (kind, _) in enumerate(aggs) if kind == "count_distinct"]
         self.phash = keyed_state.hash_sql([f"__in.{q(g)}" for g in self.gcols + ["_x"]])
-        self.sizes = Sizes()
+        self.sizes = keyed_state.Sizes()
         self._per_row = 1.0    # touched groups per input row, last tick (probes estimated)
 
     @property
@@ -153,7 +153,7 @@ class LinearAgg(_ChangeAsSql):
 
     def setup(self, rt, fresh):
         super().setup(rt, fresh)
-        self.sizes = Sizes()
+        self.sizes = keyed_state.Sizes()
         if fresh:
             full = self.children[0].full()
             for i in self.distinct:
@@ -394,6 +394,7 @@ class MinMaxAgg(_ChangeAsSql):
         self.pick = "greatest" if kind == "max" else "least"
         self.vhash = keyed_state.hash_sql([f"__in.{q(g)}" for g in self.gcols])
         self.hash = keyed_state.hash_sql([f"__in.{q(g)}" for g in self.cols[:-1]])
+        self.sizes = keyed_state.Sizes()
 
     @property
     def table(self):
@@ -436,7 +437,8 @@ class MinMaxAgg(_ChangeAsSql):
         delta = child.step(rt)
         if delta is None:
             return None
-        merged = apply_delta(rt, self.values, child.cols, delta, self.vhash, unit=delta.unit)
+        merged = apply_delta(rt, self.values, child.cols, delta, self.vhash, unit=delta.unit,
+                             sizes=self.sizes)
         self.count(delta, None)
         if merged is None:
             return None
@@ -455,10 +457,12 @@ class MinMaxAgg(_ChangeAsSql):
         # one statement: each touched group's old extreme (read by key) and its new one: the
         # better of the old and the delta's when the delta only adds rows, else the extreme
         # of the group's values (read by key; none left: the group is gone)
-        old = (f"SELECT s.* FROM {self.table} s SEMI JOIN {tn} t ON s.__h = t.__h AND "
+        old = (f"SELECT s.* FROM {self.table} s SEMI JOIN {tn} t ON "
+               f"{self.sizes.on(rt, self.table, trel.num_rows)}"
                f"{nullsafe('s', 't', self.cols[:-1], self.gcols)}")
         lost = (f"SELECT s.* FROM {self.values} s SEMI JOIN (SELECT * FROM {tn} WHERE __neg) t "
-                f"ON s.__h = t.__h AND {nullsafe('s', 't', self.gcols)}")
+                f"ON {self.sizes.on(rt, self.values, trel.num_rows)}"
+                f"{nullsafe('s', 't', self.gcols)}") if not insert_only else ""
         # (no group lost rows: not read at all, so an empty probe does not scan the values)
         regrouped = self._extreme(f"({lost}) AS __in" if not insert_only else
                                   f"(SELECT * FROM {self.values} LIMIT 0) AS __in")
@@ -473,10 +477,9 @@ class MinMaxAgg(_ChangeAsSql):
             f"LEFT JOIN ({regrouped}) r ON {nullsafe('t', 'r', self.gcols, self.cols[:-1])}",
             [self.table] + [self.values] * (not insert_only))
         nn = new.name
-        keyed_state.delete(rt, self.table, new,
-                           f"t._had AND {nullsafe('s', 't', self.cols[:-1])}")
-        rt.run(f"INSERT INTO {self.table} SELECT {cols_sql(self.cols)}, 1::BIGINT, __h "
-               f"FROM {nn} WHERE _has")
+        self.sizes.delete(rt, self.table, new, f"t._had AND {nullsafe('s', 't', self.cols[:-1])}")
+        self.sizes.insert(rt, self.table, f"INSERT INTO {self.table} SELECT "
+                          f"{cols_sql(self.cols)}, 1::BIGINT, __h FROM {nn} WHERE _has")
         self.rows_read += new.num_rows
         self.rows_written += new.num_rows
         same = f"_has AND _had AND _ov IS NOT DISTINCT FROM {v}"

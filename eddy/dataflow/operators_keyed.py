@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from eddy.dataflow import keyed_state
 from eddy.dataflow.operators import Node, arranged, full_rows, keyed
-from eddy.dataflow.runtime import Sizes, W, cols_sql, consolidate_sql, expand_sql, nullsafe
+from eddy.dataflow.runtime import W, cols_sql, consolidate_sql, expand_sql, nullsafe
 from eddy.storage.state import phys, q
 
 
@@ -30,7 +30,7 @@ class KeyedRecompute(Node):
         self.hash = keyed_state.hash_sql([f"__in.{q(k)}" for k in self.kcols])
         self.ktypes: list[str] | None = None
         self._tn_types: dict[tuple, list[str]] = {}
-        self.sizes = Sizes()
+        self.sizes = keyed_state.Sizes()
 
     @property
     def table(self):

@@ -110,9 +110,9 @@ class SessionMerge(KeyedRecompute):
                  near: str | None = None, distinct: bool = False):
         """Take the stored rows of `touched` meeting `exact` (and `near`) out, put those of
         `new_sql(old rows)` in (`distinct`: rows known distinct, not consolidated)."""
-        old = keyed_state.lookup(rt, self.table, self.kcols + self.cols + [W], touched, exact,
-                                 residual=near)
-        keyed_state.delete(rt, self.table, touched, f"{exact} AND {near}" if near else exact)
+        old = self.sizes.lookup(rt, self.table, self.kcols + self.cols + [W], touched, exact,
+                                residual=near)
+        self.sizes.delete(rt, self.table, touched, f"{exact} AND {near}" if near else exact)
         if not rt.profile_scans:
             rt.scanned += old.num_rows
         rows = f"(SELECT *, 1::BIGINT AS {W} FROM ({new_sql(old)}))"

@@ -167,56 +167,6 @@ class TickContext:
         self._temps.clear()
 
 
-# A lookup of the rows of N keys by the `__h` index costs ~2.3 µs a key (the probe's hashes
-# pushed into the scan as an IN filter the ART answers); a hash join over the whole table
-# ~35-60 ns a row. So a table with fewer than this many rows per probed key is scanned:
-# 9,800 (group, user) pairs of a 20k-event tick looked up in 50,000 stored pairs took 23 ms
-# by index, 3 ms by scan (295,000 pairs: 29 against 10 ms).
-ROWS_PER_PROBE = 40
-
-
-class Sizes:
-    """Estimated rows of an operator's state tables (counted, moved by the rows its
-    statements insert and delete, counted again every RECOUNT uses), to choose per statement
-    between finding the rows of the touched keys by index and a hash join over the table."""
-
-    RECOUNT = 64    # uses of an estimate before it is counted again (rows moved unseen)
-
-    def __init__(self):
-        self.rows: dict[str, int] = {}
-        self.uses: dict[str, int] = {}
-
-    def on(self, rt, table: str, probes: int, alias: str = "s") -> str:
-        """The index condition to put before an exact key match of `probes` keys, or ''."""
-        self.uses[table] = uses = self.uses.get(table, 0) + 1
-        n = self.rows.get(table)
-        if n is None or uses % self.RECOUNT == 0:
-            n = self.rows[table] = rt.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        return f"{alias}.__h = t.__h AND " if n > ROWS_PER_PROBE * probes else ""
-
-    def moved(self, table: str, n: int | None) -> None:
-        """`n` rows added (negative: removed); None: unknown, counted again when next asked."""
-        if n is None:
-            self.rows.pop(table, None)
-        elif table in self.rows:
-            self.rows[table] += n
-
-    def delete(self, rt, table: str, touched, exact: str) -> None:
-        """keyed_state.delete, by index or by scan as `on` chooses."""
-        if not touched.num_rows:
-            return
-        sql = (f"DELETE FROM {table} s USING {touched.name} t WHERE "
-               f"{self.on(rt, table, touched.num_rows)}{exact}")
-        if rt.profile_scans:
-            rt.scanned += keyed_state.profiled(rt, sql, table)
-            self.moved(table, None)
-        else:
-            self.moved(table, -rt.conn.execute(sql).fetchone()[0])
-
-    def insert(self, rt, table: str, sql: str) -> None:
-        self.moved(table, rt.conn.execute(sql).fetchone()[0])
-
-
 def union_all(rt: TickContext, rels: list[Rel], cols: list[str] | None = None) -> Rel:
     """The sum of Z-sets with the same columns (by position)."""
     if len(rels) == 1:
@@ -247,11 +197,14 @@ def consolidate_sql(rel: str, cols: list[str]) -> str:
 
 
 def apply_delta(rt: TickContext, table: str, cols: list[str], delta: Rel | str,
-                key: str | None = None, unit: bool = False) -> Rel | None:
+                key: str | None = None, unit: bool = False, *,
+                sizes: keyed_state.Sizes) -> Rel | None:
     """Merge a Z-set delta (a relation or SQL text) into a weighted state table; returns
-    the consolidated delta (`positive` set when it only inserts). `key`: the table is key-indexed (eddy.dataflow.keyed_state) and
-    this is the hash SQL of a row; retractions then read only the rows of their keys.
-    `unit`: every weight of the delta is 1: appended as it is (no consolidation needed)."""
+    the consolidated delta (`positive` set when it only inserts). `key`: the table is
+    key-indexed (eddy.dataflow.keyed_state) and this is the hash SQL of a row; retractions
+    then read only the rows of their keys, by index or by scan as `sizes` (the owner's)
+    chooses. `unit`: every weight of the delta is 1: appended as it is (no consolidation
+    needed)."""
     source = f"({delta})" if isinstance(delta, str) else rt.reg(delta)
     if unit:
         # a tick-local relation is never changed once made: appended and passed on as it is
@@ -286,34 +239,18 @@ def apply_delta(rt: TickContext, table: str, cols: list[str], delta: Rel | str,
         _merge_scanning(rt, table, cols, dn)
         return d
     dh = rt.table(f"SELECT __in.*, {key} AS __h FROM {dn} AS __in")
-    # the stored rows of the delta's rows (by index, exact match) merged in one statement
+    # the stored rows of the delta's rows (exact match) merged in one statement
     found = (f"SELECT {cols_sql(cols + [W], 's')} FROM {table} s SEMI JOIN {dh.name} t "
-             f"ON s.{keyed_state.H} = t.{keyed_state.H} AND {nullsafe('s', 't', cols)}")
+             f"ON {sizes.on(rt, table, dh.num_rows)}{nullsafe('s', 't', cols)}")
     merged = rt.keyed_table(consolidate_sql(f"({found} UNION ALL SELECT * FROM {dn})", cols),
                             [table])
-    keyed_state.delete(rt, table, dh, nullsafe("s", "t", cols))
+    sizes.delete(rt, table, dh, nullsafe("s", "t", cols))
     if not rt.profile_scans:
         rt.scanned += merged.num_rows       # read again by the DELETE
     if merged.num_rows:
-        rt.run(f"INSERT INTO {table} SELECT __in.*, {key} FROM {merged.name} AS __in")
+        sizes.insert(rt, table, f"INSERT INTO {table} SELECT __in.*, {key} FROM {merged.name} "
+                     f"AS __in")
     return d
-
-
-def take_keys(rt: TickContext, table: str, cols: list[str], keycols: list[str], probe: Rel,
-              probe_cols: list[str] | None = None) -> Rel:
-    """Remove from a key-indexed state table (hashed on `keycols`, in order) the rows whose
-    key equals that of some row of `probe` (its columns `probe_cols`, default `keycols`), and
-    return them (columns `cols`). Reads only those keys' rows."""
-    pcols = probe_cols or keycols
-    key = keyed_state.hash_sql([f"__in.{q(k)}" for k in pcols])
-    items = "".join(f"{c}, " for c in cols_sql(pcols, "__in").split(", ") if c)
-    touched = rt.table(f"SELECT DISTINCT {items}{key} AS __h FROM {probe.name} AS __in")
-    exact = nullsafe("s", "t", keycols, pcols)
-    old = keyed_state.lookup(rt, table, cols, touched, exact)
-    keyed_state.delete(rt, table, touched, exact)
-    if not rt.profile_scans:
-        rt.scanned += old.num_rows          # read again by the DELETE
-    return old
 
 
 def _merge_scanning(rt: TickContext, table: str, cols: list[str], dn: str) -> None:

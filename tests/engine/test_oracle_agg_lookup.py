@@ -1,7 +1,7 @@
 """A linear aggregate finds its touched groups' accumulators and (group, x) pairs, a keyed
 recompute its touched keys' input rows and old output, either by the key index or by a hash
 join over the whole state table, chosen per statement from the table's size and the keys
-looked up (eddy.dataflow.runtime.ROWS_PER_PROBE). Both ways
+looked up (eddy.dataflow.keyed_state.ROWS_PER_PROBE). Both ways
 give the batch evaluation's rows: each shape is run with every lookup by index and with
 every lookup by scan."""
 
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from oracle import Shape, check_drawn_stream
 from served import tick_statements
 
-from eddy.dataflow import runtime
+from eddy.dataflow import keyed_state
 from eddy.engine import Engine
 
 S = Shape
@@ -43,7 +43,7 @@ WAYS = {"index": 0, "scan": 10**9}
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_lookups_by_index_or_scan_match_oracle(shape, way, data):
-    with mock.patch.object(runtime, "ROWS_PER_PROBE", WAYS[way]):
+    with mock.patch.object(keyed_state, "ROWS_PER_PROBE", WAYS[way]):
         check_drawn_stream(shape, data)
 
 
