@@ -5,10 +5,14 @@ from __future__ import annotations
 import random
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from loadgen.scenarios import SCENARIOS
+
+if TYPE_CHECKING:
+    from loadgen.simulator import Funnel
 
 BOOTSTRAP_ENV = ["LOADGEN_BOOTSTRAP", "KAFKA_BOOTSTRAP_SERVERS"]
 
@@ -53,6 +57,20 @@ def _parse_funnel(pairs: tuple[str, ...]) -> dict[str, float]:
     return result
 
 
+def _check_users(users: int, rate: float | None, funnel: Funnel, scenario: str) -> None:
+    """Warns when `users` is too few for one session per user at a time at `rate`."""
+    from loadgen.runner import DEFAULT_SIM_RATE
+    from loadgen.simulator import default_users, visitors_at_once
+
+    rate = rate or DEFAULT_SIM_RATE
+    busy = visitors_at_once(rate, funnel, scenario)
+    if users < busy:
+        click.echo(f"warning: --users {users:,} is fewer than the ~{busy:,.0f} users in a "
+                   f"session at once at {rate:,.0f} events/s ({scenario}): some users get "
+                   f"overlapping sessions to keep the rate (the default would be "
+                   f"{default_users(rate, funnel, scenario):,})", err=True)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def main() -> None:
     """Load generator for the shop's event streams, and the mock website API."""
@@ -64,8 +82,12 @@ def main() -> None:
 @click.option("--duration", type=click.FloatRange(min=0),
               help="Seconds to run; with --rate this is --events = rate x duration.")
 @click.option("--events", type=click.IntRange(min=0), help="Number of events to send.")
-@click.option("--users", type=click.IntRange(min=1), default=20_000, show_default=True,
-              help="Size of the simulated user population.")
+@click.option("--users", type=click.IntRange(min=1),
+              help="Size of the simulated user population. Default: twice the users in a "
+                   "session at once at the rate (about 13 per event/s; more for flash-sale), "
+                   "at least 20,000. With fewer users than are in a session at once, some "
+                   "users get overlapping sessions, so that event time still advances at "
+                   "about one simulated second per --rate events (a warning says so).")
 @click.option("--seed", type=int, help="Random seed (default: random, printed in the summary).")
 @click.option("--scenario", type=click.Choice(list(SCENARIOS)), default="steady",
               show_default=True, help="Traffic scenario: " + "; ".join(
@@ -140,6 +162,8 @@ def run(**kw) -> None:
         Funnel().update(funnel)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    if kw["users"] is not None:
+        _check_users(kw["users"], kw["rate"], Funnel().update(funnel), kw["scenario"])
     opts = RunOptions(
         seed=seed, rate=kw["rate"], events=kw["events"], duration=kw["duration"],
         users=kw["users"], scenario=kw["scenario"], faults=faults, funnel=funnel,

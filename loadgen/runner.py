@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import operator
@@ -26,7 +27,7 @@ class RunOptions:
     rate: float | None = None
     events: int | None = None
     duration: float | None = None
-    users: int = 20_000
+    users: int | None = None           # None: sized from the rate (simulator.default_users)
     scenario: str = "steady"
     faults: FaultConfig = field(default_factory=FaultConfig)
     funnel: dict[str, float] = field(default_factory=dict)
@@ -162,18 +163,25 @@ def send(opts: RunOptions, on_progress: Callable[[int], None] = lambda sent: Non
     """Simulate, pace and send in this process; `on_progress(sent)` about every 0.25 s."""
     planned = opts.planned()
     sink = _sink(opts)
-    stream = _Chunker(message_batches(opts))
     out: IO[str] | None = None
     if opts.out == "-":
         out = sys.stdout
     elif opts.out:
         out = open(opts.out, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+    collecting = gc.isenabled()
+    gc.disable()  # the simulator's set-up and warm-up make many lasting objects (users, visits)
+    try:
+        stream = _Chunker(message_batches(opts))
+        stream.prime()  # the simulator warms up on its first batch: before the clock starts
+    finally:
+        if collecting:
+            gc.enable()
+    gc.freeze()  # and later collections need not go through them (shorter pauses)
     if opts.rate:
         step = max(1, int(opts.rate / (50 if opts.via == "api" else 200)))
         chunk = min(step, opts.batch_size if opts.via == "api" else 5000)
     else:
         chunk = opts.batch_size if opts.via == "api" else 2000
-    stream.prime()  # the simulator warms up on its first batch: before the clock starts
     result = Outcome()
     handed, marks = result.handed, result.marks
     first = operator.itemgetter(0)
@@ -211,6 +219,7 @@ def send(opts: RunOptions, on_progress: Callable[[int], None] = lambda sent: Non
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
+        gc.unfreeze()
         if out is not None and out is not sys.stdout:
             out.close()
     result.sent = sent

@@ -1,17 +1,30 @@
-"""A shop's population of users, simulated in discrete simulated time.
+"""A shop's users, simulated in discrete simulated time.
 
 Each actor (a visitor's session, the arrival process, background payments, an attacker...) is a
-Python generator that yields the simulated time (ms since the start) of its next step; a heap
-runs them in time order. Steps emit events as ``(t_ms, topic, key, json_text)``; the JSON is
-formatted directly (all generated strings are plain ASCII without quotes or backslashes).
+Python generator that yields the simulated time (ms since the start) of its next step; they run
+in time order (at the same time, in the order they were scheduled). Steps emit events as
+``(t_ms, topic, key, json_text)``; the JSON is formatted directly (all generated strings are
+plain ASCII without quotes or backslashes). Event times are `start_ms + t`.
 
 Everything random comes from one `random.Random(seed)`, so the same options give the same
-events. Simulated time starts `warmup_s` before 0 with nothing emitted, so a run starts with
-sessions already in progress; event times are `start_ms + t`.
+events.
+
+Rate: visits start at the rate that makes `rate` events per simulated second, from the events
+of an average visit with the funnel (`visit_profile`, measured once by simulating visits);
+revisits take the place of new visitors, so the rate holds over hours too. Gaps between
+arrivals are exact (not rounded to ms). The default population is sized from the users in a
+session at once (`default_users`, `loadgen.population`).
+
+Start: simulated time starts `warmup_s` before 0 (nothing is sent before 0), with as many
+visits in progress as on average, so the first seconds sent are like any other. Items put in a
+cart in the warm-up (not sent) are sent as add_to_cart at checkout: every purchase follows the
+cart events of its items.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import heapq
 import itertools
 import math
@@ -20,6 +33,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from loadgen.population import Population, User
 from loadgen.scenarios import SCENARIOS, STEADY, Phase
 
 Event = tuple[int, str, str, str]  # (t_ms, topic, key, value)
@@ -36,23 +50,18 @@ class FraudKey(str):
     fraud = True
 
 SERVICES = ("web", "search", "cart", "checkout", "payments", "auth")
-COUNTRIES = (("US", "USD", 30), ("DE", "EUR", 12), ("GB", "GBP", 10), ("FR", "EUR", 9),
-             ("NL", "EUR", 5), ("ES", "EUR", 6), ("IT", "EUR", 6), ("CA", "CAD", 7),
-             ("AU", "AUD", 5), ("JP", "JPY", 5), ("BR", "BRL", 5))
 ATTACKER_COUNTRIES = ("RU", "NG", "VN", "RO", "UA", "ID", "CN", "BR")
-USER_AGENTS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
-    "Mozilla/5.0 (Linux; Android 15; Pixel 9) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36",
-    "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0",
-)
 REFERRERS = ("null", '"https://www.google.com/"', '"https://www.bing.com/"', '"https://t.co/"',
              '"https://www.facebook.com/"', '"https://newsletter.shop.example/"')
 CATEGORIES = ("shoes", "jackets", "shirts", "bags", "watches", "electronics", "home", "toys")
 SITE = "https://shop.example"
 _VARIANT = "89ab"
 _MS = [f".{i:03d}Z" for i in range(1000)]
+#: The share of the events that do not come from visits: payments at 5% of the rate (with an
+#: app log 35% of the time), heartbeats 0.5%, device changes 0.1%, takeovers 0.02% (~7 events).
+BACKGROUND_SHARE = 0.05 * 1.35 + 0.005 + 0.001 + 0.0002 * 7
+MIN_USERS = 20_000     # the default population, at least
+PROFILE_VISITS = 4000  # visits simulated to measure `visit_profile` (+-1% on its events)
 
 
 @dataclass
@@ -81,40 +90,58 @@ class Funnel:
 @dataclass
 class SimConfig:
     seed: int = 1
-    users: int = 20_000
+    users: int | None = None       # None: default_users(rate x shards, funnel, scenario)
     rate: float = 1000.0           # simulated events per simulated second (about)
     scenario: str = "steady"
     start_ms: int = 0              # epoch ms of simulated time 0
     planned_events: int | None = None  # a bounded run: scenario phases follow its progress
     span_s: float = 600.0          # unbounded: the phases repeat every span of simulated time
     shard: tuple[int, int] = (0, 1)  # (i, n): simulate the i-th of n disjoint user groups
-    warmup_s: float = 120.0
+    warmup_s: float | None = None  # simulated before 0 (None: 4 median think times, 32 s)
     funnel: Funnel = field(default_factory=Funnel)
 
 
-@dataclass(slots=True)
-class User:
-    idx: int                       # position in this simulator's population
-    uid: str
-    country: str
-    currency: str
-    ip: str
-    agent: str
-    devices: list[str]
-    spend: float                   # typical payment amount
-    merchants: tuple[str, ...]
-    click_tail: str = ""           # the end of this user's clicks' JSON
+@functools.cache
+def _visit_profile(funnel: tuple) -> tuple[float, float]:
+    sim = Simulator(SimConfig(seed=0, users=1, funnel=Funnel(*funnel)), actors=False)
+    busy = 0
+    for _ in range(PROFILE_VISITS):  # one at a time, from time 0 to its last step
+        sim._spawn(sim._session(sim.users.take_any(), 0), 0)
+        busy += sim._run()
+    return len(sim._buf) / PROFILE_VISITS, busy / PROFILE_VISITS / 1000
 
-    def __post_init__(self) -> None:
-        self.click_tail = f'"user_agent":"{self.agent}","country":"{self.country}"}}'
+
+def visit_profile(funnel: Funnel) -> tuple[float, float]:
+    """(events, seconds in the session) of an average visit with `funnel`, in steady traffic
+    (measured on simulated visits, once per funnel)."""
+    return _visit_profile(dataclasses.astuple(funnel))
+
+
+def visits_per_second(rate: float, funnel: Funnel) -> float:
+    """The visits to start per simulated second for `rate` events per simulated second."""
+    return rate * (1 - BACKGROUND_SHARE) / visit_profile(funnel)[0]
+
+
+def visitors_at_once(rate: float, funnel: Funnel, scenario: str = "steady") -> float:
+    """Users in a session at once at `rate` (in the scenario's busiest phase), on average."""
+    peak = max([1.0] + [p.arrivals for _, _, p in SCENARIOS[scenario].windows])
+    return visits_per_second(rate, funnel) * peak * visit_profile(funnel)[1]
+
+
+def default_users(rate: float, funnel: Funnel, scenario: str = "steady") -> int:
+    """The default population: twice the users in a session at once in steady traffic and 1.25
+    times in the busiest phase (a flash sale), at least 20,000."""
+    return max(MIN_USERS, math.ceil(2 * visitors_at_once(rate, funnel)),
+               math.ceil(1.25 * visitors_at_once(rate, funnel, scenario)))
 
 
 class Simulator:
-    """Generates the event stream; iterate `batches()` for lists of events in time order."""
+    """Generates the event stream; iterate `batches()` for lists of events in time order.
 
-    EVENTS_PER_SESSION = 10.0      # measured mean, incl. app logs; sets the arrival rate
+    `actors=False` only sets up the population (for `visit_profile`).
+    """
 
-    def __init__(self, config: SimConfig) -> None:
+    def __init__(self, config: SimConfig, actors: bool = True) -> None:
         self.cfg = config
         self.f = config.funnel
         shard, shards = config.shard
@@ -124,9 +151,10 @@ class Simulator:
         self._span_ms = max(1000, int(config.span_s * 1000))
         self._planned = config.planned_events
         self._flushed = 0  # events handed out by batches()
+        self._started = False
         self._buf: list[Event] = []
-        self._heap: list = []
-        self._seq = itertools.count()
+        self._due: dict[int, list[Iterator[int]]] = {}  # time -> the actors due then, in order
+        self._times: list[int] = []                     # (heap) the times in _due
         self._ts_sec = -1
         self._start_ms = config.start_ms
         self._ts_prefix = ""
@@ -135,12 +163,6 @@ class Simulator:
         self._ids = itertools.count(shard << 44)  # event ids stay unique across shards
         self._phase_sec: int | None = None
         self._phase = STEADY
-        weights = [w for _, _, w in COUNTRIES]
-        first = config.users * shard // shards
-        count = config.users * (shard + 1) // shards - first
-        self.users = [self._make_user(i, first + i, rnd, weights) for i in range(count)]
-        self._free = list(range(count))
-        self._pos = list(range(count))
         self.products = [(f"p{i:05d}", round(rnd.lognormvariate(2.9, 0.7) + 1, 2),
                           f"/product/p{i:05d}") for i in range(2000)]
         self._popular = [int(2000 * rnd.random() ** 2.5) for _ in range(20000)]
@@ -148,51 +170,74 @@ class Simulator:
         self.merchants = [f"m{i:04d}" for i in range(500)]
         mu = math.log(self.f.think_median_s * 1000)
         self._thinks = [500 + int(rnd.lognormvariate(mu, 0.8)) for _ in range(4096)]
+        self._hot = (rnd.random, self._thinks, self.click, self.log)  # shared by the visits
+        users = config.users
+        if users is None:
+            users = default_users(config.rate * shards, self.f, config.scenario)
+        first = users * shard // shards
+        warmup_s = 4 * self.f.think_median_s if config.warmup_s is None else config.warmup_s
+        self._t0 = t0 = -int(warmup_s * 1000)
+        self.users = Population(rnd, first, users * (shard + 1) // shards - first,
+                                self.merchants, t0)
+        if not actors:
+            return
         r = config.rate
-        self.session_rate = r * 0.8 / self.EVENTS_PER_SESSION / 1000  # sessions per ms
-        t0 = -int(config.warmup_s * 1000)
-        self._returning: list[tuple[int, int]] = []
+        self.session_rate = visits_per_second(r, self.f) / 1000  # sessions per ms
         self._spawn(self._arrivals(t0), t0)
-        self._spawn(self._revisits(t0), t0)
-        self._spawn(self._poisson(t0, r * 0.05, self._payment), t0)
-        self._spawn(self._poisson(t0, r * 0.001, self._device_change), t0)
-        self._spawn(self._poisson(t0, r * 0.0002, self._attack, "ato"), t0)
-        self._spawn(self._poisson(t0, r * 0.02, self._outage_errors, "outage"), t0)
-        self._spawn(self._poisson(t0, r * 0.005, self._heartbeat), t0)
-
-    # -- setup ------------------------------------------------------------------------------
-
-    def _make_user(self, i: int, number: int, rnd: random.Random, weights: list[int]) -> User:
-        country, currency, _ = rnd.choices(COUNTRIES, weights)[0]
-        return User(
-            idx=i, uid=f"u{number:07d}", country=country, currency=currency,
-            ip=f"{rnd.randint(11, 223)}.{rnd.randint(0, 255)}.{rnd.randint(0, 255)}.{rnd.randint(1, 254)}",
-            agent=rnd.choice(USER_AGENTS),
-            devices=[f"d{rnd.getrandbits(48):012x}" for _ in range(rnd.choice((1, 1, 2, 2, 3)))],
-            spend=round(rnd.lognormvariate(3.0, 0.6), 2),
-            merchants=tuple(f"m{rnd.randrange(500):04d}" for _ in range(4)),
-        )
+        self._spawn(self._poisson(0, r * 0.05, self._payment), 0)
+        self._spawn(self._poisson(0, r * 0.001, self._device_change), 0)
+        self._spawn(self._poisson(0, r * 0.0002, self._attack, "ato"), 0)
+        self._spawn(self._poisson(0, r * 0.02, self._outage_errors, "outage"), 0)
+        self._spawn(self._poisson(0, r * 0.005, self._heartbeat), 0)
 
     # -- plumbing ---------------------------------------------------------------------------
 
     def _spawn(self, actor: Iterator[int], t: int) -> None:
-        heapq.heappush(self._heap, (t, next(self._seq), actor))
+        """Runs the next step of `actor` at time `t` (after those already due then)."""
+        due = self._due.get(t)
+        if due is None:
+            self._due[t] = [actor]
+            heapq.heappush(self._times, t)
+        else:
+            due.append(actor)
+
+    def _run(self, until: float = math.inf, size: float = math.inf) -> int:
+        """Runs the actors in time order until the next step is at `until` or later, none is
+        left, or `size` events are waiting; returns the time of the last step run."""
+        times, due, buf, spawn, pop, t = (self._times, self._due, self._buf, self._spawn,
+                                          heapq.heappop, 0)
+        while times and times[0] < until and len(buf) < size:
+            t = pop(times)
+            for actor in due.pop(t):
+                step = next(actor, None)
+                if step is not None:  # (None: the actor is done)
+                    spawn(actor, step)
+        return t
+
+    def _warm_up(self) -> None:
+        """Starts with as many visits in progress as on average (browsing, with empty carts)
+        and simulates up to time 0."""
+        t0, draw = self._t0, self.rnd.random
+        for _ in range(round(self.session_rate * 1000 * visit_profile(self.f)[1])):
+            u = self.users.take_any()
+            t = t0 - int(draw() * self._thinks[int(draw() * 4096)])
+            self._continue(self._browse(u, t, u.devices[0], draw() < self.f.login, None, "/"))
+        self._run(0)
 
     def batches(self, size: int = 512) -> Iterator[list[Event]]:
-        """Endless stream of event lists (each about `size` long) in simulated-time order."""
-        heap, seq, buf = self._heap, self._seq, self._buf
-        pop, replace = heapq.heappop, heapq.heapreplace
+        """Endless stream of event lists (each about `size` long) in simulated-time order,
+        after the warm-up (one stream per simulator)."""
+        if self._started:
+            raise RuntimeError("the simulator's stream was already started")
+        self._started = True
+        self._warm_up()
+        buf = self._buf
         while True:
-            actor = heap[0][2]
-            try:
-                replace(heap, (next(actor), next(seq), actor))
-            except StopIteration:
-                pop(heap)
-            if len(buf) >= size:
-                out = buf.copy()
-                buf.clear()
-                self._flushed += len(out)
-                yield out
+            self._run(size=size)
+            out = buf.copy()
+            buf.clear()
+            self._flushed += len(out)
+            yield out
 
     def phase(self, t: int) -> Phase:
         sec = t // 1000
@@ -225,27 +270,6 @@ class Simulator:
 
     def _think(self) -> int:
         return self._thinks[int(self.rnd.random() * 4096)]
-
-    def _take_user(self, u: int | None = None) -> User | None:
-        free, pos = self._free, self._pos
-        if u is None:
-            if not free:
-                return None
-            u = int(free[int(self.rnd.random() * len(free))])
-        i = pos[u]
-        if i < 0:
-            return None  # already in a session
-        last = free.pop()
-        if last != u:
-            free[i] = last
-            pos[last] = i
-        pos[u] = -1
-        return self.users[u]
-
-    def _release(self, u: User) -> None:
-        idx = u.idx
-        self._pos[idx] = len(self._free)
-        self._free.append(idx)
 
     # -- events -----------------------------------------------------------------------------
 
@@ -333,37 +357,26 @@ class Simulator:
         """Calls `action(t)` at a Poisson rate, scaled by the scenario for `kind`."""
         rnd = self.rnd
         base = per_second / 1000
+        x = float(t)  # exact time; events get whole milliseconds
         while True:
             ph = self.phase(t)
             mult = ph.ato if kind == "ato" else (1.0 if ph.outage else 0.0) if kind else 1.0
-            if mult <= 0:
-                t += 1000
-            else:
-                t += 1 + int(rnd.expovariate(base * mult))
+            x += rnd.expovariate(base * mult) if mult > 0 else 1000
+            t = int(x)
             yield t
             if kind != "outage" or self.phase(t).outage:
                 action(t)
 
     def _arrivals(self, t: int) -> Iterator[int]:
+        """Starts visits at the session rate: a user whose revisit is due, else a new one."""
         rnd = self.rnd
+        x = float(t)
         while True:
-            t += 1 + int(rnd.expovariate(self.session_rate * self.phase(t).arrivals))
+            x += rnd.expovariate(self.session_rate * self.phase(t).arrivals)
+            t = int(x)
             yield t
-            user = self._take_user()
-            if user is not None:
-                self._spawn(self._session(user, t), t)
-
-    def _revisits(self, t: int) -> Iterator[int]:
-        """Starts the sessions of users coming back (kept apart: they wait for hours)."""
-        due = self._returning
-        while True:
-            t += 1000
-            yield t
-            while due and due[0][0] <= t:
-                back, idx = heapq.heappop(due)
-                user = self._take_user(idx)
-                if user is not None:
-                    self._spawn(self._session(user, back), back)
+            users = self.users
+            self._spawn(self._session(users.take_returning(t) or users.take_any(), t), t)
 
     def _login(self, u: User, t: int, device: str):
         """Logs in (after a failed attempt, sometimes); returns the time it succeeded."""
@@ -377,13 +390,13 @@ class Simulator:
     def _session(self, u: User, t: int) -> Iterator[int]:
         """One visit: landing page, browsing, carts, maybe checkout; then maybe a revisit."""
         rnd, f = self.rnd, self.f
-        random, thinks, click, log = rnd.random, self._thinks, self.click, self.log
+        random, thinks, click, log = self._hot
         device = u.devices[0] if random() < 0.7 else rnd.choice(u.devices)
         logged_in = False
         if random() < f.login:
             if random() < f.new_device:
                 device = f"d{self._hex(48)}"
-                u.devices.append(device)
+                u.devices += (device,)
             t = yield from self._login(u, t, device)
             logged_in = True
             t += thinks[int(random() * 4096)]
@@ -399,6 +412,17 @@ class Simulator:
             click(t, u, url, None, referrer)
         if random() < 0.35:
             log(t + 2, "web", "INFO", f"GET {url} 200")
+        self._continue(self._browse(u, t, device, logged_in, product, url))
+
+    def _continue(self, actor: Iterator[int]) -> None:
+        """Runs `actor` from its first step (a generator of its own: one frame per visit)."""
+        self._spawn(actor, next(actor))
+
+    def _browse(self, u: User, t: int, device: str, logged_in: bool,
+                product: tuple[str, float, str] | None, url: str) -> Iterator[int]:
+        """The rest of a visit after its landing page (see `_session`); first, a think time."""
+        rnd, f = self.rnd, self.f
+        random, thinks, click, log = self._hot
         cart: dict[str, list] = {}
         while True:
             t += thinks[int(random() * 4096)]
@@ -411,6 +435,10 @@ class Simulator:
                     t += thinks[int(random() * 4096)]
                     yield t
                     ph = self.phase(t)
+                for pid, line in cart.items() if t >= 0 else ():
+                    if line[2]:  # added in the warm-up (not sent): sent now
+                        self.cart(t, u, "add_to_cart", pid, line[2], line[1])
+                        line[2] = 0
                 click(t, u, "/checkout", None, f'"{SITE}/cart"')
                 if ph.outage == "checkout":
                     for i in range(rnd.randint(2, 5)):
@@ -418,12 +446,13 @@ class Simulator:
                     if random() < 0.5:
                         break  # gives up; the cart is abandoned
                     continue
-                amount = round(sum(q * p for q, p in cart.values()), 2)
-                items = sum(q for q, _ in cart.values())
-                self.purchase(t + 150, u, amount, items)
-                if random() < 0.9:
-                    log(t + 160, "checkout", "INFO", f"order placed items={items}")
-                self.transaction(t + 400, u, amount, "m-shop", u.country, device)
+                amount = round(sum(q * p for q, p, _ in cart.values()), 2)
+                items = sum(q for q, _, _ in cart.values())
+                if t >= 0:  # (a checkout in the warm-up sends nothing, even 150 ms later)
+                    self.purchase(t + 150, u, amount, items)
+                    if random() < 0.9:
+                        log(t + 160, "checkout", "INFO", f"order placed items={items}")
+                    self.transaction(t + 400, u, amount, "m-shop", u.country, device)
                 cart.clear()
                 if random() < 0.7:
                     break
@@ -431,9 +460,10 @@ class Simulator:
             if product is not None and random() < f.add_to_cart * ph.add_to_cart:
                 qty = 1 if random() < 0.8 else rnd.randint(2, 4)
                 price = product[1]
-                if t >= 0:  # (in the warm-up, nothing is emitted: no purchase without a cart)
-                    line = cart.setdefault(product[0], [0, price])
-                    line[0] += qty
+                line = cart.setdefault(product[0], [0, price, 0])  # quantity, price, unsent
+                line[0] += qty
+                if t < 0:
+                    line[2] += qty
                 self.cart(t, u, "add_to_cart", product[0], qty, price)
                 if random() < 0.35:
                     log(t + 4, "cart", "INFO", f"cart add {product[0]} qty={qty}")
@@ -441,8 +471,9 @@ class Simulator:
                 continue
             if cart and random() < f.remove_from_cart:
                 pid = next(iter(cart))
-                qty, price = cart.pop(pid)
-                self.cart(t, u, "remove_from_cart", pid, qty, price)
+                qty, price, unsent = cart.pop(pid)
+                if qty > unsent:
+                    self.cart(t, u, "remove_from_cart", pid, qty - unsent, price)
                 continue
             if random() < f.exit:
                 break
@@ -460,10 +491,9 @@ class Simulator:
                 click(t, u, url, None, referrer)
             if random() < 0.35:
                 log(t + 2, "web", "INFO", f"GET {url} 200")
-        self._release(u)
+        self.users.release(u)
         if random() < f.revisit:
-            back = t + 60_000 * rnd.randint(31, 240)
-            heapq.heappush(self._returning, (back, u.idx))
+            self.users.come_back(u, t + 60_000 * rnd.randint(31, 240))
 
     def _pick_product(self, t: int) -> tuple[str, float, str]:
         rnd = self.rnd
@@ -472,12 +502,9 @@ class Simulator:
             return pid, round(price * 0.7, 2), url
         return self.products[self._popular[int(rnd.random() * len(self._popular))]]
 
-    def _random_user(self) -> User:
-        return self.users[int(self.rnd.random() * len(self.users))]
-
     def _payment(self, t: int) -> None:
         """A card payment elsewhere, following the user's habit."""
-        rnd, u = self.rnd, self._random_user()
+        rnd, u = self.rnd, self.users.random()
         amount = max(1.0, round(u.spend * rnd.lognormvariate(0, 0.35), 2))
         merchant = (u.merchants[int(rnd.random() * 4)] if rnd.random() < 0.8
                     else self.merchants[int(rnd.random() * 500)])
@@ -485,16 +512,16 @@ class Simulator:
 
     def _device_change(self, t: int) -> None:
         """A legitimate account change: a new phone, a forgotten password."""
-        rnd, u = self.rnd, self._random_user()
+        rnd, u = self.rnd, self.users.random()
         if rnd.random() < 0.6:
             device = f"d{self._hex(48)}"
-            u.devices.append(device)
+            u.devices += (device,)
             self.device_change(t, u, "device_added", device)
         else:
             self.device_change(t, u, "password_reset", None)
 
     def _attack(self, t: int) -> None:
-        self._spawn(self._takeover(self._random_user(), t), t)
+        self._spawn(self._takeover(self.users.random(), t), t)
 
     def _takeover(self, u: User, t: int) -> Iterator[int]:
         """Account takeover: new-device login or device change, then payments >= 100.00."""

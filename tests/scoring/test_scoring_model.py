@@ -21,7 +21,7 @@ BIN = Path(sys.executable).parent
 @pytest.fixture(scope="module")
 def held_out():
     assert HELD_OUT_SEED not in TRAIN_SEEDS
-    records = list(generated(HELD_OUT_SEED, 100_000))
+    records = list(generated(HELD_OUT_SEED, 120_000))
     return records, labelled(records)
 
 
