@@ -79,6 +79,11 @@ def main() -> None:
 @main.command()
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True),
               help="Events per second (wall clock). Default: as fast as possible.")
+@click.option("--sim-rate", type=click.FloatRange(min=0, min_open=True),
+              help="Events per simulated second: how fast event time advances. Default: "
+                   "--rate, or 1,000 without it. Lower spreads the same events over more "
+                   "event time (an hour of traffic sent as fast as possible: --sim-rate 10 "
+                   "--events 36000).")
 @click.option("--duration", type=click.FloatRange(min=0),
               help="Seconds to run; with --rate this is --events = rate x duration.")
 @click.option("--events", type=click.IntRange(min=0), help="Number of events to send.")
@@ -163,9 +168,11 @@ def run(**kw) -> None:
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     if kw["users"] is not None:
-        _check_users(kw["users"], kw["rate"], Funnel().update(funnel), kw["scenario"])
+        _check_users(kw["users"], kw["sim_rate"] or kw["rate"], Funnel().update(funnel),
+                     kw["scenario"])
     opts = RunOptions(
-        seed=seed, rate=kw["rate"], events=kw["events"], duration=kw["duration"],
+        seed=seed, rate=kw["rate"], sim_rate=kw["sim_rate"], events=kw["events"],
+        duration=kw["duration"],
         users=kw["users"], scenario=kw["scenario"], faults=faults, funnel=funnel,
         start_ms=_parse_start(kw["start_time"]), via=None if kw["dry_run"] else kw["via"],
         bootstrap=kw["bootstrap"], api_url=kw["api_url"], topic_prefix=kw["topic_prefix"],

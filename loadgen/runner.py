@@ -25,6 +25,7 @@ DEFAULT_SIM_RATE = 1000.0  # simulated events per second when --rate is not give
 class RunOptions:
     seed: int
     rate: float | None = None
+    sim_rate: float | None = None      # events per simulated second; None: rate, or the default
     events: int | None = None
     duration: float | None = None
     users: int | None = None           # None: sized from the rate (simulator.default_users)
@@ -75,7 +76,7 @@ def out_line(message: Message) -> str:
 
 
 def make_simulator(opts: RunOptions) -> Simulator:
-    sim_rate = opts.rate or DEFAULT_SIM_RATE
+    sim_rate = opts.sim_rate or opts.rate or DEFAULT_SIM_RATE
     planned = opts.planned()
     start_ms = opts.start_ms if opts.start_ms is not None else int(time.time() * 1000)
     return Simulator(SimConfig(

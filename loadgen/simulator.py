@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from loadgen.population import Population, User
-from loadgen.scenarios import SCENARIOS, STEADY, Phase
+from loadgen.scenarios import FRAUD_WAVE, SCENARIOS, STEADY, Phase
 
 Event = tuple[int, str, str, str]  # (t_ms, topic, key, value)
 
@@ -358,9 +358,19 @@ class Simulator:
         rnd = self.rnd
         base = per_second / 1000
         x = float(t)  # exact time; events get whole milliseconds
+        if kind == "ato":
+            # thinned from the highest rate any phase has, so that a fraud wave starts at its
+            # start (a gap drawn at the base rate before it could jump over the whole wave)
+            top = max(FRAUD_WAVE.ato, 1.0)
+            while True:
+                x += rnd.expovariate(base * top)
+                t = int(x)
+                yield t
+                if rnd.random() * top < self.phase(t).ato:
+                    action(t)
         while True:
             ph = self.phase(t)
-            mult = ph.ato if kind == "ato" else (1.0 if ph.outage else 0.0) if kind else 1.0
+            mult = (1.0 if ph.outage else 0.0) if kind else 1.0
             x += rnd.expovariate(base * mult) if mult > 0 else 1000
             t = int(x)
             yield t

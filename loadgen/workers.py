@@ -22,7 +22,8 @@ def shard_options(opts: RunOptions, i: int, n: int) -> RunOptions:
     planned = opts.planned()
     events = None if planned is None else planned // n + (1 if i < planned % n else 0)
     return dataclasses.replace(
-        opts, rate=opts.rate / n if opts.rate else None, events=events,
+        opts, rate=opts.rate / n if opts.rate else None,
+        sim_rate=opts.sim_rate / n if opts.sim_rate else None, events=events,
         duration=None if events is not None else opts.duration,
         out=f"{opts.out}.part{i}" if opts.out else None, workers=1, shard=(i, n),
         progress=False)

@@ -34,8 +34,9 @@ EVENTS = 3000
 
 
 def loadgen(bootstrap: str, prefix: str, start: str, *extra: str) -> None:
+    # --sim-rate 5: the events span 10 minutes of event time, so takeovers reach their payments
     cmd = [str(BIN / "loadgen"), "run", "--events", str(EVENTS), "--seed", "23", "--users", "300",
-           "--scenario", "mixed", "--late-fraction", "0.1", "--max-lateness", "600",
+           "--sim-rate", "5", "--scenario", "mixed", "--late-fraction", "0.1", "--max-lateness", "600",
            "--duplicate-fraction", "0.05", "--malformed-fraction", "0.03", "--start-time", start,
            "--bootstrap", bootstrap, "--topic-prefix", prefix, "--no-progress", *extra]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

@@ -132,6 +132,15 @@ def test_fraud_wave_produces_account_takeovers():
                             "mfa_disabled"}, reasons
 
 
+@pytest.mark.parametrize("seed", [8, 9])
+def test_fraud_wave_attacks_come_inside_its_window_at_a_low_rate(seed):
+    """At 1 event per simulated second the attacks' base rate is one per ~80 minutes; the
+    mixed scenario's wave (40-60% of the run) must still bring its 50x attacks, not wait out
+    a gap drawn at the base rate before it (these seeds gave 5 and 13 alerts then)."""
+    alerts = ato_alerts(events_by_topic(generate(5000, seed=seed, rate=1.0, scenario="mixed")))
+    assert len(alerts) >= 20, len(alerts)
+
+
 def positioned(msgs):
     """(position in the run 0..1, topic, event): scenario windows follow the run's progress."""
     return [(i / len(msgs), topic, json.loads(value))
