@@ -129,7 +129,7 @@ def template() -> Path:
 class Feeder:
     """loadgen's message stream, decoded per topic as the Kafka source decodes it."""
 
-    def __init__(self, engine: Engine, seed: int = 7):
+    def __init__(self, engine: Engine, seed: int = 7, sim_rate: float | None = None):
         self.engine = engine
         self.sources = {}
         for obj in engine.catalog:
@@ -137,7 +137,7 @@ class Feeder:
                 self.sources[engine.drivers[obj.id].spec.topic] = engine.drivers[obj.id]
         start = int(time.time() * 1000) - 3_600_000
         self.stream = messages(RunOptions(seed=seed, events=10**9, via=None, faults=FAULTS,
-                                          start_ms=start))
+                                          start_ms=start, sim_rate=sim_rate))
         self.offsets: Counter = Counter()
         self.checker = JsonChecker()
 
@@ -300,6 +300,9 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=20_000, help="measured events per batch size")
     ap.add_argument("--batch", default="2000,10000", help="events per tick (comma-separated)")
     ap.add_argument("--history", type=int, default=20_000, help="events loaded first")
+    ap.add_argument("--sim-rate", type=float, default=None,
+                    help="the stream's events per simulated second (loadgen --sim-rate; its "
+                         "users and sessions at once follow it); default loadgen's 1,000")
     ap.add_argument("--top", type=int, default=25, help="top functions shown")
     ap.add_argument("--no-cprofile", action="store_true")
     ap.add_argument("--json", help="write the figures to this file")
@@ -316,7 +319,7 @@ def main() -> None:
     try:
         meter = Meter()
         meter.install(engine)
-        feeder = Feeder(engine)
+        feeder = Feeder(engine, sim_rate=args.sim_rate)
         missing = [t for t in TOPICS if t not in {s.split(".")[-1] for s in feeder.sources}
                    and not any(s.endswith(t) for s in feeder.sources)]
         if missing:

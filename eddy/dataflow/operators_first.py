@@ -154,6 +154,7 @@ class FirstRow(Node):
         return self._project(f"SELECT * FROM ({self._ranked(pool)}) WHERE {RN} = 1", "1")
 
     def _step(self, rt):
+        self._first_of = None    # (a tick that failed may have left one of its tables)
         if not self.untils:
             delta = self.children[0].step(rt)
             if delta is None:
