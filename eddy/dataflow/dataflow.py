@@ -16,7 +16,7 @@ from eddy.dataflow.runtime import (
     cols_sql,
     consolidate_sql,
 )
-from eddy.storage.state import SCHEMA, phys, q
+from eddy.storage.state import SCHEMA, phys, q, relation_kind
 
 
 class Dataflow:
@@ -46,7 +46,7 @@ class Dataflow:
 
     def setup(self, rt: TickContext, fresh: bool) -> None:
         self.served = served_sql(self.root, self.names)
-        kind = _relation_kind(rt.conn, self.object_id)
+        kind = relation_kind(rt.conn, self.object_id)
         if kind is None or (kind == "BASE TABLE" and not self._keyed_layout(rt)):
             fresh = True     # no output, or written before tables were key-indexed: rebuild
         if self.served is None and kind == "VIEW":
@@ -120,7 +120,7 @@ class Dataflow:
 
     def drop(self, conn) -> None:
         conn.execute(f"DROP VIEW IF EXISTS {phys(self.object_id + '_r')}")
-        kind = _relation_kind(conn, self.object_id)
+        kind = relation_kind(conn, self.object_id)
         if kind is not None:
             conn.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {self.table}")
         for v in (v for n in self.root.walk() for v in n.state_views()):
@@ -177,13 +177,6 @@ def _state_sql(node: Node, filtered: bool) -> str | None:
     if isinstance(node, KeyedRecompute | FullRecompute | FirstRow) and not filtered:
         return node.full()
     return None
-
-
-def _relation_kind(conn, object_id: str) -> str | None:
-    """'BASE TABLE', 'VIEW' or None: what `_eddy.<object_id>` is."""
-    row = conn.execute("SELECT table_type FROM information_schema.tables WHERE table_schema = ? "
-                       "AND table_name = ?", [SCHEMA, object_id]).fetchone()
-    return row[0] if row else None
 
 
 def _mark_forgetting_filters(root: Node) -> None:

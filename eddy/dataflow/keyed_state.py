@@ -174,9 +174,6 @@ class Sizes:
             self.moved(table, -rt.conn.execute(sql).fetchone()[0])
 
 
-VIEWED: dict[str, str] = {}   # a state view (physical name) -> the state table it reads
-
-
 def profiled(rt: TickContext, sql: str, tables: str | list[str]) -> int:
     """Run a statement under DuckDB's profiler; returns the rows it read from `tables` (one
     name or several): the rows fetched where DuckDB used the index, the whole table where it
@@ -194,9 +191,8 @@ def profiled(rt: TickContext, sql: str, tables: str | list[str]) -> int:
             plan = json.load(f)
     finally:
         os.unlink(path)
-    tables = [tables] if isinstance(tables, str) else tables
     names = {t.rsplit(".", 1)[-1].strip('"'): t
-             for t in [VIEWED.get(t, t) for t in tables]}
+             for t in ([tables] if isinstance(tables, str) else tables)}
     total = 0
     stack = [plan]
     while stack:

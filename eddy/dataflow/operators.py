@@ -14,7 +14,7 @@ from eddy.dataflow.runtime import (
     cols_sql,
     consolidate_sql,
 )
-from eddy.storage.state import SCHEMA, phys, q
+from eddy.storage.state import phys, q, relation_kind
 
 
 class Node:
@@ -322,6 +322,11 @@ class Arrange(Node):
         return phys(f"{self.key}")
 
     @property
+    def scan_table(self) -> str:
+        """The state table a read of this arrangement scans (counted under profile_scans)."""
+        return self.table
+
+    @property
     def key_exprs(self) -> list[str]:
         return self.kexprs if self.kexprs is not None else [f"__in.{q(c)}" for c in self.cols]
 
@@ -418,17 +423,17 @@ class SharedArrange(Arrange):
     def state_views(self):
         return [self.key]
 
+    @property
+    def scan_table(self) -> str:
+        return self.base
+
     def setup(self, rt, fresh):
         Node.setup(self, rt, fresh)
-        kind = rt.conn.execute(
-            "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND "
-            "table_name = ?", [SCHEMA, self.key]).fetchone()
-        if kind and kind[0] == "BASE TABLE":
+        if relation_kind(rt.conn, self.key) == "BASE TABLE":
             rt.run(f"DROP TABLE {self.table}")     # a copy kept by an earlier build
         rows, self.base = self.children[0].keyed_rows(self.keys)
         rt.run(f"CREATE OR REPLACE VIEW {self.table} AS SELECT {cols_sql(self.cols)}, {W}, "
                f"{keyed_state.H} FROM ({rows})")
-        keyed_state.VIEWED[self.table] = self.base   # what a scan reads (profile_scans)
 
     def rows_for(self, rt, probe, exprs, types, exact=None, hashed=False):
         touched = self._probe(rt, probe, exprs, types, exact, hashed)

@@ -120,7 +120,7 @@ class KeyedRecompute(Node):
                                        cond, hashed=child.types(rt.conn) == self.ktypes))
         new = rt.keyed_table(consolidate_sql(
             f"(SELECT *, 1::BIGINT AS {W} FROM ({self._eval(rels)}))", self.kcols + self.cols),
-            [c.table for c in self.children])
+            [c.scan_table for c in self.children])
         exact = nullsafe("s", "t", self.kcols)
         old = (f"SELECT {cols_sql(self.cols, 's')}, -s.{W} FROM {self.table} s SEMI JOIN "
                f"{tn.name} t ON {self.sizes.on(rt, self.table, tn.num_rows)}{exact}")

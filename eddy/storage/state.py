@@ -31,6 +31,13 @@ def phys(name: str) -> str:
     return f"{q(SCHEMA)}.{q(name)}"
 
 
+def relation_kind(conn, name: str) -> str | None:
+    """'BASE TABLE', 'VIEW' or None: what `_eddy.<name>` is."""
+    row = conn.execute("SELECT table_type FROM information_schema.tables WHERE table_schema = ? "
+                       "AND table_name = ?", [SCHEMA, name]).fetchone()
+    return row[0] if row else None
+
+
 class StateDB:
     """Owns the DuckDB connection; catalog, offsets and metadata live in the engine schema."""
 
