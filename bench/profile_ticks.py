@@ -56,6 +56,10 @@ CACHE = ROOT / ".bench" / "profile_template"
 PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "sources", "models", "macros")
 FAULTS = FaultConfig(late_fraction=0.05, duplicate_fraction=0.01)
 clock = time.process_time   # CPU of the whole process (DuckDB's threads too): the machine is shared
+CTAS = re.compile(r"CREATE TEMP TABLE \S+ AS ", re.I)
+PHASES_FILE = Path(tempfile.gettempdir()) / f"profile-ticks-phases-{os.getpid()}.json"
+PHASES = (("latency", "latency"), ("bind", "planner"), ("optimize", "all_optimizers"),
+          ("physical plan", "physical_planner"), ("operators", "cpu_time"))
 TEMP = re.compile(r"__d\d+(_arrow)?|_eddy_ingest_\d+|'[^']*'|\b\d+\b")
 
 
@@ -175,6 +179,7 @@ class Meter:
         self.view = "ingest/other"
         self._stack: list[list] = []
         self._names: dict[str, str] = {}
+        self.phases: Counter | None = None      # --phases: label -> seconds per DuckDB phase
 
     def install(self, engine: Engine) -> None:
         meter = self
@@ -194,6 +199,8 @@ class Meter:
                     shape = TEMP.sub("?", sql)[:160]
                     meter.shape_ms[(meter.where[-1], shape)] += (clock() - t0) * 1000
                     meter.shape_n[(meter.where[-1], shape)] += 1
+                    if meter.phases is not None:
+                        meter.profile_select(self._conn, sql, a)
 
             def __getattr__(self, name):
                 return getattr(self._conn, name)
@@ -235,6 +242,26 @@ class Meter:
                 if self._stack:
                     self._stack[-1][1] += total
         ops.Node.step = timed_step
+
+    def profile_select(self, conn, sql: str, args: tuple) -> None:
+        """--phases: run a `CREATE TEMP TABLE ... AS` again into a table dropped at once (no side
+        effects) under DuckDB's detailed profiler; add its phases' seconds to its operator's."""
+        m = CTAS.match(sql)
+        if m is None:
+            return
+        conn.execute("SET enable_profiling = 'json'")
+        conn.execute("SET profiling_mode = 'detailed'")
+        conn.execute("SET profiling_output = ?", [str(PHASES_FILE)])
+        try:
+            conn.execute("CREATE TEMP TABLE __phases AS " + sql[m.end():], *args)
+        finally:
+            conn.execute("SET enable_profiling = 'no_output'")
+        conn.execute("DROP TABLE __phases")
+        got = json.loads(PHASES_FILE.read_text())
+        label = self.where[-1]
+        self.phases[label, "statements"] += 1
+        for phase, key in PHASES:
+            self.phases[label, phase] += got.get(key, 0.0)
 
     def reset(self) -> None:
         for c in (self.stmts, self.ms, self.view_stmts, self.view_ms, self.shape_ms,
@@ -295,6 +322,22 @@ def checkpoint_figures(engine: Engine) -> dict:
             "rows": total, "indexed_tables": len(indexed), "indexed_rows": in_indexed}
 
 
+def phases_table(phases: Counter, ticks: int) -> str:
+    """ms per tick of each DuckDB phase, per operator class, of the CTAS selects run again."""
+    names = [p for p, _ in PHASES]
+    lines = ["  DuckDB phases of the CTAS selects (ms/tick; rest = latency - the others):",
+             f"  {'operator':<16} {'stmts':>6} " + " ".join(f"{n:>13}" for n in names + ["rest"])]
+    labels = sorted({lab for lab, _ in phases}, key=lambda lab: -phases[lab, "latency"])
+    for lab in labels + ["total"]:
+        got = {p: (sum(phases[x, p] for x in labels) if lab == "total" else phases[lab, p])
+               for p in names + ["statements"]}
+        rest = got["latency"] - sum(got[p] for p in names[1:])
+        lines.append(f"  {lab:<16} {got['statements'] / ticks:6.1f} "
+                     + " ".join(f"{got[p] * 1000 / ticks:13.1f}" for p in names)
+                     + f" {rest * 1000 / ticks:13.1f}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=20_000, help="measured events per batch size")
@@ -306,6 +349,11 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=25, help="top functions shown")
     ap.add_argument("--no-cprofile", action="store_true")
     ap.add_argument("--json", help="write the figures to this file")
+    ap.add_argument("--phases", action="store_true",
+                    help="run each CTAS statement's SELECT again under DuckDB's detailed profiler "
+                         "and print, per operator class, its time in binding, optimizing, "
+                         "physical planning and operators (the rest of its latency is parsing "
+                         "and pipeline set-up); the ticks' own figures then include these runs")
     ap.add_argument("--checkpoint", action="store_true",
                     help="then time a CHECKPOINT (the WAL folded into the file) and size the state")
     args = ap.parse_args()
@@ -335,6 +383,7 @@ def main() -> None:
               file=sys.stderr)
         report = []
         for size in sizes:
+            meter.phases = Counter() if args.phases else None
             prof = None if args.no_cprofile else cProfile.Profile()
             got = run_size(engine, feeder, meter, args.events, size, prof)
             ticks, events = got["ticks"], got["events"]
@@ -358,6 +407,8 @@ def main() -> None:
                 print("  top functions by own time:")
                 print("\n".join("    " + ln for ln in text.splitlines()
                                 if ln.strip() and not ln.startswith("   Ordered")))
+            if meter.phases is not None:
+                print(phases_table(meter.phases, ticks))
             report.append(got)
         if args.checkpoint:
             report.append(checkpoint_figures(engine))
