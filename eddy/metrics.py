@@ -121,7 +121,7 @@ class EngineCollector:
                                  "Wall clock minus the object's write frontier "
                                  "(mz_internal.mz_wallclock_global_lag).",
                                  labels=["object_id", "object", "kind"])
-        lags = self.tracker.lags()
+        lags = self.tracker.sample()  # what a scrape sees is in the per-minute history too
         for row in self.tracker.dataflow_rows(lags):
             lv = [row["object_id"], row["name"]]
             step.add_metric(lv, row["step_seconds_total"])

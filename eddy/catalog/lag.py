@@ -19,7 +19,10 @@ Relations (live views, see `eddy.catalog.status`):
   stepping it (total and in the last tick that stepped it), rows read and written in that
   tick, freshness (its current lag), error.
 - `mz_internal.eddy_engine_statistics`: one row: ticks, last tick and recent tick durations,
-  ingest batches and rows waiting for a tick (backpressure), resident memory.
+  ingest batches and rows waiting for a tick (backpressure), resident memory, DuckDB's memory
+  and the database file's blocks in use and its write-ahead log not yet folded into it.
+- `mz_internal.eddy_memory_usage`: DuckDB's memory by what holds it (`duckdb_memory()`: base
+  tables, ART indexes, hash tables, ...), and what each has spilled to temporary files.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ RELATIONS: dict[tuple[str, str], str] = {
     ("mz_internal", "eddy_engine_statistics"):
         "ticks:i last_tick_at:z last_tick_seconds:d tick_seconds_p50:d tick_seconds_p99:d "
         "tick_seconds_max:d ingest_batches_waiting:i ingest_rows_waiting:i "
-        "resident_memory_bytes:i",
+        "resident_memory_bytes:i duckdb_memory_bytes:i wal_bytes:i database_bytes:i",
+    ("mz_internal", "eddy_memory_usage"): "tag:t memory_bytes:i temporary_bytes:i",
 }
 
 
@@ -204,6 +208,8 @@ class LagTracker:
             return self.dataflow_rows(lags)
         if name == "eddy_engine_statistics":
             return [self.engine_row()]
+        if name == "eddy_memory_usage":
+            return memory_usage(engine)
         return []
 
     def dataflow_rows(self, lags: dict[str, int] | None = None) -> list[dict]:
@@ -237,7 +243,34 @@ class LagTracker:
                 "tick_seconds_p99": _quantile(recent, 0.99),
                 "tick_seconds_max": recent[-1] if recent else None,
                 "ingest_batches_waiting": batches, "ingest_rows_waiting": rows,
-                "resident_memory_bytes": rss_bytes()}
+                "resident_memory_bytes": rss_bytes(),
+                "duckdb_memory_bytes": sum(r["memory_bytes"] for r in memory_usage(engine)),
+                "wal_bytes": engine.state.wal_bytes(), "database_bytes": database_bytes(engine)}
+
+
+def database_bytes(engine) -> int | None:
+    """The database file's blocks in use (not its free ones), or None in memory."""
+    if engine.state.path is None:
+        return None
+    cur = engine.reader()
+    try:
+        got = cur.execute("SELECT block_size * used_blocks FROM pragma_database_size() "
+                          "WHERE database_name = current_database()").fetchone()
+    finally:
+        cur.close()
+    return int(got[0]) if got else None
+
+
+def memory_usage(engine) -> list[dict]:
+    """DuckDB's `duckdb_memory()`: bytes in memory and spilled, per tag (a reader's snapshot,
+    never waiting for a tick)."""
+    cur = engine.reader()
+    try:
+        got = cur.execute("SELECT tag, memory_usage_bytes, temporary_storage_bytes "
+                          "FROM duckdb_memory() ORDER BY tag").fetchall()
+    finally:
+        cur.close()
+    return [{"tag": t, "memory_bytes": int(m), "temporary_bytes": int(s)} for t, m, s in got]
 
 
 def waiting(engine) -> tuple[int, int]:

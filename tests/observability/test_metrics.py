@@ -100,9 +100,16 @@ def test_metrics_parse_and_follow_a_view(served):
                              "mz_internal.eddy_dataflow_statistics where object_id = %s",
                              [mv_id]).fetchone()
         assert stats[0] == rows
-        engine_row = conn.execute("select ticks, resident_memory_bytes, ingest_batches_waiting "
+        engine_row = conn.execute("select ticks, resident_memory_bytes, ingest_batches_waiting, "
+                                  "duckdb_memory_bytes, wal_bytes, database_bytes "
                                   "from mz_internal.eddy_engine_statistics").fetchone()
         assert engine_row[0] >= 1 and engine_row[1] > 0 and engine_row[2] == 0
+        assert engine_row[4] > 0  # the ticks' commits are in the log until a checkpoint
+        assert engine_row[5] > 0  # the catalog, at least, is in the file
+        memory = dict(conn.execute("select tag, memory_bytes from mz_internal.eddy_memory_usage"
+                                   ).fetchall())
+        assert {"BASE_TABLE", "ART_INDEX"} <= set(memory) and sum(memory.values()) > 0
+        assert engine_row[3] > 0
     if cols:  # mz_columns lists system relations on this build
         assert [c[1] for c in cols] == ["text", "interval", "timestamp with time zone"]
     out = subprocess.run([str(BIN / "eddy"), "status", "--port", str(eddy.port), "--once"],
