@@ -36,7 +36,7 @@ tick_log = logging.getLogger("eddy.ticks")   # one DEBUG line per tick with data
 TICK_THREAD = "eddy-ticks"  # the name of the tick loop's thread (eddy.server watches it at shutdown)
 # The tick loop folds the WAL into the database file (a checkpoint, which stops ticks for
 # seconds) once it passes this size and nothing has arrived for this long; under sustained
-# load DuckDB's own threshold (eddy.storage.state.CHECKPOINT_THRESHOLD) is the only cap.
+# load, once it passes eddy.storage.state.CHECKPOINT_THRESHOLD (StateDB.fold_bytes).
 IDLE_CHECKPOINT_BYTES = 64 << 20
 IDLE_CHECKPOINT_AFTER_S = 1.0
 
@@ -141,21 +141,34 @@ class Engine:
                 if self.closed:     # close() raced this tick: nothing failed
                     return
                 log.exception("tick failed")
-            self._checkpoint_if_idle()
+            try:
+                self._fold_if_due()
+            except Exception:  # noqa: BLE001 - nor one failed fold (the next one retries)
+                if self.closed:
+                    return
+                log.exception("checkpoint failed")
             wait = max(0.0, self.tick_interval - (time.monotonic() - started))
 
-    def _checkpoint_if_idle(self) -> None:
+    def _fold_if_due(self) -> None:
         """Checkpoint while nothing arrives, so that the fold rarely lands under load: idle
         means no batch or write waiting and none taken for IDLE_CHECKPOINT_AFTER_S since the
-        end of the last tick that had some (a long tick under load is not idleness)."""
+        end of the last tick that had some (a long tick under load is not idleness). Under
+        load, once the WAL passes the state's fold size, between two ticks."""
         with self._plock:
             waiting = bool(self._ingests or self._writes)
-        if waiting or time.monotonic() - self._busy_at < IDLE_CHECKPOINT_AFTER_S \
-                or self.state.wal_bytes() < IDLE_CHECKPOINT_BYTES:
+        wal = self.state.wal_bytes()
+        idle = not waiting and time.monotonic() - self._busy_at >= IDLE_CHECKPOINT_AFTER_S
+        if wal < (IDLE_CHECKPOINT_BYTES if idle else self.state.fold_bytes):
             return
         with self.lock:
-            if not self.closed and not self.state.checkpoint():
+            if self.closed:
+                return
+            started = time.perf_counter()
+            if not self.state.checkpoint():
                 self._busy_at = time.monotonic()   # a reader's transaction was open: later
+                return
+            log.info("checkpoint (%s): folded %.0f MB of WAL in %.2f s", "idle" if idle else
+                     "under load", wal / 2**20, time.perf_counter() - started)
 
     def close(self) -> None:
         """Stop the loop and connectors, checkpoint, release files."""

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import re
+import time
 from pathlib import Path
 
 import duckdb
@@ -12,13 +15,33 @@ import duckdb
 from eddy.catalog.objects import CatalogObject
 from eddy.sql.functions import install as install_sql_functions
 
+log = logging.getLogger("eddy.storage")
 SCHEMA = "_eddy"
 FILE_NAME = "eddy.duckdb"
-# The WAL size at which a commit checkpoints (see StateDB); EDDY_CHECKPOINT_THRESHOLD overrides.
+# The WAL size at which the tick loop folds it into the file under load (see StateDB.checkpoint);
+# EDDY_CHECKPOINT_THRESHOLD overrides. DuckDB's own fold at commit is set at twice this, as a
+# backstop for when the engine's cannot run (another transaction open).
 CHECKPOINT_THRESHOLD = os.environ.get("EDDY_CHECKPOINT_THRESHOLD") or "1GB"
+# A keyed state table is vacuumed at a fold (its ART index dropped for it, then rebuilt) when at
+# least this share of its stored rows are deleted ones, and this many.
+VACUUM_DEAD_SHARE = 0.5
+VACUUM_MIN_DEAD = 1000
+REINDEX_META = "reindex"   # the indexes a fold dropped, until it has rebuilt them
 # String compressions a checkpoint does not try (see StateDB); EDDY_DISABLED_COMPRESSION overrides
 # ("" tries them all).
 DISABLED_COMPRESSION = os.environ.get("EDDY_DISABLED_COMPRESSION", "fsst,dict_fsst,dictionary")
+# DuckDB's memory limit (see StateDB); EDDY_MEMORY_LIMIT overrides ("" keeps DuckDB's own, 80%
+# of the machine's memory).
+MEMORY_LIMIT = os.environ.get("EDDY_MEMORY_LIMIT", "2GB")
+
+
+def size_bytes(text: str) -> int:
+    """'1GB', '512MiB', '1000' -> bytes (DuckDB's units: KB = 1000, KiB = 1024)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?B?)\s*", text.upper())
+    if m is None:
+        raise ValueError(f"not a size: {text!r}")
+    base = 1024 if m.group(3) == "IB" else 1000
+    return int(float(m.group(1)) * base ** " KMGT".index(m.group(2) or " "))
 
 
 def q(name: str) -> str:
@@ -56,18 +79,28 @@ class StateDB:
         threads = int(os.environ.get("EDDY_DUCKDB_THREADS") or 1)
         self.conn.execute(f"SET GLOBAL threads = {threads}")
         install_sql_functions(self.conn)   # Materialize functions DuckDB lacks (eddy.sql)
-        # DuckDB folds the WAL into the file (a checkpoint) at the commit that passes this
-        # threshold, and the tick waits for it: seconds, growing with the state (the changed row
-        # groups rewritten, every ART index serialized again). The engine folds it when idle
-        # instead (Engine: IDLE_CHECKPOINT_*); under sustained load only this cap applies.
+        # A fold of the WAL into the file (a checkpoint) stops ticks: seconds, growing with the
+        # state (the changed row groups rewritten, every ART index serialized again). The engine
+        # folds when idle (Engine: IDLE_CHECKPOINT_*), and under sustained load once the WAL
+        # passes `fold_bytes`, between ticks (`checkpoint()`: it also vacuums the keyed state).
         # Cost: a crash under load replays up to this much WAL at start (~3 s per 100 MB).
-        self.conn.execute("SET checkpoint_threshold = ?", [CHECKPOINT_THRESHOLD])
+        self.fold_bytes = size_bytes(CHECKPOINT_THRESHOLD)
+        self.conn.execute("SET checkpoint_threshold = ?", [f"{2 * self.fold_bytes}B"])
         # Most of a checkpoint's time went to choosing how to compress the new string columns
         # (FSST and dictionary analysis), not to writing them. Without those methods strings are
         # stored plain (numbers are still compressed): bench/profile_ticks.py --history 300000
         # --checkpoint folded 381 MB of WAL in 1.07 s instead of 2.7-2.9 s, ticks unchanged,
         # for a file of 448 MB instead of 200. The fold stops every tick (DuckDB 1.4).
         self.conn.execute("SET disabled_compression_methods = ?", [DISABLED_COMPRESSION])
+        # DuckDB keeps every block a checkpoint writes in its buffer pool until its memory
+        # limit, 80% of the machine's memory by default: the soak's RSS grew 1.1 -> 3.9 GB in
+        # 6 minutes (the pool's BASE_TABLE blocks +770 MB a fold) while the rows in state stayed
+        # flat. Those blocks are a cache (the OS page cache holds the file as well); what must
+        # stay in memory is the data not yet checkpointed (about 1.3x the WAL, so up to ~1.3 GB
+        # under the 1 GB threshold) and the ART indexes (~120 MB for the marts). With 1.5 GB
+        # the soak's RSS stayed flat (+5.6%) at the same CPU; 2 GB leaves room for queries.
+        if MEMORY_LIMIT:
+            self.conn.execute("SET GLOBAL memory_limit = ?", [MEMORY_LIMIT])
         # Key-indexed state (eddy.dataflow.keyed_state): a hash join whose build side has up
         # to this many distinct keys pushes them into the probe scan as an IN filter, which
         # an ART index answers. DuckDB then fetches the matching rows by index when they are
@@ -83,6 +116,7 @@ class StateDB:
             f"CREATE TABLE IF NOT EXISTS {phys('meta')} (key VARCHAR PRIMARY KEY, value VARCHAR)",
         ):
             self.conn.execute(ddl)
+        self._reindex()    # a fold that stopped between dropping indexes and rebuilding them
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A reader connection: sees the last committed tick."""
@@ -161,12 +195,86 @@ class StateDB:
             return 0
 
     def checkpoint(self) -> bool:
-        """Fold the WAL into the file now; False when DuckDB refuses (a transaction is open)."""
+        """Fold the WAL into the file now, then vacuum the keyed state; False when DuckDB
+        refuses (another transaction is open).
+
+        DuckDB 1.4 never reclaims the deleted rows of a table with an ART index: a checkpoint
+        vacuums only tables without one. So keyed state under a retention window (rows
+        inserted, later deleted) kept every row it ever held: the file grew ~800 MB a fold in
+        the soak while the rows in state stayed flat, and scans read the dead rows too. Once
+        the fold is done, each table whose deleted rows pass VACUUM_DEAD_SHARE loses its index
+        for a second checkpoint, which vacuums it, and gets it back (~0.13 s per 300k rows).
+        The indexes to rebuild are noted in the transaction that drops them, and rebuilt at
+        start if the process died in between."""
         try:
             self.conn.execute("CHECKPOINT")
         except duckdb.Error:
             return False
+        try:
+            self._vacuum()
+        except duckdb.Error as e:    # the fold is done; the vacuum comes again with the next
+            log.warning("vacuum of the keyed state failed: %s", e)
         return True
+
+    def _vacuum(self) -> None:
+        stale = self._stale_indexes()
+        if not stale:
+            return
+        started = time.perf_counter()
+        conn = self.conn
+        conn.execute("BEGIN")
+        try:
+            self.set_meta(REINDEX_META, stale, conn)
+            for name, _ in stale:
+                conn.execute(f"DROP INDEX {phys(name)}")
+            conn.execute("COMMIT")
+        except duckdb.Error:
+            conn.execute("ROLLBACK")
+            raise
+        try:
+            with contextlib.suppress(duckdb.Error):    # a reader's transaction came first
+                conn.execute("CHECKPOINT")
+        finally:
+            self._reindex()
+        log.info("vacuumed %d keyed state tables in %.2f s", len(stale),
+                 time.perf_counter() - started)
+
+    def _stale_indexes(self) -> list[tuple[str, str]]:
+        """(index, table) of the keyed state's ART indexes whose tables hold enough deleted
+        rows to vacuum (DuckDB's `estimated_size` counts them, `count(*)` does not)."""
+        found = self.conn.execute(
+            "SELECT i.index_name, i.table_name, t.estimated_size FROM duckdb_indexes() i "
+            "JOIN duckdb_tables() t USING (database_name, schema_name, table_name) "
+            "WHERE i.schema_name = ? AND NOT i.is_unique AND NOT i.is_primary "
+            "AND t.estimated_size >= ?", [SCHEMA, VACUUM_MIN_DEAD]).fetchall()
+        if not found:
+            return []
+        live = self.conn.execute(" UNION ALL ".join(
+            f"SELECT {i}, count(*) FROM {phys(t)}" for i, (_, t, _) in enumerate(found))
+        ).fetchall()
+        stale = []
+        for i, n in live:
+            name, table, stored = found[i]
+            dead = stored - n
+            if dead >= VACUUM_MIN_DEAD and dead >= VACUUM_DEAD_SHARE * stored:
+                stale.append((name, table))
+        return stale
+
+    def _reindex(self) -> None:
+        """Rebuild the indexes a fold dropped (see checkpoint)."""
+        pending = self.get_meta(REINDEX_META)
+        if not pending:
+            return
+        conn = self.conn
+        conn.execute("BEGIN")
+        try:
+            for name, table in pending:
+                conn.execute(f"CREATE INDEX IF NOT EXISTS {q(name)} ON {phys(table)} (__h)")
+            conn.execute(f"DELETE FROM {phys('meta')} WHERE key = ?", [REINDEX_META])
+            conn.execute("COMMIT")
+        except duckdb.Error:
+            conn.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         with contextlib.suppress(duckdb.Error):

@@ -105,7 +105,7 @@ def test_metrics_parse_and_follow_a_view(served):
                                   "from mz_internal.eddy_engine_statistics").fetchone()
         assert engine_row[0] >= 1 and engine_row[1] > 0 and engine_row[2] == 0
         assert engine_row[4] > 0  # the ticks' commits are in the log until a checkpoint
-        assert engine_row[5] > 0  # the catalog, at least, is in the file
+        assert engine_row[5] is not None  # a data dir: the file's used bytes (0 before a fold)
         memory = dict(conn.execute("select tag, memory_bytes from mz_internal.eddy_memory_usage"
                                    ).fetchall())
         assert {"BASE_TABLE", "ART_INDEX"} <= set(memory) and sum(memory.values()) > 0
