@@ -248,28 +248,28 @@ class LagTracker:
                 "wal_bytes": engine.state.wal_bytes(), "database_bytes": database_bytes(engine)}
 
 
+def _read(engine, sql: str) -> list[tuple]:
+    """Rows of a query on a reader of its own (a snapshot, never waiting for a tick)."""
+    cur = engine.reader()
+    try:
+        return cur.execute(sql).fetchall()
+    finally:
+        cur.close()
+
+
 def database_bytes(engine) -> int | None:
     """The database file's blocks in use (not its free ones), or None in memory."""
     if engine.state.path is None:
         return None
-    cur = engine.reader()
-    try:
-        got = cur.execute("SELECT block_size * used_blocks FROM pragma_database_size() "
-                          "WHERE database_name = current_database()").fetchone()
-    finally:
-        cur.close()
-    return int(got[0]) if got else None
+    got = _read(engine, "SELECT block_size * used_blocks FROM pragma_database_size() "
+                        "WHERE database_name = current_database()")
+    return int(got[0][0]) if got else None
 
 
 def memory_usage(engine) -> list[dict]:
-    """DuckDB's `duckdb_memory()`: bytes in memory and spilled, per tag (a reader's snapshot,
-    never waiting for a tick)."""
-    cur = engine.reader()
-    try:
-        got = cur.execute("SELECT tag, memory_usage_bytes, temporary_storage_bytes "
-                          "FROM duckdb_memory() ORDER BY tag").fetchall()
-    finally:
-        cur.close()
+    """DuckDB's `duckdb_memory()`: bytes in memory and spilled, per tag."""
+    got = _read(engine, "SELECT tag, memory_usage_bytes, temporary_storage_bytes "
+                        "FROM duckdb_memory() ORDER BY tag")
     return [{"tag": t, "memory_bytes": int(m), "temporary_bytes": int(s)} for t, m, s in got]
 
 
