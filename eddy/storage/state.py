@@ -269,7 +269,8 @@ class StateDB:
         conn.execute("BEGIN")
         try:
             for name, table in pending:
-                conn.execute(f"CREATE INDEX IF NOT EXISTS {q(name)} ON {phys(table)} (__h)")
+                if relation_kind(conn, table) == "BASE TABLE":    # not dropped since
+                    conn.execute(f"CREATE INDEX IF NOT EXISTS {q(name)} ON {phys(table)} (__h)")
             conn.execute(f"DELETE FROM {phys('meta')} WHERE key = ?", [REINDEX_META])
             conn.execute("COMMIT")
         except duckdb.Error:
