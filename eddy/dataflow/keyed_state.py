@@ -19,12 +19,12 @@ import os
 import tempfile
 from typing import TYPE_CHECKING
 
-from eddy.storage.state import q
+from eddy.storage.state import KEY_HASH, q
 
 if TYPE_CHECKING:
     from eddy.dataflow.runtime import Rel, TickContext
 
-H = "__h"
+H = KEY_HASH   # the key hash column every keyed state table is indexed on
 
 
 def hash_sql(exprs: list[str], types: list[str | None] | None = None) -> str:

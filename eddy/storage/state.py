@@ -27,6 +27,7 @@ CHECKPOINT_THRESHOLD = os.environ.get("EDDY_CHECKPOINT_THRESHOLD") or "1GB"
 VACUUM_DEAD_SHARE = 0.5
 VACUUM_MIN_DEAD = 1000
 REINDEX_META = "reindex"   # the indexes a fold dropped, until it has rebuilt them
+KEY_HASH = "__h"   # the column keyed state is indexed on (eddy.dataflow.keyed_state.H)
 # String compressions a checkpoint does not try (see StateDB); EDDY_DISABLED_COMPRESSION overrides
 # ("" tries them all).
 DISABLED_COMPRESSION = os.environ.get("EDDY_DISABLED_COMPRESSION", "fsst,dict_fsst,dictionary")
@@ -240,13 +241,15 @@ class StateDB:
                  time.perf_counter() - started)
 
     def _stale_indexes(self) -> list[tuple[str, str]]:
-        """(index, table) of the keyed state's ART indexes whose tables hold enough deleted
-        rows to vacuum (DuckDB's `estimated_size` counts them, `count(*)` does not)."""
+        """(index, table) of the keyed state's ART indexes (on its key hash: what `_reindex`
+        rebuilds) whose tables hold enough deleted rows to vacuum (DuckDB's `estimated_size`
+        counts them, `count(*)` does not)."""
         found = self.conn.execute(
             "SELECT i.index_name, i.table_name, t.estimated_size FROM duckdb_indexes() i "
             "JOIN duckdb_tables() t USING (database_name, schema_name, table_name) "
             "WHERE i.schema_name = ? AND NOT i.is_unique AND NOT i.is_primary "
-            "AND t.estimated_size >= ?", [SCHEMA, VACUUM_MIN_DEAD]).fetchall()
+            "AND i.expressions = ? AND t.estimated_size >= ?",
+            [SCHEMA, f"[{KEY_HASH}]", VACUUM_MIN_DEAD]).fetchall()
         if not found:
             return []
         live = self.conn.execute(" UNION ALL ".join(
@@ -270,7 +273,7 @@ class StateDB:
         try:
             for name, table in pending:
                 if relation_kind(conn, table) == "BASE TABLE":    # not dropped since
-                    conn.execute(f"CREATE INDEX IF NOT EXISTS {q(name)} ON {phys(table)} (__h)")
+                    conn.execute(f"CREATE INDEX IF NOT EXISTS {q(name)} ON {phys(table)} ({KEY_HASH})")
             conn.execute(f"DELETE FROM {phys('meta')} WHERE key = ?", [REINDEX_META])
             conn.execute("COMMIT")
         except duckdb.Error:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
-
 from eddy.engine import Engine
 from eddy.storage import state as state_mod
 from eddy.storage.state import REINDEX_META, SCHEMA, phys
@@ -108,10 +106,10 @@ def test_indexes_dropped_by_a_fold_that_died_come_back_at_start(tmp_path):
         e.close()
 
 
-@pytest.mark.parametrize("fold_bytes", [1 << 20])
-def test_under_load_the_tick_loop_folds_at_the_fold_size(tmp_path, fold_bytes):
+def test_under_load_the_tick_loop_folds_at_the_fold_size(tmp_path):
     """Writes that never stop (no idle moment) still get folds, between ticks, once the WAL
     passes the fold size: DuckDB's own fold at commit is only the backstop (twice the size)."""
+    fold_bytes = 1 << 20
     e = Engine(tmp_path, tick_interval=0.05)
     e.state.fold_bytes = fold_bytes
     folds = []
