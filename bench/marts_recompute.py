@@ -124,5 +124,8 @@ def compare(eddy_rows: dict[str, list[tuple]], conn: duckdb.DuckDBPyConnection) 
         ref = conn.execute(f'SELECT * FROM "{mart}"').fetchall()
         a, b = rows_multiset(rows), rows_multiset(ref)
         out[mart] = {"eddy_rows": len(rows), "duckdb_rows": len(ref), "equal": a == b,
-                     "only_eddy": sum((a - b).values()), "only_duckdb": sum((b - a).values())}
+                     "only_eddy": sum((a - b).values()), "only_duckdb": sum((b - a).values()),
+                     # a few of the differing rows, to look into
+                     "sample_only_eddy": [list(r) for r in list(a - b)[:5]],
+                     "sample_only_duckdb": [list(r) for r in list(b - a)[:5]]}
     return out

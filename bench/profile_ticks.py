@@ -180,6 +180,7 @@ class Meter:
         self._stack: list[list] = []
         self._names: dict[str, str] = {}
         self.phases: Counter | None = None      # --phases: label -> seconds per DuckDB phase
+        self.log: list[tuple] | None = None     # --dump: (view, operator, ms, sql) of a tick
 
     def install(self, engine: Engine) -> None:
         meter = self
@@ -199,6 +200,9 @@ class Meter:
                     shape = TEMP.sub("?", sql)[:160]
                     meter.shape_ms[(meter.where[-1], shape)] += (clock() - t0) * 1000
                     meter.shape_n[(meter.where[-1], shape)] += 1
+                    if meter.log is not None:
+                        meter.log.append((meter.view, meter.where[-1],
+                                          (clock() - t0) * 1000, sql))
                     if meter.phases is not None:
                         meter.profile_select(self._conn, sql, a)
 
@@ -354,6 +358,8 @@ def main() -> None:
                          "and print, per operator class, its time in binding, optimizing, "
                          "physical planning and operators (the rest of its latency is parsing "
                          "and pipeline set-up); the ticks' own figures then include these runs")
+    ap.add_argument("--dump", help="write every statement of the last tick (view, operator, "
+                                   "ms, SQL) to this file")
     ap.add_argument("--checkpoint", action="store_true",
                     help="then time a CHECKPOINT (the WAL folded into the file) and size the state")
     args = ap.parse_args()
@@ -410,6 +416,13 @@ def main() -> None:
             if meter.phases is not None:
                 print(phases_table(meter.phases, ticks))
             report.append(got)
+        if args.dump:
+            meter.log = []
+            feeder.queue(sizes[-1])
+            engine.tick()
+            Path(args.dump).write_text("".join(
+                f"-- {view} {op} {ms:.2f} ms\n{sql};\n\n" for view, op, ms, sql in meter.log))
+            meter.log = None
         if args.checkpoint:
             report.append(checkpoint_figures(engine))
         if args.json:
