@@ -42,10 +42,12 @@ def serve(host: str, port: int, data_dir: str, tick_interval: float, password: s
           auth_method: str, metrics_port: int, shutdown_grace: float) -> None:
     """Run the engine and serve it over the PostgreSQL protocol. SIGTERM or Ctrl-C stops it:
     no new connections, sessions closed, the engine closed (a second signal: at once)."""
-    from eddy.server import serve as run
-
     if password is None and host not in ("127.0.0.1", "localhost", "::1"):
         raise click.UsageError("without --password, eddy only listens on loopback")
+    from eddy.malloc_tuning import restart_with_tunables
+    restart_with_tunables()     # once, before anything is loaded or opened
+    from eddy.server import serve as run
+
     asyncio.run(run(host, port, data_dir, tick_interval=tick_interval, password=password,
                     auth_method=auth_method, metrics_port=metrics_port,
                     shutdown_grace=shutdown_grace))
