@@ -1,12 +1,14 @@
 """glibc malloc settings for the serving process (`eddy serve`).
 
 DuckDB's own buffers come from its jemalloc, but every statement's plan, vectors and strings
-are C++ `new`s served by glibc's malloc: 170 statements a tick made malloc, free and their
-consolidation ~10% of the engine's CPU under the marts bench's load (perf, 20,000 events/s).
-A bigger thread cache and a heap that keeps what it frees (no trim or mmap round trips for
-blocks under 32 MB) cut the CPU of a 20,000-event tick by ~9%
-(`bench/profile_ticks.py --history 200000 --events 80000 --batch 20000 --sim-rate 20000`,
-three interleaved pairs: 714/683/689 against 781/759/726 ms).
+are C++ `new`s served by glibc's malloc: under the marts bench's load (20,000 events/s), malloc,
+free and their consolidation were 9.9% of the `eddy serve` process's CPU samples (perf). A
+bigger thread cache and a heap that keeps what it frees (no trim or mmap round trips for
+blocks under 32 MB) brought them to 7.5%. In process, where the load generator's allocations
+share the heap, a 20,000-event tick took ~9% less CPU (`bench/profile_ticks.py --history
+200000 --events 80000 --batch 20000 --sim-rate 20000`, interleaved: 714/683/689 against
+781/759/726 ms); the bench's catch-up rate moved within its noise (median of 3: 51,595 against
+50,763 events/s).
 
 glibc reads these only at process start (GLIBC_TUNABLES), so `eddy serve` runs itself again
 with them set, once. A GLIBC_TUNABLES the user set is left as it is; EDDY_MALLOC_TUNABLES
