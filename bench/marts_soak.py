@@ -8,11 +8,12 @@ retracts it. From then on the state holds about one minute of events, and memory
 
 "Flat" (the printed target): the engine's resident memory in the last minute is at most 10%
 above its level at the first minute after the warm-up, and the engine kept up (its consumer lag,
-the median of the last three samples, grew by at most 5 s of load after the warm-up). The warm-up lasts 2 minutes (or a third of the
-run) and until the first checkpoint (the WAL folded into the file): before it the engine holds
-all the data it wrote in memory, from it DuckDB's buffer pool holds what it caches of the file,
-up to its memory limit (EDDY_MEMORY_LIMIT). Each minute also shows DuckDB's own memory, what it
-spilled to temporary files, and the database file's and WAL's sizes.
+the median of the last three samples, grew by at most 5 s of load after the warm-up). The
+warm-up lasts 2 minutes (or a third of the run) and until the first checkpoint (the WAL folded
+into the file): before it the engine holds all the data it wrote in memory, from it DuckDB's
+buffer pool holds what it caches of the file, up to its memory limit (EDDY_MEMORY_LIMIT). Each
+minute also shows DuckDB's own memory, what it spilled to temporary files, and the database
+file's and WAL's sizes.
 """
 
 from __future__ import annotations
