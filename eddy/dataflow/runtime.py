@@ -56,12 +56,21 @@ class Deferred(Rel):
     @property
     def name(self) -> str:
         if self._name is None:
-            if self.view:
-                self._name = self.rt.view(self.sql)
-            else:
-                made = self.rt.table(self.sql)
-                self._name, self._rows = made.name, made._rows
+            self._make()
         return self._name
+
+    def _make(self) -> None:
+        if self.view:
+            self._name = self.rt.view(self.sql)
+        else:
+            made = self.rt.table(self.sql)
+            self._name, self._rows = made.name, made._rows
+
+    @property
+    def num_rows(self) -> int:
+        if self._rows is None and self._name is None:
+            self._make()    # a table's row count comes with its CREATE: no count(*) after it
+        return super().num_rows
 
     def to_arrow(self) -> pa.Table:
         if self._name is None:   # read once (a subscriber's copy): no table needed
