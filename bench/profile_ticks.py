@@ -164,6 +164,19 @@ class Feeder:
             self.engine.ingest(driver.source_id, got.rows, {"0": self.offsets[topic]}, extra)
 
 
+class _Fetched:
+    """A statement's result already fetched (--dump reads a CTAS's row count itself)."""
+
+    def __init__(self, row):
+        self._row = row
+
+    def fetchone(self):
+        return self._row
+
+    def fetchall(self):
+        return [self._row]
+
+
 class Meter:
     """Statements and time per view and per operator class, by patching the tick context
     (a counting connection proxy) and the dataflow/operator step methods."""
@@ -194,15 +207,20 @@ class Meter:
                 meter.stmts[meter.where[-1]] += 1
                 meter.view_stmts[meter.view] += 1
                 t0 = clock()
+                rows = None
                 try:
-                    return self._conn.execute(sql, *a, **k)
+                    res = self._conn.execute(sql, *a, **k)
+                    if meter.log is not None and sql.startswith("CREATE TEMP TABLE"):
+                        row = res.fetchone()     # the CTAS's row count, kept for the caller
+                        rows, res = row[0], _Fetched(row)
+                    return res
                 finally:
                     shape = TEMP.sub("?", sql)[:160]
                     meter.shape_ms[(meter.where[-1], shape)] += (clock() - t0) * 1000
                     meter.shape_n[(meter.where[-1], shape)] += 1
                     if meter.log is not None:
                         meter.log.append((meter.view, meter.where[-1],
-                                          (clock() - t0) * 1000, sql))
+                                          (clock() - t0) * 1000, rows, sql))
                     if meter.phases is not None:
                         meter.profile_select(self._conn, sql, a)
 
@@ -421,7 +439,8 @@ def main() -> None:
             feeder.queue(sizes[-1])
             engine.tick()
             Path(args.dump).write_text("".join(
-                f"-- {view} {op} {ms:.2f} ms\n{sql};\n\n" for view, op, ms, sql in meter.log))
+                f"-- {view} {op} {ms:.2f} ms" + (f" {rows} rows" if rows is not None else "") +
+                f"\n{sql};\n\n" for view, op, ms, rows, sql in meter.log))
             meter.log = None
         if args.checkpoint:
             report.append(checkpoint_figures(engine))

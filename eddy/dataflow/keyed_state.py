@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from eddy.storage.state import KEY_HASH, q
@@ -160,21 +161,73 @@ class Sizes:
         rt.scanned += profiled(rt, f"INSERT INTO {empty.name} {sql}", table)
         return type(empty)(rt, empty.name)
 
-    def delete(self, rt: TickContext, table: str, touched: Rel, exact: str) -> None:
+    def delete(self, rt: TickContext, table: str, touched: Rel, exact: str,
+               params: dict | None = None) -> None:
         """Delete the rows whose key hash is in `touched` and that meet `exact` (SQL over the
-        aliases s, the table, and t, `touched`); counts the rows it reads as `lookup` does."""
+        aliases s, the table, and t, `touched`, with `params`); counts the rows it reads as
+        `lookup` does."""
         if not touched.num_rows:
             return
         sql = (f"DELETE FROM {table} s USING {touched.name} t WHERE "
                f"{self.on(rt, table, touched.num_rows)}{exact}")
         if rt.profile_scans:
-            rt.scanned += profiled(rt, sql, table)
+            rt.scanned += profiled(rt, sql, table, params)
             self.moved(table, None)
         else:
-            self.moved(table, -rt.conn.execute(sql).fetchone()[0])
+            self.moved(table, -rt.conn.execute(sql, params or []).fetchone()[0])
 
 
-def profiled(rt: TickContext, sql: str, tables: str | list[str]) -> int:
+# DuckDB skips the row groups of a table whose min/max (its zonemap) exclude a scan's constant
+# filter. The state of an aggregate grouped by a time bucket (page views per minute) is
+# clustered by that bucket, as its groups are written when their rows arrive; so the range of
+# the change's buckets, as a WHERE bound on the stored rows, keeps a lookup from reading all
+# of history: 10,000 (minute, page, user) pairs looked up among 1.2 M took 64.5 ms, 6.2 ms
+# with the bound. The bound must be parameters in the WHERE: in the join's ON, or from a
+# subquery, DuckDB does not push it into the scan.
+BOUND_MIN_ROWS = 2 * 122_880    # two of DuckDB's row groups: a smaller table gains nothing
+
+
+def is_temporal(duckdb_type: str) -> bool:
+    return duckdb_type.startswith("TIMESTAMP") or duckdb_type == "DATE"
+
+
+@dataclass(frozen=True)
+class TimeBound:
+    """Each of some time columns of a state table within the range of a change's values
+    (NULL too where the change has NULLs): a condition every stored row of the change's keys
+    meets, as SQL with named parameters."""
+
+    cols: tuple[str, ...]
+    nulls: tuple[bool, ...]
+    params: dict
+
+    @classmethod
+    def of(cls, rt: TickContext, rel: str, cols: dict[str, str]) -> TimeBound | None:
+        """The bound of stored columns `cols` (name: its expression over `rel`, alias __in)."""
+        items = ", ".join(f"min({e}), max({e}), count(*) FILTER (WHERE ({e}) IS NULL)"
+                          for e in cols.values())
+        row = rt.conn.execute(f"SELECT {items} FROM ({rel}) AS __in").fetchone()
+        params, nulls = {}, []
+        for i in range(len(cols)):
+            lo, hi, n = row[3 * i:3 * i + 3]
+            if lo is not None:
+                params[f"__lo{i}"], params[f"__hi{i}"] = lo, hi
+            nulls.append(n > 0)
+        if not params and not any(nulls):
+            return None
+        return cls(tuple(cols), tuple(nulls), params)
+
+    def sql(self, alias: str) -> str:
+        parts = []
+        for i, (c, null) in enumerate(zip(self.cols, self.nulls, strict=True)):
+            col = f"{alias}.{q(c)}"
+            some = [f"{col} BETWEEN $__lo{i} AND $__hi{i}"] if f"__lo{i}" in self.params else []
+            parts.append("(" + " OR ".join(some + [f"{col} IS NULL"] * null) + ")")
+        return " AND ".join(parts)
+
+
+def profiled(rt: TickContext, sql: str, tables: str | list[str],
+             params: dict | None = None) -> int:
     """Run a statement under DuckDB's profiler; returns the rows it read from `tables` (one
     name or several): the rows fetched where DuckDB used the index, the whole table where it
     scanned it."""
@@ -184,7 +237,7 @@ def profiled(rt: TickContext, sql: str, tables: str | list[str]) -> int:
         rt.run("PRAGMA enable_profiling = 'json'")
         rt.run(f"PRAGMA profiling_output = '{path}'")
         try:
-            rt.run(sql)
+            rt.run(sql, params)
         finally:
             rt.run("PRAGMA disable_profiling")
         with open(path) as f:

@@ -11,6 +11,14 @@ from eddy.storage.state import phys, q
 
 LINEAR_AGGS = ("count_star", "count", "sum", "avg", "count_distinct")
 
+def _bounded(bound: keyed_state.TimeBound | None) -> tuple[str, str, dict | None]:
+    """A bound on the stored rows (alias s) as ` WHERE ...`, as ` AND ...`, and its
+    parameters; nothing without one."""
+    if bound is None:
+        return "", "", None
+    return f" WHERE {bound.sql('s')}", f" AND {bound.sql('s')}", bound.params
+
+
 class _ChangeAsSql(Node):
     """An aggregate whose tick applies its input delta to its state once (`_update`) and
     returns SQL of its output's change: fused into a consumer's statement, or run alone."""
@@ -63,6 +71,7 @@ class LinearAgg(_ChangeAsSql):
         self.phash = keyed_state.hash_sql([f"__in.{q(g)}" for g in self.gcols + ["_x"]])
         self.sizes = keyed_state.Sizes()
         self._per_row = 1.0    # touched groups per input row, last tick (probes estimated)
+        self._timed: list[int] = []    # the time groups (bounds on lookups: TimeBound)
 
     @property
     def table(self):
@@ -162,6 +171,19 @@ class LinearAgg(_ChangeAsSql):
             acc = self._with_counts(f"{self._acc_select(full)}{having}", {
                 i: self._present(f"SELECT * FROM {self.pairs(i)}") for i in self.distinct})
             keyed_state.create(rt, self.table, acc, self.hash)
+        types = [r[1] for r in rt.conn.execute(f"DESCRIBE {self.table}").fetchall()]
+        self._timed = [i for i, ty in enumerate(types[:len(self.gcols)])
+                       if keyed_state.is_temporal(ty)]
+
+    def _bound(self, rt, rel: str, local: bool) -> keyed_state.TimeBound | None:
+        """The range of the change's time groups, once a state table is big enough for
+        row groups to be skipped (keyed_state.TimeBound); `local`: `rel` is projected."""
+        if not self._timed or all(
+                self.sizes.estimate(rt, t) < keyed_state.BOUND_MIN_ROWS
+                for t in [self.table] + [self.pairs(i) for i in self.distinct]):
+            return None
+        groups = self._exprs(local)[0]
+        return keyed_state.TimeBound.of(rt, rel, {self.gcols[i]: groups[i] for i in self._timed})
 
     def full(self):
         return f"{self._finish('s', '')} {self.table} s WHERE {self._keep('s')}"
@@ -172,7 +194,8 @@ class LinearAgg(_ChangeAsSql):
             i: self._present(self._pairs_sql(rel, i)) for i in self.distinct})
         return f"{self._finish('s', '')} ({acc}) s WHERE {self._keep('s')}"
 
-    def _distinct_step(self, rt, rel: str, unit: bool) -> tuple[dict[int, str], list]:
+    def _distinct_step(self, rt, rel: str, unit: bool, bound: keyed_state.TimeBound | None
+                       ) -> tuple[dict[int, str], list]:
         """Apply the delta (projected: `_g*`, `_a*`) to each distinct aggregate's pairs;
         per aggregate, SQL of the change of its count per group (`_dd`), and the pairs
         tables that SQL reads with the statements to run on them once it has. A pair may be stored in several entries whose
@@ -182,6 +205,7 @@ class LinearAgg(_ChangeAsSql):
         counts, after = {}, []
         keys = self.gcols + ["_x"]
         exact = nullsafe("s", "t", keys)
+        within, also, params = _bounded(bound)
         for i in self.distinct:
             dp = rt.table(f"SELECT *, {self.phash} AS __h FROM "
                           f"({self._pairs_sql(rel, i, local=True)}) AS __in")
@@ -190,7 +214,7 @@ class LinearAgg(_ChangeAsSql):
             by = self.sizes.on(rt, self.pairs(i), dp.num_rows)
             if unit or rt.conn.execute(f"SELECT min(_c) > 0 FROM {dp.name}").fetchone()[0]:
                 found = (f"SELECT {cols_sql(keys, 's')} FROM {self.pairs(i)} s SEMI JOIN "
-                         f"{dp.name} t ON {by}{exact}")
+                         f"{dp.name} t ON {by}{exact}{within}")
                 counts[i] = (f"SELECT {self._gsel()}count(*)::BIGINT AS _dd FROM {dp.name} d "
                              f"ANTI JOIN ({found}) o ON {nullsafe('d', 'o', keys)}"
                              f"{self._group_by()}")
@@ -200,12 +224,12 @@ class LinearAgg(_ChangeAsSql):
                 continue
             old = (f"SELECT {cols_sql(keys)}, sum(_c) AS _c FROM (SELECT "
                    f"{cols_sql(keys + ['_c'], 's')} FROM {self.pairs(i)} s SEMI JOIN {dp.name} t "
-                   f"ON {by}{exact}) GROUP BY ALL")
+                   f"ON {by}{exact}{within}) GROUP BY ALL")
             new = rt.keyed_table(
                 f"SELECT {cols_sql(keys, 'd')}, coalesce(o._c, 0) + d._c AS _c, "
                 f"coalesce(o._c, 0) > 0 AS _was, d.__h FROM {dp.name} d LEFT JOIN ({old}) o "
-                f"ON {nullsafe('d', 'o', keys)}", [self.pairs(i)])
-            self.sizes.delete(rt, self.pairs(i), dp, exact)
+                f"ON {nullsafe('d', 'o', keys)}", [self.pairs(i)], params)
+            self.sizes.delete(rt, self.pairs(i), dp, exact + also, params)
             self.sizes.insert(rt, self.pairs(i), f"INSERT INTO {self.pairs(i)} SELECT "
                               f"{cols_sql(keys + ['_c'])}, __h FROM {new.name} WHERE _c <> 0")
             counts[i] = (f"SELECT {self._gsel()}sum((_c > 0)::BIGINT - _was::BIGINT) "
@@ -244,10 +268,13 @@ class LinearAgg(_ChangeAsSql):
             items.append(f"__in.{W}")
             projected = rt.table(f"SELECT {', '.join(items)} FROM ({rel}) AS __in")
             rel = f"SELECT * FROM {projected.name}"
-            counts, after = self._distinct_step(rt, rel, unit)
+            bound = self._bound(rt, rel, local=True)
+            counts, after = self._distinct_step(rt, rel, unit, bound)
             dacc = self._with_counts(self._acc_select(rel, unit, local=True), counts)
         else:
+            bound = self._bound(rt, rel, local=False)
             dacc = self._acc_select(rel, unit)
+        within, also, params = _bounded(bound)
         # one statement: the delta's accumulators, the touched groups' stored ones (read by
         # key), and their sums beside the old values (`_o<j>`, NULL: a new group)
         accs = self._accs()
@@ -263,14 +290,15 @@ class LinearAgg(_ChangeAsSql):
         new = rt.keyed_table(
             f"WITH __d AS (SELECT __in.*, {self.hash} AS __h FROM ({dacc}) AS __in) "
             f"SELECT {', '.join(items)} FROM __d d LEFT JOIN (SELECT s.* FROM {self.table} s "
-            f"SEMI JOIN __d t ON {by}{exact}) o "
-            f"ON {nullsafe('d', 'o', self.gcols)}", [self.table] + [t for t, _ in after])
+            f"SEMI JOIN __d t ON {by}{exact}{within}) o "
+            f"ON {nullsafe('d', 'o', self.gcols)}", [self.table] + [t for t, _ in after], params)
         self._per_row = new.num_rows / rows
         for _, sql in after:
             rt.run(sql)
         nn = new.name
         if self.groups:
-            self.sizes.delete(rt, self.table, new, f"t._o0 IS NOT NULL AND {exact}")
+            self.sizes.delete(rt, self.table, new, f"t._o0 IS NOT NULL AND {exact}{also}",
+                              params)
             self.sizes.insert(rt, self.table, f"INSERT INTO {self.table} SELECT "
                               f"{cols_sql(self.gcols + accs, '__in')}, __in.__h FROM {nn} AS __in "
                               f"WHERE __in.__cnt <> 0")

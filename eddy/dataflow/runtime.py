@@ -135,16 +135,17 @@ class TickContext:
         self.conn.execute(f"CREATE TEMP VIEW {name} AS {sql}")
         return name
 
-    def keyed_table(self, sql: str, tables: list[str]) -> Rel:
+    def keyed_table(self, sql: str, tables: list[str], params: dict | None = None) -> Rel:
         """Like table(), for a query that reads state `tables` by key inside it (a lookup
         fused into the statement that uses its rows): counts the state rows it reads, from
         DuckDB's profile under `profile_scans`, else as the result's rows (the touched keys)."""
         if not self.profile_scans:
-            rel = self.table(sql)
+            rel = self.table(sql, params)
             self.scanned += rel.num_rows
             return rel
-        empty = self.table(f"SELECT * FROM ({sql}) LIMIT 0")
-        self.scanned += keyed_state.profiled(self, f"INSERT INTO {empty.name} {sql}", tables)
+        empty = self.table(f"SELECT * FROM ({sql}) LIMIT 0", params)
+        self.scanned += keyed_state.profiled(self, f"INSERT INTO {empty.name} {sql}", tables,
+                                             params)
         return Rel(self, empty.name)
 
     def arrow(self, sql: str, params=None) -> Rel | None:
