@@ -134,14 +134,15 @@ class Sizes:
         self.moved(table, rt.conn.execute(sql).fetchone()[0])
 
     def lookup(self, rt: TickContext, table: str, cols: list[str], touched: Rel | str,
-               exact: str | None = None, alias: str = "s", residual: str | None = None) -> Rel:
+               exact: str | None = None, alias: str = "s", residual: str | None = None,
+               params: dict | None = None) -> Rel:
         """The rows of the state table whose key hash is in `touched` (a relation with `__h`,
         or SQL of one: then by index); columns `cols`, in that order. `exact`: and that meet
         this condition (SQL over the aliases `alias`, the table, and t, `touched`), in the
         same statement. `residual`: a further condition over both, applied after an inner join
         (`exact` must then match each row to at most one row of `touched`): in the join's ON,
         a comparison of both sides (a time range) makes DuckDB drop the hash join for a
-        nested loop."""
+        nested loop. `params`: the named parameters of `residual`."""
         items = ", ".join(f"{alias}.{q(c)}" for c in cols)
         cond = f" AND {exact}" if exact else ""
         src = f"({touched})" if isinstance(touched, str) else touched.name
@@ -152,13 +153,13 @@ class Sizes:
             sql = (f"SELECT {items} FROM {table} {alias} JOIN {src} t ON {match}{cond} "
                    f"WHERE {residual}")
         if not isinstance(touched, str) and not touched.num_rows:
-            return rt.table(f"{sql} LIMIT 0")
+            return rt.table(f"{sql} LIMIT 0", params)
         if not rt.profile_scans:
-            out = rt.table(sql)
+            out = rt.table(sql, params)
             rt.scanned += out.num_rows
             return out
-        empty = rt.table(f"SELECT * FROM ({sql}) LIMIT 0")
-        rt.scanned += profiled(rt, f"INSERT INTO {empty.name} {sql}", table)
+        empty = rt.table(f"SELECT * FROM ({sql}) LIMIT 0", params)
+        rt.scanned += profiled(rt, f"INSERT INTO {empty.name} {sql}", table, params)
         return type(empty)(rt, empty.name)
 
     def delete(self, rt: TickContext, table: str, touched: Rel, exact: str,

@@ -373,4 +373,5 @@ def build(planner, body: exp.Select, node, ksql: str, schema: dict, names: list[
         merges=[MERGE[k] for k, _ in s.atoms], atom_out=s.atom_out, start=s.start, end=s.end,
         gap_els=gap(col("__s", "__x"), col("__p", "__x"), {"__x": {"__s": tty, "__p": tty}}),
         gap_lo=gap(col("__lo", "t"), col(end, "s"), {"t": {"__lo": tty}, "s": {end: tty}}),
-        gap_hi=gap(col(start, "s"), col("__hi", "t"), {"s": {start: tty}, "t": {"__hi": tty}}))
+        gap_hi=gap(col(start, "s"), col("__hi", "t"), {"s": {start: tty}, "t": {"__hi": tty}}),
+        gap=planner.render(s.gap.expression.copy(), {}))
