@@ -11,6 +11,7 @@ from eddy.storage.state import phys, q
 
 LINEAR_AGGS = ("count_star", "count", "sum", "avg", "count_distinct")
 
+
 def _bounded(bound: keyed_state.TimeBound | None) -> tuple[str, str, dict | None]:
     """A bound on the stored rows (alias s) as ` WHERE ...`, as ` AND ...`, and its
     parameters; nothing without one."""
