@@ -58,6 +58,7 @@ from marts_env import (  # noqa: E402
     EddyServer,
     committed,
     end_offsets,
+    machine_busy,
     maintained,
     mart_names,
     produce_chunk,
@@ -320,9 +321,11 @@ class Bench:
         base = self.end()
         say(f"steady load: {a.rate:,.0f} events/s for {a.duration:.0f} s, markers every 0.5 s")
         ticks0, cpu0, t0 = self.engine_ticks(), self.eddy.cpu_seconds(), time.perf_counter()
+        threads0, busy0 = self.eddy.thread_seconds(), machine_busy()
         gen = self.loadgen(a.rate, a.duration)
         try:
-            markers = Markers(self.bootstrap, self.prefix, self.eddy.dsn(), self.marts)
+            markers = Markers(self.bootstrap, self.prefix, self.eddy.dsn(), self.marts,
+                              poll=a.poll_ms / 1000)
             with ConnectionProbe(self.eddy.dsn()) as probe:
                 markers.run_for(a.duration, settle=a.settle)
             try:
@@ -341,7 +344,14 @@ class Bench:
             raise BenchError(f"loadgen failed:\n{log[-3000:]}")
         m = re.search(r"([\d,]+) events in ([\d.]+) s \(([\d,]+) events/s\)", log)
         achieved = float(m.group(3).replace(",", "")) if m else float("nan")
-        cores = (self.eddy.cpu_seconds() - cpu0) / (time.perf_counter() - t0)
+        span = time.perf_counter() - t0
+        cores = (self.eddy.cpu_seconds() - cpu0) / span
+        threads = {g: {"on_cpu_cores": round((run - threads0.get(g, [0, 0])[0]) / span, 3),
+                       "waiting_for_cpu_cores": round((wait - threads0.get(g, [0, 0])[1]) / span,
+                                                      3)}
+                   for g, (run, wait) in sorted(self.eddy.thread_seconds().items())}
+        busy1 = machine_busy()
+        machine = (busy1[0] - busy0[0]) / max(busy1[1] - busy0[1], 1e-9) * (os.cpu_count() or 1)
         with self.eddy.connect() as conn:
             lag = self.end() - committed(conn)
             ticks = conn.execute("SELECT ticks, tick_seconds_p50, tick_seconds_p99 "
@@ -361,6 +371,11 @@ class Bench:
             # durations over the last 60 s), and its CPU (cores) over the same span
             "engine_ticks": ticks[0] - ticks0, "engine_tick_seconds_p50_last_60s": ticks[1],
             "engine_tick_seconds_p99_last_60s": ticks[2], "engine_cores": cores,
+            # per group of engine threads, cores on a CPU and cores' worth of time runnable but
+            # waiting for one (the machine's other work: Kafka, loadgen); the machine's busy
+            # cores over the same span; the markers' poll interval (a poll reads the 4 marts)
+            "engine_threads": threads, "machine_busy_cores": round(machine, 2),
+            "marker_poll_ms": a.poll_ms,
             "new_connection_samples": len(probe.samples_ms),
             "new_connection_p50_ms": percentile(probe.samples_ms, 0.5),
             "new_connection_max_ms": max(probe.samples_ms, default=None),
@@ -369,6 +384,10 @@ class Bench:
         say(f"steady load done: loadgen {achieved:,.0f} events/s; {len(lat)} marker samples, "
             f"{markers.missing()} missing; lag after load {lag:,} messages; engine "
             f"{cores:.2f} cores, {ticks[0] - ticks0} ticks, p50 {ticks[1] or 0:.2f} s")
+        tick = threads.get("ticks", {})
+        say(f"  tick thread {tick.get('on_cpu_cores', 0):.2f} cores on a CPU, "
+            f"{tick.get('waiting_for_cpu_cores', 0):.2f} waiting for one; machine busy "
+            f"{machine:.2f} of {os.cpu_count()} cores; markers polled every {a.poll_ms:g} ms")
 
     def engine_ticks(self) -> int:
         with self.eddy.connect() as conn:
@@ -419,6 +438,11 @@ def parse_args(argv=None):
     ap.add_argument("--batch", type=int, help="events per cost round (default 5,000; quick 2,000)")
     ap.add_argument("--rounds", type=int, help="rounds of each repeated figure (default 3; quick 2)")
     ap.add_argument("--rate", type=float, default=20_000, help="steady load, events/s")
+    # A poll reads 4 marts in one statement, ~6 ms of the server's CPU even with the marts
+    # empty: at 20 ms the probe alone took 0.22 of the machine's 2 cores from the engine, at
+    # 100 ms 0.10 (engine_threads in the JSON). A figure is late by at most one interval.
+    ap.add_argument("--poll-ms", type=float, default=100.0,
+                    help="how often the freshness probe reads the marts for its markers (ms)")
     ap.add_argument("--duration", type=float, help="seconds of steady load (default 60; quick 15)")
     ap.add_argument("--settle", type=float, default=30.0,
                     help="seconds to wait for the last markers after the load")

@@ -32,6 +32,22 @@ class BenchError(RuntimeError):
     """A phase of the benchmark could not complete (shown without a traceback)."""
 
 
+def thread_group(name: str) -> str:
+    """The role of an engine thread by its OS name (eddy.thread_names)."""
+    for prefix, group in (("eddy-ticks", "ticks"), ("src-", "kafka sources"),
+                          ("rdk:", "kafka client"), ("pgwire", "reads (pgwire)")):
+        if name.startswith(prefix):
+            return group
+    return "other"
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine so far (/proc/stat), for a share."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]    # idle and iowait
+    return (sum(fields) - idle) / CLK_TCK, sum(fields) / CLK_TCK
+
+
 class EddyServer:
     """`eddy serve` on a free loopback port with its own data dir; output to a log file."""
 
@@ -67,6 +83,21 @@ class EddyServer:
         """User + system CPU time of the engine process so far."""
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def thread_seconds(self) -> dict[str, list[float]]:
+        """Per group of the engine's threads (their OS names, eddy.thread_names): [seconds on a
+        core, seconds runnable but waiting for one] so far (/proc/<pid>/task/*/schedstat)."""
+        out: dict[str, list[float]] = {}
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            try:
+                name = (task / "comm").read_text().strip()
+                run_ns, wait_ns = map(int, (task / "schedstat").read_text().split()[:2])
+            except (OSError, ValueError):   # the thread ended meanwhile
+                continue
+            got = out.setdefault(thread_group(name), [0.0, 0.0])
+            got[0] += run_ns / 1e9
+            got[1] += wait_ns / 1e9
+        return out
 
     def peak_rss_mb(self) -> float:
         """The process's peak resident set (VmHWM)."""

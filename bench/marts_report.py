@@ -47,7 +47,8 @@ def report(r: dict, console: Console) -> None:
          _check(eddy / limit if eddy and limit else None, lambda x: x >= 0.5), ""),
         ("freshness_p50_ms", _fmt(r.get("freshness_p50_ms"), " ms"), "", None,
          f"marker every 0.5 s at {cfg.get('rate', 0):,.0f} events/s for "
-         f"{cfg.get('duration', 0):.0f} s; produce -> row in its mart"),
+         f"{cfg.get('duration', 0):.0f} s; produce -> row in its mart (marts read every "
+         f"{cfg.get('poll_ms', 20):g} ms)"),
         ("freshness_p99_ms", _fmt(r.get("freshness_p99_ms"), " ms"), "<= 1,000",
          _check(r.get("freshness_p99_ms"), lambda x: x <= 1000 and not steady.get("markers_missing")),
          f"{steady.get('marker_samples', 0)} samples over {len(steady.get('per_mart_p99_ms', {}))} "

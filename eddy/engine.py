@@ -30,6 +30,7 @@ from eddy.errors import EddyError, as_eddy_error
 from eddy.results import Column, Result, Write
 from eddy.sql.readcache import ReadCache
 from eddy.storage.state import SCHEMA, StateDB, phys, q
+from eddy.thread_names import name_os_thread
 
 log = logging.getLogger("eddy.engine")
 tick_log = logging.getLogger("eddy.ticks")   # one DEBUG line per tick with data: size, time
@@ -132,6 +133,7 @@ class Engine:
     def _loop(self) -> None:
         """A tick every `tick_interval` seconds from the start of the last one: a tick that
         ran longer is followed at once by the next, which takes all that arrived meanwhile."""
+        name_os_thread()
         wait = self.tick_interval
         while not self._stop.wait(wait):
             started = time.monotonic()

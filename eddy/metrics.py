@@ -32,6 +32,7 @@ from prometheus_client.core import (
 )
 
 from eddy.catalog import lag as lagmod
+from eddy.thread_names import name_os_thread
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,7 @@ class Metrics:
         self._thread.start()
 
     def _sample_loop(self) -> None:
+        name_os_thread()
         t = lagmod.tracker(self.engine)
         while not self._stop.wait(SAMPLE_INTERVAL_S):
             if self.engine.closed:

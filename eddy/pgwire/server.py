@@ -10,6 +10,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 from eddy.pgwire.connection import Connection
+from eddy.thread_names import name_os_thread
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,8 @@ class PgServer:
         self.password = password
         self.auth_method = auth_method
         self.max_message = max_message
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pgwire")
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pgwire",
+                                           initializer=name_os_thread)
         self._connections: dict[int, Connection] = {}
         self._pids = itertools.count(os.getpid() % 10_000 * 100_000 + 1)
         self._server: asyncio.base_events.Server | None = None

@@ -46,6 +46,7 @@ from eddy.catalog import status as status_relations
 from eddy.kafka_client import SourceStatus, client_config
 from eddy.sinks.ddl import SinkSpec
 from eddy.sinks.encode import DIFF, Encoder, SinkState, changes_to_messages, diff
+from eddy.thread_names import name_os_thread
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ class KafkaSinkDriver:
 
     # -- the sink loop --------------------------------------------------------------------
     def _run(self) -> None:
+        name_os_thread(f"sink-{self.sink_id}")
         producer = None
         while not self._stop.is_set():
             try:

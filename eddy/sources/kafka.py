@@ -34,6 +34,7 @@ from eddy.catalog import status as status_relations
 from eddy.kafka_client import SourceStatus, client_config, now_ms
 from eddy.sources.ddl import DEAD_LETTER_COLUMNS, SourceSpec
 from eddy.sources.decode import Decoded, JsonChecker, RawBatch, decode
+from eddy.thread_names import name_os_thread
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,7 @@ class KafkaSourceDriver:
 
     # -- the consumer loop ----------------------------------------------------------------
     def _run(self) -> None:
+        name_os_thread(f"src-{self.source_id}")
         checker = JsonChecker()
         self._positions = self._committed()
         while not self._stop.is_set():
