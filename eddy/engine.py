@@ -29,6 +29,7 @@ from eddy.dataflow.runtime import TickContext, W, consolidate_sql
 from eddy.errors import EddyError, as_eddy_error
 from eddy.results import Column, Result, Write
 from eddy.sql.readcache import ReadCache
+from eddy.storage.key_indexes import IndexPolicy
 from eddy.storage.state import SCHEMA, StateDB, phys, q
 from eddy.thread_names import name_os_thread
 
@@ -82,6 +83,8 @@ class Engine:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._busy_at = time.monotonic()       # when the last tick had writes or batches
+        self.indexes = IndexPolicy(self.state)   # keyed state indexes off under load
+        self._tick_rows = 0                     # source rows of the ticks since the last policy call
         self.closed = False
         self._bootstrap()
 
@@ -144,12 +147,23 @@ class Engine:
                     return
                 log.exception("tick failed")
             try:
+                self._index_policy()
                 self._fold_if_due()
             except Exception:  # noqa: BLE001 - nor one failed fold (the next one retries)
                 if self.closed:
                     return
                 log.exception("checkpoint failed")
             wait = max(0.0, self.tick_interval - (time.monotonic() - started))
+
+    def _index_policy(self) -> None:
+        """Keyed state indexes off under load, on when calm (eddy.storage.key_indexes)."""
+        rows, self._tick_rows = self._tick_rows, 0
+        with self._plock:
+            waiting = bool(self._ingests or self._writes)
+        idle = not waiting and time.monotonic() - self._busy_at >= IDLE_CHECKPOINT_AFTER_S
+        with self.lock:
+            if not self.closed:
+                self.indexes.after_tick(rows, idle)
 
     def _fold_if_due(self) -> None:
         """Checkpoint while nothing arrives, so that the fold rarely lands under load: idle
@@ -401,6 +415,7 @@ class Engine:
         from eddy.sql.ingest import add_delta, apply_ingest
         conn = self.state.cursor()      # its temp tables (intermediate deltas) die with it
         rt = TickContext(conn, ts, self.last_ts)
+        rt.indexed = self.state.indexes_on
         rt.shared_filters = self._shared_filters()
         started, step_s = time.perf_counter(), {}   # for tick_observers
         current_write = current_df = current_source = None
@@ -469,6 +484,8 @@ class Engine:
             return False
         conn.close()
         self.state.offsets_committed(offsets)
+        self._tick_rows += sum(b.rows.num_rows for bs in ingests.values() for b in bs
+                               if b.rows is not None)
         if writes or ingests:
             self._busy_at = time.monotonic()    # idleness counts from the end of this tick
         self._clock = (ts, ts)

@@ -109,6 +109,8 @@ class Sizes:
     def by_index(self, rt: TickContext, table: str, probes: int) -> bool:
         """Whether `probes` keys are read from `table` by index: cheaper than a scan, and few
         enough that DuckDB serves them from the index."""
+        if not rt.indexed:
+            return False
         n = self.estimate(rt, table)
         return n > ROWS_PER_PROBE * probes and (probes <= INDEX_SCAN_MAX or
                                                 probes <= INDEX_SCAN_SHARE * n)

@@ -85,6 +85,7 @@ class TickContext:
     runs on its own cursor, and closing that cursor drops them too)."""
 
     profile_scans = False   # count state reads from DuckDB's profile (index or full scan)
+    indexed = True   # the keyed state has its indexes (off under load: eddy.storage.key_indexes)
 
     def __init__(self, conn, now: int, prev: int):
         self.conn = conn

@@ -118,6 +118,7 @@ class StateDB:
         ):
             self.conn.execute(ddl)
         self._reindex()    # a fold that stopped between dropping indexes and rebuilding them
+        self.indexes_on = True   # the keyed state's indexes (eddy.storage.key_indexes)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A reader connection: sees the last committed tick."""
@@ -225,7 +226,7 @@ class StateDB:
         conn = self.conn
         conn.execute("BEGIN")
         try:
-            self.set_meta(REINDEX_META, stale, conn)
+            self._note_dropped(stale, conn)
             for name, _ in stale:
                 conn.execute(f"DROP INDEX {phys(name)}")
             conn.execute("COMMIT")
@@ -235,8 +236,8 @@ class StateDB:
         try:
             with contextlib.suppress(duckdb.Error):    # a reader's transaction came first
                 conn.execute("CHECKPOINT")
-        finally:
-            self._reindex()
+        finally:   # under load (indexes off) only the vacuumed ones, else all noted
+            self._reindex(None if self.indexes_on else stale)
         log.info("vacuumed %d keyed state tables in %.2f s", len(stale),
                  time.perf_counter() - started)
 
@@ -263,18 +264,56 @@ class StateDB:
                 stale.append((name, table))
         return stale
 
-    def _reindex(self) -> None:
-        """Rebuild the indexes a fold dropped (see checkpoint)."""
-        pending = self.get_meta(REINDEX_META)
-        if not pending:
+    def drop_key_indexes(self) -> int:
+        """Drop every keyed state index (noted for `_reindex`, with any noted before); the
+        number dropped."""
+        found = self.conn.execute(
+            "SELECT index_name, table_name FROM duckdb_indexes() WHERE schema_name = ? AND "
+            "NOT is_unique AND NOT is_primary AND expressions = ?",
+            [SCHEMA, f"[{KEY_HASH}]"]).fetchall()
+        conn = self.conn
+        conn.execute("BEGIN")
+        try:
+            self._note_dropped(found, conn)
+            for name, _ in found:
+                conn.execute(f"DROP INDEX {phys(name)}")
+            conn.execute("COMMIT")
+        except duckdb.Error:
+            conn.execute("ROLLBACK")
+            raise
+        self.indexes_on = False
+        return len(found)
+
+    def _note_dropped(self, pairs, conn) -> None:
+        """Add (index, table) pairs to the indexes to rebuild (REINDEX_META), in `conn`'s
+        transaction."""
+        noted = [tuple(x) for x in self.get_meta(REINDEX_META) or []]
+        self.set_meta(REINDEX_META, noted + [tuple(p) for p in pairs if tuple(p) not in noted],
+                      conn)
+
+    def rebuild_key_indexes(self) -> None:
+        """The indexes `drop_key_indexes` (or a fold's vacuum) dropped, built again."""
+        self._reindex()
+        self.indexes_on = True
+
+    def _reindex(self, only: list | None = None) -> None:
+        """Rebuild the indexes a fold dropped (see checkpoint) or the load did (key_indexes);
+        `only`: just these (index, table) pairs, the others stay noted."""
+        pending = [tuple(x) for x in self.get_meta(REINDEX_META) or []]
+        now = [p for p in pending if only is None or p in {tuple(x) for x in only}]
+        if not now:
             return
         conn = self.conn
         conn.execute("BEGIN")
         try:
-            for name, table in pending:
+            for name, table in now:
                 if relation_kind(conn, table) == "BASE TABLE":    # not dropped since
                     conn.execute(f"CREATE INDEX IF NOT EXISTS {q(name)} ON {phys(table)} ({KEY_HASH})")
-            conn.execute(f"DELETE FROM {phys('meta')} WHERE key = ?", [REINDEX_META])
+            rest = [p for p in pending if p not in now]
+            if rest:
+                self.set_meta(REINDEX_META, rest, conn)
+            else:
+                conn.execute(f"DELETE FROM {phys('meta')} WHERE key = ?", [REINDEX_META])
             conn.execute("COMMIT")
         except duckdb.Error:
             conn.execute("ROLLBACK")

@@ -1,0 +1,96 @@
+"""The keyed state's indexes go off under load and come back when the engine is calm, idle or
+restarted; the views stay equal to their queries throughout (eddy.storage.key_indexes)."""
+
+from __future__ import annotations
+
+import random
+
+from eddy.engine import Engine
+from eddy.storage import key_indexes
+from eddy.storage.state import SCHEMA
+
+VIEW = "select k, count(*) as n, sum(v) as s from t group by k"
+
+
+def index_count(engine: Engine) -> int:
+    return engine.state.conn.execute(
+        "SELECT count(*) FROM duckdb_indexes() WHERE schema_name = ?", [SCHEMA]).fetchone()[0]
+
+
+def rows(session, sql: str) -> list:
+    return sorted(session.execute(sql)[0].rows)
+
+
+def load(engine: Engine, session, rng: random.Random, n: int) -> None:
+    values = ", ".join(f"({rng.randrange(50)}, {rng.randrange(-5, 100)})" for _ in range(n))
+    session.execute(f"insert into t values {values}")
+    engine.tick()
+
+
+def test_indexes_off_under_load_on_when_calm_views_equal_their_query(tmp_path):
+    rng = random.Random(7)
+    engine = Engine(tmp_path, tick_interval=None)
+    try:
+        s = engine.session()
+        s.execute("create table t (k int, v int)")
+        s.execute(f"create materialized view g as {VIEW}")
+        s.execute("create materialized view d as select distinct on (k) k, v from t "
+                  "order by k, v desc")
+        load(engine, s, rng, 200)
+        assert index_count(engine) > 0
+        policy = engine.indexes
+        for _ in range(key_indexes.LOAD_TICKS - 1):
+            policy.after_tick(key_indexes.LOAD_ROWS, idle=False)
+        assert policy.on and index_count(engine) > 0      # not yet: load must last
+        policy.after_tick(key_indexes.LOAD_ROWS, idle=False)
+        assert not policy.on and index_count(engine) == 0
+        for _ in range(5):      # inserts and deletes while the indexes are off
+            load(engine, s, rng, 300)
+            s.execute(f"delete from t where k = {rng.randrange(50)}")
+            engine.tick()
+            assert rows(s, "select * from g") == rows(s, VIEW)
+            assert rows(s, "select * from d") == rows(
+                s, "select distinct on (k) k, v from t order by k, v desc")
+        for _ in range(key_indexes.CALM_TICKS - 1):
+            policy.after_tick(0, idle=False)
+        assert not policy.on
+        policy.after_tick(0, idle=False)       # calm long enough
+        assert policy.on and index_count(engine) > 0
+        load(engine, s, rng, 10)
+        assert rows(s, "select * from g") == rows(s, VIEW)
+        for _ in range(key_indexes.LOAD_TICKS):
+            policy.after_tick(key_indexes.LOAD_ROWS, idle=False)
+        assert index_count(engine) == 0
+        policy.after_tick(0, idle=True)       # idle: at once
+        assert policy.on and index_count(engine) > 0
+        for _ in range(key_indexes.LOAD_TICKS):
+            policy.after_tick(key_indexes.LOAD_ROWS, idle=False)
+        assert index_count(engine) == 0
+    finally:
+        engine.close()
+    again = Engine(tmp_path, tick_interval=None)     # dropped under load, then a restart
+    try:
+        assert again.state.indexes_on and index_count(again) > 0
+        s = again.session()
+        load(again, s, rng, 50)
+        assert rows(s, "select * from g") == rows(s, VIEW)
+    finally:
+        again.close()
+
+
+def test_the_background_loop_drops_the_indexes_under_load(monkeypatch):
+    monkeypatch.setattr(key_indexes, "LOAD_ROWS", 3)
+    engine = Engine(None, tick_interval=None)
+    try:
+        s = engine.session()
+        s.execute("create table t (k int, v int)")
+        s.execute(f"create materialized view g as {VIEW}")
+        for _ in range(key_indexes.LOAD_TICKS):
+            s.execute("insert into t values (1, 1), (2, 2), (3, 3)")
+            engine.tick()
+            engine._tick_rows = 3       # what a tick of 3 source rows leaves for the policy
+            engine._index_policy()
+        assert not engine.state.indexes_on and index_count(engine) == 0
+        assert rows(s, "select * from g") == rows(s, VIEW)
+    finally:
+        engine.close()
