@@ -224,15 +224,7 @@ class StateDB:
             return
         started = time.perf_counter()
         conn = self.conn
-        conn.execute("BEGIN")
-        try:
-            self._note_dropped(stale, conn)
-            for name, _ in stale:
-                conn.execute(f"DROP INDEX {phys(name)}")
-            conn.execute("COMMIT")
-        except duckdb.Error:
-            conn.execute("ROLLBACK")
-            raise
+        self._drop_noted(stale)
         try:
             with contextlib.suppress(duckdb.Error):    # a reader's transaction came first
                 conn.execute("CHECKPOINT")
@@ -271,25 +263,25 @@ class StateDB:
             "SELECT index_name, table_name FROM duckdb_indexes() WHERE schema_name = ? AND "
             "NOT is_unique AND NOT is_primary AND expressions = ?",
             [SCHEMA, f"[{KEY_HASH}]"]).fetchall()
+        self._drop_noted(found)
+        self.indexes_on = False
+        return len(found)
+
+    def _drop_noted(self, pairs) -> None:
+        """Drop (index, table) pairs' indexes, noting them among those to rebuild
+        (REINDEX_META) in the same transaction."""
         conn = self.conn
         conn.execute("BEGIN")
         try:
-            self._note_dropped(found, conn)
-            for name, _ in found:
+            noted = [tuple(x) for x in self.get_meta(REINDEX_META) or []]
+            self.set_meta(REINDEX_META, noted + [tuple(p) for p in pairs
+                                                 if tuple(p) not in noted], conn)
+            for name, _ in pairs:
                 conn.execute(f"DROP INDEX {phys(name)}")
             conn.execute("COMMIT")
         except duckdb.Error:
             conn.execute("ROLLBACK")
             raise
-        self.indexes_on = False
-        return len(found)
-
-    def _note_dropped(self, pairs, conn) -> None:
-        """Add (index, table) pairs to the indexes to rebuild (REINDEX_META), in `conn`'s
-        transaction."""
-        noted = [tuple(x) for x in self.get_meta(REINDEX_META) or []]
-        self.set_meta(REINDEX_META, noted + [tuple(p) for p in pairs if tuple(p) not in noted],
-                      conn)
 
     def rebuild_key_indexes(self) -> None:
         """The indexes `drop_key_indexes` (or a fold's vacuum) dropped, built again."""
