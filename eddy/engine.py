@@ -158,22 +158,23 @@ class Engine:
     def _index_policy(self) -> None:
         """Keyed state indexes off under load, on when calm (eddy.storage.key_indexes)."""
         rows, self._tick_rows = self._tick_rows, 0
-        with self._plock:
-            waiting = bool(self._ingests or self._writes)
-        idle = not waiting and time.monotonic() - self._busy_at >= IDLE_CHECKPOINT_AFTER_S
+        idle = self._idle()
         with self.lock:
             if not self.closed:
                 self.indexes.after_tick(rows, idle)
 
-    def _fold_if_due(self) -> None:
-        """Checkpoint while nothing arrives, so that the fold rarely lands under load: idle
-        means no batch or write waiting and none taken for IDLE_CHECKPOINT_AFTER_S since the
-        end of the last tick that had some (a long tick under load is not idleness). Under
-        load, once the WAL passes the state's fold size, between two ticks."""
+    def _idle(self) -> bool:
+        """No batch or write waiting, and none taken for IDLE_CHECKPOINT_AFTER_S since the end
+        of the last tick that had some (a long tick under load is not idleness)."""
         with self._plock:
             waiting = bool(self._ingests or self._writes)
+        return not waiting and time.monotonic() - self._busy_at >= IDLE_CHECKPOINT_AFTER_S
+
+    def _fold_if_due(self) -> None:
+        """Checkpoint while nothing arrives (`_idle`), so that the fold rarely lands under
+        load; under load, once the WAL passes the state's fold size, between two ticks."""
+        idle = self._idle()
         wal = self.state.wal_bytes()
-        idle = not waiting and time.monotonic() - self._busy_at >= IDLE_CHECKPOINT_AFTER_S
         if wal < (IDLE_CHECKPOINT_BYTES if idle else self.state.fold_bytes):
             return
         with self.lock:

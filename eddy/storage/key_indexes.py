@@ -13,10 +13,10 @@ alternating order: freshness p50 3.5 / 3.0 s without them against 3.9 / 3.6 s wi
 `IndexPolicy` drops them after LOAD_TICKS ticks in a row of at least LOAD_ROWS source rows
 (in the bench at 20,000 events/s: ~13 s into the load, in 0.01 s for 45 indexes) and rebuilds
 them when the engine is idle (or after CALM_TICKS small ticks in a row): ~0.1 s per 300,000
-rows, once, when ticks are small again. The dropped indexes
-are noted in the state's metadata in the transaction that drops them (as a fold's vacuum
-notes its own), so a restart rebuilds them (StateDB._reindex). While they are off, lookups
-join by hash over a scan (`TickContext.indexed`).
+rows, once, when ticks are small again. The dropped indexes are noted in the state's metadata
+in the transaction that drops them (as a fold's vacuum notes its own), so a restart rebuilds
+them (StateDB._reindex). While they are off, lookups join by hash over a scan
+(`TickContext.indexed`); a keyed table created meanwhile still gets its index.
 """
 
 from __future__ import annotations

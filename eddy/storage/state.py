@@ -237,12 +237,7 @@ class StateDB:
         """(index, table) of the keyed state's ART indexes (on its key hash: what `_reindex`
         rebuilds) whose tables hold enough deleted rows to vacuum (DuckDB's `estimated_size`
         counts them, `count(*)` does not)."""
-        found = self.conn.execute(
-            "SELECT i.index_name, i.table_name, t.estimated_size FROM duckdb_indexes() i "
-            "JOIN duckdb_tables() t USING (database_name, schema_name, table_name) "
-            "WHERE i.schema_name = ? AND NOT i.is_unique AND NOT i.is_primary "
-            "AND i.expressions = ? AND t.estimated_size >= ?",
-            [SCHEMA, f"[{KEY_HASH}]", VACUUM_MIN_DEAD]).fetchall()
+        found = [f for f in self._key_indexes() if f[2] >= VACUUM_MIN_DEAD]
         if not found:
             return []
         live = self.conn.execute(" UNION ALL ".join(
@@ -256,13 +251,19 @@ class StateDB:
                 stale.append((name, table))
         return stale
 
+    def _key_indexes(self) -> list[tuple[str, str, int]]:
+        """(index, table, the table's estimated rows) of the keyed state's ART indexes (on its
+        key hash: what `_reindex` rebuilds)."""
+        return self.conn.execute(
+            "SELECT i.index_name, i.table_name, t.estimated_size FROM duckdb_indexes() i "
+            "JOIN duckdb_tables() t USING (database_name, schema_name, table_name) "
+            "WHERE i.schema_name = ? AND NOT i.is_unique AND NOT i.is_primary "
+            "AND i.expressions = ?", [SCHEMA, f"[{KEY_HASH}]"]).fetchall()
+
     def drop_key_indexes(self) -> int:
         """Drop every keyed state index (noted for `_reindex`, with any noted before); the
         number dropped."""
-        found = self.conn.execute(
-            "SELECT index_name, table_name FROM duckdb_indexes() WHERE schema_name = ? AND "
-            "NOT is_unique AND NOT is_primary AND expressions = ?",
-            [SCHEMA, f"[{KEY_HASH}]"]).fetchall()
+        found = [(name, table) for name, table, _ in self._key_indexes()]
         self._drop_noted(found)
         self.indexes_on = False
         return len(found)
@@ -292,7 +293,8 @@ class StateDB:
         """Rebuild the indexes a fold dropped (see checkpoint) or the load did (key_indexes);
         `only`: just these (index, table) pairs, the others stay noted."""
         pending = [tuple(x) for x in self.get_meta(REINDEX_META) or []]
-        now = [p for p in pending if only is None or p in {tuple(x) for x in only}]
+        wanted = None if only is None else {tuple(x) for x in only}
+        now = [p for p in pending if wanted is None or p in wanted]
         if not now:
             return
         conn = self.conn
