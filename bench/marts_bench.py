@@ -376,6 +376,8 @@ class Bench:
             # cores over the same span; the markers' poll interval (a poll reads the 4 marts)
             "engine_threads": threads, "machine_busy_cores": round(machine, 2),
             "marker_poll_ms": a.poll_ms,
+            # per marker in send order: [s after the first, ms until its last mart had it]
+            "freshness_by_marker": [[round(t, 1), round(ms)] for t, ms in markers.by_marker()],
             "new_connection_samples": len(probe.samples_ms),
             "new_connection_p50_ms": percentile(probe.samples_ms, 0.5),
             "new_connection_max_ms": max(probe.samples_ms, default=None),
@@ -384,6 +386,11 @@ class Bench:
         say(f"steady load done: loadgen {achieved:,.0f} events/s; {len(lat)} marker samples, "
             f"{markers.missing()} missing; lag after load {lag:,} messages; engine "
             f"{cores:.2f} cores, {ticks[0] - ticks0} ticks, p50 {ticks[1] or 0:.2f} s")
+        early = [ms for t, ms in markers.by_marker() if t < 10]
+        later = [ms for t, ms in markers.by_marker() if t >= 10]
+        if early and later:
+            say(f"  freshness p99 of markers sent in the first 10 s {percentile(early, 0.99):,.0f} "
+                f"ms, after them {percentile(later, 0.99):,.0f} ms (the last mart to show each)")
         tick = threads.get("ticks", {})
         say(f"  tick thread {tick.get('on_cpu_cores', 0):.2f} cores on a CPU, "
             f"{tick.get('waiting_for_cpu_cores', 0):.2f} waiting for one; machine busy "

@@ -138,6 +138,15 @@ class Markers:
         return [(self.seen.get((m, n), self.ended) - t) * 1000 for n, t in self.sent.items()
                 for m in self.marts if mart is None or m == mart]
 
+    def by_marker(self) -> list[tuple[float, float]]:
+        """Per marker in the order sent: (s after the first was sent, ms until the last mart
+        showed it), so that a run's slow samples can be placed in time."""
+        if not self.sent:
+            return []
+        first = min(self.sent.values())
+        return [(t - first, max((self.seen.get((m, n), self.ended) - t) * 1000
+                                for m in self.marts)) for n, t in sorted(self.sent.items())]
+
     def missing(self) -> int:
         return len(self.sent) * len(self.marts) - len(self.seen)
 

@@ -85,6 +85,7 @@ class Engine:
         self._busy_at = time.monotonic()       # when the last tick had writes or batches
         self.indexes = IndexPolicy(self.state)   # keyed state indexes off under load
         self._tick_rows = 0                     # source rows of the ticks since the last policy call
+        self._tick_wanted: set[str] = set()     # tables whose lookups suited their index, same
         self.closed = False
         self._bootstrap()
 
@@ -158,10 +159,11 @@ class Engine:
     def _index_policy(self) -> None:
         """Keyed state indexes off under load, on when calm (eddy.storage.key_indexes)."""
         rows, self._tick_rows = self._tick_rows, 0
+        wanted, self._tick_wanted = self._tick_wanted, set()
         idle = self._idle()
         with self.lock:
             if not self.closed:
-                self.indexes.after_tick(rows, idle)
+                self.indexes.after_tick(rows, idle, wanted)
 
     def _idle(self) -> bool:
         """No batch or write waiting, and none taken for IDLE_CHECKPOINT_AFTER_S since the end
@@ -416,7 +418,7 @@ class Engine:
         from eddy.sql.ingest import add_delta, apply_ingest
         conn = self.state.cursor()      # its temp tables (intermediate deltas) die with it
         rt = TickContext(conn, ts, self.last_ts)
-        rt.indexed = self.state.indexes_on
+        rt.unindexed = frozenset(phys(t) for t in self.state.unindexed)
         rt.shared_filters = self._shared_filters()
         started, step_s = time.perf_counter(), {}   # for tick_observers
         current_write = current_df = current_source = None
@@ -487,6 +489,7 @@ class Engine:
         self.state.offsets_committed(offsets)
         self._tick_rows += sum(b.rows.num_rows for bs in ingests.values() for b in bs
                                if b.rows is not None)
+        self._tick_wanted |= {t.rsplit(".", 1)[-1].strip('"') for t in rt.index_wanted}
         if writes or ingests:
             self._busy_at = time.monotonic()    # idleness counts from the end of this tick
         self._clock = (ts, ts)

@@ -108,12 +108,14 @@ class Sizes:
 
     def by_index(self, rt: TickContext, table: str, probes: int) -> bool:
         """Whether `probes` keys are read from `table` by index: cheaper than a scan, and few
-        enough that DuckDB serves them from the index."""
-        if not rt.indexed:
-            return False
+        enough that DuckDB serves them from the index. Such a table is noted in
+        `rt.index_wanted` even while its index is off (eddy.storage.key_indexes)."""
         n = self.estimate(rt, table)
-        return n > ROWS_PER_PROBE * probes and (probes <= INDEX_SCAN_MAX or
-                                                probes <= INDEX_SCAN_SHARE * n)
+        if not (n > ROWS_PER_PROBE * probes and (probes <= INDEX_SCAN_MAX or
+                                                 probes <= INDEX_SCAN_SHARE * n)):
+            return False
+        rt.index_wanted.add(table)
+        return table not in rt.unindexed
 
     def match(self, rt: TickContext, table: str, alias: str, probes: int) -> str:
         """The join condition of the table's rows (`alias`) with the probed hashes (t)."""

@@ -85,7 +85,8 @@ class TickContext:
     runs on its own cursor, and closing that cursor drops them too)."""
 
     profile_scans = False   # count state reads from DuckDB's profile (index or full scan)
-    indexed = True   # the keyed state has its indexes (off under load: eddy.storage.key_indexes)
+    # keyed state tables whose index is off under load (eddy.storage.key_indexes)
+    unindexed: frozenset = frozenset()
 
     def __init__(self, conn, now: int, prev: int):
         self.conn = conn
@@ -93,6 +94,7 @@ class TickContext:
         self.prev = prev
         self.deltas: dict[str, Rel] = {}   # object id -> Z-set delta of this tick
         self.scanned = 0    # state rows read (fetched by key, or whole tables scanned)
+        self.index_wanted: set[str] = set()  # tables whose lookups this tick suit their index
         self._temps: list[str] = []
         self._views: list[str] = []
         # (input object id, filter SQL) that maps of several dataflows apply to the same

@@ -118,7 +118,7 @@ class StateDB:
         ):
             self.conn.execute(ddl)
         self._reindex()    # a fold that stopped between dropping indexes and rebuilding them
-        self.indexes_on = True   # the keyed state's indexes (eddy.storage.key_indexes)
+        self.unindexed: set[str] = set()  # keyed state tables whose index the load dropped
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A reader connection: sees the last committed tick."""
@@ -229,7 +229,7 @@ class StateDB:
             with contextlib.suppress(duckdb.Error):    # a reader's transaction came first
                 conn.execute("CHECKPOINT")
         finally:   # under load (indexes off) only the vacuumed ones, else all noted
-            self._reindex(None if self.indexes_on else stale)
+            self._reindex(stale if self.unindexed else None)
         log.info("vacuumed %d keyed state tables in %.2f s", len(stale),
                  time.perf_counter() - started)
 
@@ -260,12 +260,18 @@ class StateDB:
             "WHERE i.schema_name = ? AND NOT i.is_unique AND NOT i.is_primary "
             "AND i.expressions = ?", [SCHEMA, f"[{KEY_HASH}]"]).fetchall()
 
-    def drop_key_indexes(self) -> int:
-        """Drop every keyed state index (noted for `_reindex`, with any noted before); the
-        number dropped."""
-        found = [(name, table) for name, table, _ in self._key_indexes()]
-        self._drop_noted(found)
-        self.indexes_on = False
+    @property
+    def indexes_on(self) -> bool:
+        """No keyed state index is off for the load (eddy.storage.key_indexes)."""
+        return not self.unindexed
+
+    def drop_key_indexes(self, keep=frozenset()) -> int:
+        """Drop the keyed state indexes but those of the tables in `keep` (noted for
+        `_reindex`, with any noted before); the number dropped."""
+        found = [(name, table) for name, table, _ in self._key_indexes() if table not in keep]
+        if found:
+            self._drop_noted(found)
+        self.unindexed |= {table for _, table in found}
         return len(found)
 
     def _drop_noted(self, pairs) -> None:
@@ -284,10 +290,15 @@ class StateDB:
             conn.execute("ROLLBACK")
             raise
 
-    def rebuild_key_indexes(self) -> None:
-        """The indexes `drop_key_indexes` (or a fold's vacuum) dropped, built again."""
-        self._reindex()
-        self.indexes_on = True
+    def rebuild_key_indexes(self, tables=None) -> None:
+        """The indexes `drop_key_indexes` (or a fold's vacuum) dropped, built again; `tables`:
+        only those of these tables."""
+        if tables is None:
+            self._reindex()
+            self.unindexed.clear()
+            return
+        self._reindex([p for p in (self.get_meta(REINDEX_META) or []) if p[1] in tables])
+        self.unindexed -= set(tables)
 
     def _reindex(self, only: list | None = None) -> None:
         """Rebuild the indexes a fold dropped (see checkpoint) or the load did (key_indexes);

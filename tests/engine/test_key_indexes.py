@@ -94,3 +94,50 @@ def test_the_background_loop_drops_the_indexes_under_load(monkeypatch):
         assert rows(s, "select * from g") == rows(s, VIEW)
     finally:
         engine.close()
+
+
+def indexed_tables(engine: Engine) -> set[str]:
+    return {t for (t,) in engine.state.conn.execute(
+        "SELECT table_name FROM duckdb_indexes() WHERE schema_name = ?", [SCHEMA]).fetchall()}
+
+
+def test_under_load_a_table_whose_lookups_read_its_index_keeps_it(monkeypatch):
+    """Many groups touched a few at a time (`wide`: lookups by index) keep their index under
+    load; a few groups touched all at once (`narrow`: its lookups scan) lose theirs; the views
+    stay equal to their queries, and calm brings every index back."""
+    monkeypatch.setattr(key_indexes, "LOAD_ROWS", 3)
+    rng = random.Random(11)
+    engine = Engine(None, tick_interval=None)
+    try:
+        s = engine.session()
+        s.execute("create table t (k int, v int)")
+        s.execute("insert into t select i, 1 from generate_series(1, 20000) g(i)")
+        s.execute("create materialized view wide as select k, count(*) as n from t group by k")
+        s.execute("create materialized view narrow as select k % 3 as b, sum(v) as s "
+                  "from t group by 1")
+        ids = {o.name: o.id for o in engine.catalog}
+
+        def of(view: str) -> set[str]:    # a view's indexed state tables
+            return {t for t in indexed_tables(engine) if t.split("_")[0] == ids[view]}
+        assert of("wide") and of("narrow")
+        before = of("wide") | of("narrow")
+        for _ in range(key_indexes.LOAD_TICKS + 2):
+            values = ", ".join(f"({rng.randrange(1, 20000)}, {rng.randrange(5)})"
+                               for _ in range(20))
+            s.execute(f"insert into t values {values}")
+            engine.tick()
+            engine._tick_rows = 20      # what a tick of 20 source rows leaves for the policy
+            engine._index_policy()
+        assert of("wide") and not of("narrow")
+        assert rows(s, "select * from wide") == rows(
+            s, "select k, count(*) from t group by k")
+        assert rows(s, "select * from narrow") == rows(
+            s, "select k % 3, sum(v) from t group by 1")
+        gone = before - of("wide")     # lookups that come to read it bring it back alone
+        for _ in range(key_indexes.LOAD_TICKS):
+            engine.indexes.after_tick(20, idle=False, wanted=gone)
+        assert of("wide") | of("narrow") == before and not engine.state.unindexed
+        engine.indexes.after_tick(0, idle=True)
+        assert of("wide") | of("narrow") == before
+    finally:
+        engine.close()
