@@ -108,12 +108,12 @@ def soak(bench, say) -> None:
         # whose WAL is smaller than the one before), else the first and the last
         post = [s for s in after if s is not samples[0] and
                 s["wal_mb"] < samples[samples.index(s) - 1]["wal_mb"]]
-        a, b = (post[0], post[-1]) if len(post) >= 2 else (after[0], after[-1])
-        first, last = a["rss_mb"], b["rss_mb"]
+        one, two = (post[0], post[-1]) if len(post) >= 2 else (after[0], after[-1])
+        first, last = one["rss_mb"], two["rss_mb"]
         detail["warm_until_minute"] = after[0]["minute"]
         detail["rss_compared"] = {"how": "right after folds" if len(post) >= 2 else
                                   "first and last after the warm-up",
-                                  "minutes": [a["minute"], b["minute"]]}
+                                  "minutes": [one["minute"], two["minute"]]}
         detail["rss_growth"] = (last - first) / first
         # kept up: the consumer lag did not grow after the warm-up (beyond 5 s of load). The
         # end is the median of the last three samples: a fold stops ticks for seconds, and a
