@@ -294,7 +294,7 @@ class Meter:
 def run_size(engine: Engine, feeder: Feeder, meter: Meter, events: int, batch: int,
              prof: cProfile.Profile | None) -> dict:
     meter.reset()
-    ticks, tick_s, wall_s, walls = 0, 0.0, 0.0, []
+    ticks, tick_s, wall_s, walls, cpus = 0, 0.0, 0.0, [], []
     sent = 0
     while sent < events:
         n = min(batch, events - sent)
@@ -306,12 +306,13 @@ def run_size(engine: Engine, feeder: Feeder, meter: Meter, events: int, batch: i
         engine.tick()
         if prof is not None:
             prof.disable()
-        tick_s += clock() - t0
+        cpus.append(clock() - t0)
+        tick_s += cpus[-1]
         walls.append(time.perf_counter() - w0)
         wall_s += walls[-1]
         ticks += 1
     return {"batch": batch, "ticks": ticks, "events": sent, "tick_s": tick_s, "wall_s": wall_s,
-            "max_wall_s": max(walls)}
+            "max_wall_s": max(walls), "tick_cpu_s": cpus}
 
 
 def table(title: str, ms: Counter, stmts: Counter, ticks: int, events: int) -> str:
@@ -382,6 +383,10 @@ def main() -> None:
                     help="time the ticks alone: no per-view, per-operator or per-statement "
                          "meter (its wrappers add ~40%% to a 2,000-event tick's CPU), no "
                          "cProfile")
+    ap.add_argument("--trend", type=int, metavar="N",
+                    help="also print the mean CPU per tick of each N ticks in order: how the "
+                         "cost grows with the state (e.g. --bare --events 1200000 --batch "
+                         "30000 --trend 4)")
     ap.add_argument("--checkpoint", action="store_true",
                     help="then time a CHECKPOINT (the WAL folded into the file) and size the state")
     args = ap.parse_args()
@@ -421,6 +426,12 @@ def main() -> None:
             print(f"\n== batch {size}: {ticks} ticks, CPU {got['tick_s'] * 1000 / ticks:.0f} ms/tick "
                   f"(wall {got['wall_s'] * 1000 / ticks:.0f}, max {got['max_wall_s'] * 1000:.0f}), {events / got['tick_s']:.0f} events "
                   f"per CPU second, {got['tick_s'] * 1e6 / events:.0f} CPU µs/event")
+            if args.trend:
+                cpus, k = got["tick_cpu_s"], args.trend
+                print(f"  CPU ms/tick per {k} ticks, in order (the state grows by "
+                      f"{k * size:,} events each): " + " ".join(
+                          f"{sum(cpus[i:i + k]) * 1000 / len(cpus[i:i + k]):.0f}"
+                          for i in range(0, len(cpus), k)))
             if args.bare:
                 report.append(got)
                 continue
