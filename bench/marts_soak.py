@@ -98,16 +98,16 @@ def soak(bench, say) -> None:
         log = gen.communicate()[0]
     detail = {"seconds": seconds, "rate": a.soak_rate, "samples": samples,
               "loadgen_tail": log[-600:]}
-    folded = next((i for i in range(1, len(samples))
-                   if samples[i]["wal_mb"] < samples[i - 1]["wal_mb"]), len(samples))
+    # a fold: a sample whose WAL is smaller than the one before
+    folds = [i for i in range(1, len(samples)) if samples[i]["wal_mb"] < samples[i - 1]["wal_mb"]]
+    folded = folds[0] if folds else len(samples)
     after = [s for i, s in enumerate(samples)
              if s["minute"] * 60 >= min(WARMUP_S, seconds / 3) and i >= folded]
     if len(after) >= 2:
         # RSS follows the WAL (~1.3x of it in memory) up to each fold, so two samples compare
-        # only at the same point of that cycle: right after a fold each (the first sample
-        # whose WAL is smaller than the one before), else the first and the last
-        post = [s for s in after if s is not samples[0] and
-                s["wal_mb"] < samples[samples.index(s) - 1]["wal_mb"]]
+        # only at the same point of that cycle: right after a fold each, else the first and
+        # the last
+        post = [samples[i] for i in folds if samples[i]["minute"] >= after[0]["minute"]]
         one, two = (post[0], post[-1]) if len(post) >= 2 else (after[0], after[-1])
         first, last = one["rss_mb"], two["rss_mb"]
         detail["warm_until_minute"] = after[0]["minute"]
@@ -149,8 +149,8 @@ def report_soak(r: dict, console) -> None:
         console.print("state rows grown most from the first sample to the last: " + ", ".join(
             f"{v} {g:+,}" for g, v in growth))
     if "flat" in s:
-        cmp = s.get("rss_compared") or {"how": "first and last after the warm-up",
-                                        "minutes": [s.get("warm_until_minute", 0), 0]}
+        cmp = s.get("rss_compared") or {"how": "first and last after the warm-up", "minutes": [
+            s.get("warm_until_minute", 0), s["samples"][-1]["minute"]]}
         verdict = "[green]met[/]" if s["flat"] else "[red]not met[/]"
         console.print(f"memory flat once the temporal filters are in steady state: {verdict} "
                       f"(RSS {s['rss_growth'] * 100:+.1f}% from minute {cmp['minutes'][0]:.1f} to "

@@ -30,7 +30,7 @@ from eddy.errors import EddyError, as_eddy_error
 from eddy.results import Column, Result, Write
 from eddy.sql.readcache import ReadCache
 from eddy.storage.key_indexes import IndexPolicy
-from eddy.storage.state import SCHEMA, StateDB, phys, q
+from eddy.storage.state import SCHEMA, StateDB, phys, q, unphys
 from eddy.thread_names import name_os_thread
 
 log = logging.getLogger("eddy.engine")
@@ -489,7 +489,7 @@ class Engine:
         self.state.offsets_committed(offsets)
         self._tick_rows += sum(b.rows.num_rows for bs in ingests.values() for b in bs
                                if b.rows is not None)
-        self._tick_wanted |= {t.rsplit(".", 1)[-1].strip('"') for t in rt.index_wanted}
+        self._tick_wanted |= {unphys(t) for t in rt.index_wanted}
         if writes or ingests:
             self._busy_at = time.monotonic()    # idleness counts from the end of this tick
         self._clock = (ts, ts)

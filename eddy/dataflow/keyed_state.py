@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from eddy.storage.state import KEY_HASH, q
+from eddy.storage.state import KEY_HASH, q, unphys
 
 if TYPE_CHECKING:
     from eddy.dataflow.runtime import Rel, TickContext
@@ -63,7 +63,7 @@ def create(rt: TickContext, table: str, select_sql: str, key: str) -> None:
 
 def index_on(rt: TickContext, table: str) -> None:
     """The ART index on `__h` (named after the table; dropped with it)."""
-    name = table.rsplit(".", 1)[-1].strip('"') + "_h"
+    name = unphys(table) + "_h"
     rt.run(f"CREATE INDEX IF NOT EXISTS {q(name)} ON {table} ({H})")
 
 
@@ -249,7 +249,7 @@ def profiled(rt: TickContext, sql: str, tables: str | list[str],
             plan = json.load(f)
     finally:
         os.unlink(path)
-    names = {t.rsplit(".", 1)[-1].strip('"'): t
+    names = {unphys(t): t
              for t in ([tables] if isinstance(tables, str) else tables)}
     total = 0
     stack = [plan]

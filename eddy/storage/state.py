@@ -55,6 +55,11 @@ def phys(name: str) -> str:
     return f"{q(SCHEMA)}.{q(name)}"
 
 
+def unphys(name: str) -> str:
+    """The table's own name from its physical name (`phys`), as DuckDB's catalog lists it."""
+    return name.rsplit(".", 1)[-1].strip('"')
+
+
 def relation_kind(conn, name: str) -> str | None:
     """'BASE TABLE', 'VIEW' or None: what `_eddy.<name>` is."""
     row = conn.execute("SELECT table_type FROM information_schema.tables WHERE table_schema = ? "
