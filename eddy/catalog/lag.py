@@ -20,7 +20,8 @@ Relations (live views, see `eddy.catalog.status`):
   tick, freshness (its current lag), error.
 - `mz_internal.eddy_engine_statistics`: one row: ticks, last tick and recent tick durations,
   ingest batches and rows waiting for a tick (backpressure), resident memory, DuckDB's memory
-  and the database file's blocks in use and its write-ahead log not yet folded into it.
+  and its limit, and the database file's blocks in use and its write-ahead log not yet folded
+  into it.
 - `mz_internal.eddy_memory_usage`: DuckDB's memory by what holds it (`duckdb_memory()`: base
   tables, ART indexes, hash tables, ...), and what each has spilled to temporary files.
 """
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import re
 import threading
 import time
 import weakref
@@ -50,7 +52,8 @@ RELATIONS: dict[tuple[str, str], str] = {
     ("mz_internal", "eddy_engine_statistics"):
         "ticks:i last_tick_at:z last_tick_seconds:d tick_seconds_p50:d tick_seconds_p99:d "
         "tick_seconds_max:d ingest_batches_waiting:i ingest_rows_waiting:i "
-        "resident_memory_bytes:i duckdb_memory_bytes:i wal_bytes:i database_bytes:i",
+        "resident_memory_bytes:i duckdb_memory_bytes:i duckdb_memory_limit_bytes:i wal_bytes:i "
+        "database_bytes:i",
     ("mz_internal", "eddy_memory_usage"): "tag:t memory_bytes:i temporary_bytes:i",
 }
 
@@ -245,6 +248,7 @@ class LagTracker:
                 "ingest_batches_waiting": batches, "ingest_rows_waiting": rows,
                 "resident_memory_bytes": rss_bytes(),
                 "duckdb_memory_bytes": sum(r["memory_bytes"] for r in memory_usage(engine)),
+                "duckdb_memory_limit_bytes": memory_limit_bytes(engine),
                 "wal_bytes": engine.state.wal_bytes(), "database_bytes": database_bytes(engine)}
 
 
@@ -271,6 +275,19 @@ def memory_usage(engine) -> list[dict]:
     got = _read(engine, "SELECT tag, memory_usage_bytes, temporary_storage_bytes "
                         "FROM duckdb_memory() ORDER BY tag")
     return [{"tag": t, "memory_bytes": int(m), "temporary_bytes": int(s)} for t, m, s in got]
+
+
+_UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def memory_limit_bytes(engine) -> int | None:
+    """DuckDB's memory limit as it prints it (`1.8 GiB` for 2GB: to a tenth of the unit)."""
+    text = _read(engine, "SELECT current_setting('memory_limit')")[0][0]
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([a-zA-Z]*)\s*", str(text))
+    if m is None or m.group(2).lower() not in _UNITS:
+        return None
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
 def waiting(engine) -> tuple[int, int]:

@@ -101,11 +101,14 @@ def test_metrics_parse_and_follow_a_view(served):
                              [mv_id]).fetchone()
         assert stats[0] == rows
         engine_row = conn.execute("select ticks, resident_memory_bytes, ingest_batches_waiting, "
-                                  "duckdb_memory_bytes, wal_bytes, database_bytes "
+                                  "duckdb_memory_bytes, wal_bytes, database_bytes, "
+                                  "duckdb_memory_limit_bytes "
                                   "from mz_internal.eddy_engine_statistics").fetchone()
         assert engine_row[0] >= 1 and engine_row[1] > 0 and engine_row[2] == 0
         assert engine_row[4] > 0  # the ticks' commits are in the log until a checkpoint
         assert engine_row[5] is not None  # a data dir: the file's used bytes (0 before a fold)
+        # EDDY_MEMORY_LIMIT's default, 2GB, as DuckDB prints it back: 1.8 GiB
+        assert 1.75 * 2**30 <= engine_row[6] <= 2 * 10**9
         memory = dict(conn.execute("select tag, memory_bytes from mz_internal.eddy_memory_usage"
                                    ).fetchall())
         assert {"BASE_TABLE", "ART_INDEX"} <= set(memory) and sum(memory.values()) > 0
