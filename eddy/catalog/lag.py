@@ -30,12 +30,11 @@ from __future__ import annotations
 
 import bisect
 import collections
-import re
 import threading
 import time
 import weakref
 
-from eddy.storage.state import SCHEMA, phys
+from eddy.storage.state import SCHEMA, phys, size_bytes
 
 # Prometheus-style upper bounds (seconds) of the tick duration histogram.
 TICK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -277,17 +276,12 @@ def memory_usage(engine) -> list[dict]:
     return [{"tag": t, "memory_bytes": int(m), "temporary_bytes": int(s)} for t, m, s in got]
 
 
-_UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-
-
 def memory_limit_bytes(engine) -> int | None:
     """DuckDB's memory limit as it prints it (`1.8 GiB` for 2GB: to a tenth of the unit)."""
-    text = _read(engine, "SELECT current_setting('memory_limit')")[0][0]
-    m = re.fullmatch(r"\s*([0-9.]+)\s*([a-zA-Z]*)\s*", str(text))
-    if m is None or m.group(2).lower() not in _UNITS:
+    try:
+        return size_bytes(str(_read(engine, "SELECT current_setting('memory_limit')")[0][0]))
+    except ValueError:
         return None
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
 def waiting(engine) -> tuple[int, int]:
