@@ -52,3 +52,17 @@ def test_an_engine_falling_behind_is_not_flat():
         row["lag_messages"] = 20_000 + i * 100_000
     got = marts_soak.verdict(rows, seconds=720, rate=10_000)
     assert not got["kept_up"] and not got["flat"]
+
+
+def test_each_minute_keeps_its_sample_closest_to_a_fold():
+    """Samples every 10 s (taken up to a second late), folds more often than once a minute: a
+    minute's sample is its one with the least WAL, with the minute's median lag."""
+    raw = []
+    for k in range(1, 19):                       # 3 minutes of 10-s slots
+        wal = [200, 30, 120, 250, 60, 150][k % 6]
+        raw.append({"minute": k / 6 + 0.01, "wal_mb": wal, "rss_mb": 2000 + wal * 1.3,
+                    "lag_messages": 1000 * k})
+    got = marts_soak.per_minute(raw)
+    assert [round(x["minute"], 2) for x in got] == [0.18, 1.18, 2.18]
+    assert all(x["wal_mb"] == 30 for x in got)
+    assert [x["lag_messages"] for x in got] == [3500, 9500, 15500]
