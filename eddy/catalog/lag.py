@@ -34,7 +34,7 @@ import threading
 import time
 import weakref
 
-from eddy.storage.state import SCHEMA, phys, size_bytes
+from eddy.storage.state import SCHEMA, phys
 
 # Prometheus-style upper bounds (seconds) of the tick duration histogram.
 TICK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -247,7 +247,7 @@ class LagTracker:
                 "ingest_batches_waiting": batches, "ingest_rows_waiting": rows,
                 "resident_memory_bytes": rss_bytes(),
                 "duckdb_memory_bytes": sum(r["memory_bytes"] for r in memory_usage(engine)),
-                "duckdb_memory_limit_bytes": memory_limit_bytes(engine),
+                "duckdb_memory_limit_bytes": engine.state.memory_limit_bytes,
                 "wal_bytes": engine.state.wal_bytes(), "database_bytes": database_bytes(engine)}
 
 
@@ -274,14 +274,6 @@ def memory_usage(engine) -> list[dict]:
     got = _read(engine, "SELECT tag, memory_usage_bytes, temporary_storage_bytes "
                         "FROM duckdb_memory() ORDER BY tag")
     return [{"tag": t, "memory_bytes": int(m), "temporary_bytes": int(s)} for t, m, s in got]
-
-
-def memory_limit_bytes(engine) -> int | None:
-    """DuckDB's memory limit as it prints it (`1.8 GiB` for 2GB: to a tenth of the unit)."""
-    try:
-        return size_bytes(str(_read(engine, "SELECT current_setting('memory_limit')")[0][0]))
-    except ValueError:
-        return None
 
 
 def waiting(engine) -> tuple[int, int]:

@@ -108,11 +108,14 @@ class StateDB:
         # limit, 80% of the machine's memory by default: the soak's RSS grew 1.1 -> 3.9 GB in
         # 6 minutes (the pool's BASE_TABLE blocks +770 MB a fold) while the rows in state stayed
         # flat. Those blocks are a cache (the OS page cache holds the file as well); what must
-        # stay in memory is the data not yet checkpointed (about 1.3x the WAL, so up to ~1.3 GB
-        # under the 1 GB threshold) and the ART indexes (~120 MB for the marts). With 1.5 GB
+        # stay in memory is the data not yet checkpointed (about 1.3x the WAL, so up to ~0.35 GB
+        # under the 256 MB threshold) and the ART indexes (~120 MB for the marts). With 1.5 GB
         # the soak's RSS stayed flat (+5.6%) at the same CPU; 2 GB leaves room for queries.
         if MEMORY_LIMIT:
             self.conn.execute("SET GLOBAL memory_limit = ?", [MEMORY_LIMIT])
+        # the limit as DuckDB prints it back (`1.8 GiB` for 2GB: to a tenth of the unit)
+        self.memory_limit_bytes = size_bytes(
+            self.conn.execute("SELECT current_setting('memory_limit')").fetchone()[0])
         # Key-indexed state (eddy.dataflow.keyed_state): a hash join whose build side has up
         # to this many distinct keys pushes them into the probe scan as an IN filter, which
         # an ART index answers. DuckDB then fetches the matching rows by index when they are
