@@ -60,6 +60,7 @@ CTAS = re.compile(r"CREATE TEMP TABLE \S+ AS ", re.I)
 PHASES_FILE = Path(tempfile.gettempdir()) / f"profile-ticks-phases-{os.getpid()}.json"
 PHASES = (("latency", "latency"), ("bind", "planner"), ("optimize", "all_optimizers"),
           ("physical plan", "physical_planner"), ("operators", "cpu_time"))
+INDEX_POLICY = True     # --all-indexes: False
 TEMP = re.compile(r"__d\d+(_arrow)?|_eddy_ingest_\d+|'[^']*'|\b\d+\b")
 
 
@@ -291,6 +292,14 @@ class Meter:
             c.clear()
 
 
+def between_ticks(engine: Engine) -> None:
+    """What the engine's tick loop does after a tick (outside the timed tick), so that the
+    keyed state's indexes are off under load as in `eddy serve` (eddy.storage.key_indexes),
+    unless `--all-indexes`. The WAL is not folded: `--checkpoint` times a fold."""
+    if INDEX_POLICY:
+        engine._index_policy()
+
+
 def run_size(engine: Engine, feeder: Feeder, meter: Meter, events: int, batch: int,
              prof: cProfile.Profile | None) -> dict:
     meter.reset()
@@ -307,6 +316,7 @@ def run_size(engine: Engine, feeder: Feeder, meter: Meter, events: int, batch: i
         if prof is not None:
             prof.disable()
         cpus.append(clock() - t0)
+        between_ticks(engine)
         tick_s += cpus[-1]
         walls.append(time.perf_counter() - w0)
         wall_s += walls[-1]
@@ -389,7 +399,12 @@ def main() -> None:
                          "30000 --trend 4)")
     ap.add_argument("--checkpoint", action="store_true",
                     help="then time a CHECKPOINT (the WAL folded into the file) and size the state")
+    ap.add_argument("--all-indexes", action="store_true",
+                    help="keep every keyed state index on (as when the engine is calm); by "
+                         "default the engine's index policy runs between ticks, as in the bench")
     args = ap.parse_args()
+    global INDEX_POLICY
+    INDEX_POLICY = not args.all_indexes
     if args.bare and (args.dump or args.phases):
         ap.error("--bare runs no meter: --dump and --phases need one")
     sizes = [int(b) for b in args.batch.split(",")]
@@ -414,6 +429,7 @@ def main() -> None:
             n = min(max(sizes), args.history - done)
             feeder.queue(n)
             engine.tick()
+            between_ticks(engine)
             done += n
         print(f"history: {args.history} events in {clock() - t0:.1f} s",
               file=sys.stderr)

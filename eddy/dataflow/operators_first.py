@@ -53,6 +53,7 @@ class FirstRow(Node):
         self.now = 0
         self._next: int | None = None   # the earliest __until stored (retention window)
         self._first_of: str | None = None  # new rows whose earliest end is still to be read
+        self.sizes = keyed_state.Sizes()   # reads of `win` by key: by index or by scan
 
     @property
     def win(self) -> str:
@@ -159,7 +160,7 @@ class FirstRow(Node):
             delta = self.children[0].step(rt)
             if delta is None:
                 return None
-            dn, unit = rt.reg(delta), delta.unit
+            dn, unit, rows = rt.reg(delta), delta.unit, delta.num_rows
         else:
             sql, delta = input_sql(self.children[0], rt)
             prev, now = self.now, rt.now
@@ -167,7 +168,7 @@ class FirstRow(Node):
             due = self._next is not None and now >= self._next and now > prev
             if sql is None and not due:
                 return None
-            dn, unit = self._windowed(rt, sql, delta, due, now)
+            dn, unit, rows = self._windowed(rt, sql, delta, due, now)
             if dn is None:
                 if due:
                     self._refresh_next(rt)
@@ -175,7 +176,7 @@ class FirstRow(Node):
                 return None
         neg = not unit and bool(rt.conn.execute(
             f"SELECT bool_or({W} < 0) FROM {dn}").fetchone()[0])
-        out = self._retracting(rt, dn) if neg else self._inserting(rt, dn)
+        out = self._retracting(rt, dn) if neg else self._inserting(rt, dn, rows)
         if self._first_of is not None:     # not read with the ranked rows' counts
             self._note_next(rt.conn.execute(
                 f"SELECT min({UNTIL}) FROM {self._first_of}").fetchall()[0][0])
@@ -188,7 +189,7 @@ class FirstRow(Node):
         """(tick relation of input rows, whether it holds only insertions) under a retention
         window: the rows of the input's change `sql` (a map below fused in) still inside it,
         and when due, the stored rows whose `__until` has come as retractions; each with its
-        `__until`. (None, _): nothing to do."""
+        `__until`, and its rows. (None, ...): nothing to do."""
         parts = []
         if sql is not None:
             parts.append(self._live(f"SELECT {cols_sql(self.incols)}, {W} FROM ({sql})", now))
@@ -197,10 +198,10 @@ class FirstRow(Node):
                       f"FROM {t} WHERE {UNTIL} <= {int(now)}" for t in (self.win, self.lose)]
         dn = rt.table(" UNION ALL ".join(parts))
         if not dn.num_rows:
-            return None, True
+            return None, True, 0
         if not due:     # their earliest end is the next expiry if none comes sooner
             self._first_of = dn.name
-        return dn.name, (not due and delta is not None and delta.unit)
+        return dn.name, (not due and delta is not None and delta.unit), dn.num_rows
 
     def _note_next(self, first: int | None) -> None:
         """Schedule an expiry at `first` (the earliest end of new rows) if none is sooner."""
@@ -208,36 +209,47 @@ class FirstRow(Node):
         if first is not None:
             self._next = first if self._next is None else min(self._next, first)
 
-    def _inserting(self, rt, dn: str):
-        """A delta without retractions. Only the keys stored already (found on the key columns
-        alone: a probe reading whole rows scans every column of the state) or repeated in the
-        delta are ranked; a new key's one row (weight 1) is its winner as it is.
+    def _inserting(self, rt, dn: str, rows: int):
+        """A delta without retractions (`rows` of them). Only the keys stored already (found on
+        the key columns alone: a probe reading whole rows scans every column of the state) or
+        repeated in the delta are ranked; a new key's one row (weight 1) is its winner as it is.
 
-        One statement ranks the touched keys' rows (probe, stored winners and delta rows, with
-        their key hash); when there are any, one query counts what they hold, then come the
-        replaced winners' DELETE and the other rows' INSERT if needed; one INSERT stores all
-        new winners. The output is SQL over the delta and the ranked rows that a consumer
-        runs in its own statement (`_Lazy`): the 20k-event tick of a staging view writes its
-        new rows twice (state and named output), not three times."""
+        One statement finds the touched keys; when there are any, one ranks their rows
+        (stored winners and delta rows, with their key hash), one query counts what they
+        hold, then come the replaced winners' DELETE and the other rows' INSERT if needed;
+        one INSERT stores all new winners. Both reads of `win` go by its index when their keys
+        are few against it (`Sizes`: which also keeps that index on under load); the probe
+        otherwise joins the delta's keys with a scan of the key columns. The output is SQL
+        over the delta and the ranked rows that a consumer runs in its own statement
+        (`_Lazy`): the 20k-event tick of a staging view writes its new rows twice (state and
+        named output), not three times."""
         H = keyed_state.H
         kc = cols_sql(self.kcols)
         dk = f"SELECT * FROM ({self._with_key(f'SELECT * FROM {dn}')}) WHERE {W} <> 0"
-        touched = (f"SELECT {kc}, {H} FROM __dk GROUP BY ALL HAVING count(*) > 1 OR "
-                   f"max({W}) <> 1 UNION SELECT {kc}, {H} FROM __dk t SEMI JOIN {self.win} s "
-                   f"ON s.{H} = t.{H} AND {self._exact('s', 't')}")
-        # columns: key, input, weight, hash, __was, __rn (a stored winner's are the delta's)
-        pool = (f"SELECT s.*, TRUE AS {WAS} FROM {self.win} s SEMI JOIN __touched t "
-                f"ON s.{H} = t.{H} AND {self._exact('s', 't')} UNION ALL "
-                f"SELECT d.*, FALSE AS {WAS} FROM __dk d SEMI JOIN __touched t "
-                f"ON d.{H} = t.{H} AND {self._exact('d', 't')}")
-        ranked = rt.table(f"WITH __dk AS ({dk}), __touched AS ({touched}) "
-                          f"{self._ranked(pool)}")
-        rn = ranked.name
+        if self.sizes.by_index(rt, self.win, rows):
+            # the stored side of the semi join is the one DuckDB reads by index
+            stored = (f"SELECT {cols_sql(self.kcols, 's')}, s.{H} FROM {self.win} s "
+                      f"SEMI JOIN __dk t ON s.{H} = t.{H} AND {self._exact('s', 't')}")
+        else:
+            stored = (f"SELECT {kc}, {H} FROM __dk t SEMI JOIN {self.win} s "
+                      f"ON s.{H} = t.{H} AND {self._exact('s', 't')}")
+        touched = rt.table(f"WITH __dk AS ({dk}) SELECT {kc}, {H} FROM __dk GROUP BY ALL "
+                           f"HAVING count(*) > 1 OR max({W}) <> 1 UNION {stored}")
+        ranked = None
+        if touched.num_rows:
+            # columns: key, input, weight, hash, __was, __rn (a stored winner's: the delta's)
+            match = self.sizes.match(rt, self.win, "s", touched.num_rows)
+            pool = (f"SELECT s.*, TRUE AS {WAS} FROM {self.win} s SEMI JOIN {touched.name} t "
+                    f"ON {match} AND {self._exact('s', 't')} UNION ALL "
+                    f"SELECT d.*, FALSE AS {WAS} FROM __dk d SEMI JOIN {touched.name} t "
+                    f"ON d.{H} = t.{H} AND {self._exact('d', 't')}")
+            ranked = rt.table(f"WITH __dk AS ({dk}) {self._ranked(pool)}")
         fresh = dk
         read = replaced = 0
-        if ranked.num_rows:
-            fresh = (f"SELECT d.* FROM ({dk}) d ANTI JOIN (SELECT DISTINCT {kc}, {H} FROM {rn})"
-                     f" t ON d.{H} = t.{H} AND {self._exact('d', 't')}")
+        if ranked is not None:
+            rn = ranked.name
+            fresh = (f"SELECT d.* FROM ({dk}) d ANTI JOIN {touched.name} t "
+                     f"ON d.{H} = t.{H} AND {self._exact('d', 't')}")
             # with the new rows' earliest end when a retention window needs it
             first = f", (SELECT min({UNTIL}) FROM {self._first_of})" if self._first_of else ""
             read, replaced, losers, *end = rt.conn.execute(
@@ -247,9 +259,11 @@ class FirstRow(Node):
                 self._note_next(end[0])
             if replaced:
                 # the stored winners that a new row ranks before leave `win`
-                rt.run(f"DELETE FROM {self.win} s USING (SELECT {kc}, {H} FROM {rn} "
-                       f"WHERE {WAS} AND {RN} > 1) t WHERE s.{H} = t.{H} AND "
-                       f"{self._exact('s', 't')}")
+                match = self.sizes.match(rt, self.win, "s", replaced)
+                self.sizes.moved(self.win, -rt.conn.execute(
+                    f"DELETE FROM {self.win} s USING (SELECT {kc}, {H} FROM {rn} "
+                    f"WHERE {WAS} AND {RN} > 1) t WHERE {match} AND "
+                    f"{self._exact('s', 't')}").fetchone()[0])
             if losers:
                 rt.run(f"INSERT INTO {self.lose} SELECT {cols_sql(self.kcols + self.stored)}, "
                        f"(CASE WHEN {RN} = 1 THEN {W} - 1 ELSE {W} END)::BIGINT, {H} "
@@ -258,15 +272,16 @@ class FirstRow(Node):
         self.rows_read += read
         cols = cols_sql(self.kcols + self.stored)
         winners = f"SELECT {cols}, 1::BIGINT, {H} FROM ({fresh})"
-        if ranked.num_rows:
+        if ranked is not None:
             winners += f" UNION ALL SELECT {cols}, 1::BIGINT, {H} FROM {rn} " \
                        f"WHERE {RN} = 1 AND NOT {WAS}"
         new = rt.conn.execute(f"INSERT INTO {self.win} {winners}").fetchone()[0]
-        self.rows_written += new + ranked.num_rows
+        self.sizes.moved(self.win, new)
+        self.rows_written += new + (ranked.num_rows if ranked is not None else 0)
         if not new and not replaced:
             return None
         parts = [self._project(fresh, "1")]
-        if ranked.num_rows:
+        if ranked is not None:
             parts.append(self._project(f"SELECT * FROM {rn} WHERE {RN} = 1 AND NOT {WAS}",
                                        "1"))
         if replaced:
@@ -318,6 +333,7 @@ class FirstRow(Node):
             f"SELECT s.*, FALSE AS {WAS} FROM {self.lose} s SEMI JOIN {negkeys} t ON "
             f"s.{H} = t.{H} AND {self._exact('s', 't')}")
         rt.scanned += old.num_rows
+        self.sizes.moved(self.win, None)    # counted again when next needed
         pool = (f"SELECT * EXCLUDE ({H}) FROM {old.name} UNION ALL "
                 f"SELECT * EXCLUDE ({H}), FALSE AS {WAS} FROM {dk.name}")
         ranked = rt.table(self._ranked(self._consolidated(pool)))
