@@ -24,7 +24,7 @@ import pyarrow as pa
 from eddy.catalog.objects import Catalog, CatalogObject
 from eddy.connectors import IngestBatch, SinkContext, SourceContext
 from eddy.dataflow.dataflow import Dataflow
-from eddy.dataflow.operators import Map
+from eddy.dataflow.operators import shared_filter_reads
 from eddy.dataflow.runtime import TickContext, W, consolidate_sql
 from eddy.errors import EddyError, as_eddy_error
 from eddy.results import Column, Result, Write
@@ -68,7 +68,7 @@ class Engine:
         self.drivers: dict[str, object] = {}
         self.subscriptions: set = set()
         self.tick_stats: dict[str, tuple[int, int]] = {}
-        self._filters, self._filters_key = frozenset(), ()   # see _shared_filters
+        self._filters, self._filters_key = {}, ()   # see _shared_filters
         # fn(ts, seconds, {object_id: seconds stepping it}) after each committed tick (metrics)
         self.tick_observers: list[Callable] = []
         self.source_errors: dict[str, EddyError] = {}
@@ -391,19 +391,21 @@ class Engine:
             if self._run(ts, writes, ingests):
                 return ts
 
-    def _shared_filters(self) -> frozenset:
+    def _shared_filters(self) -> dict[tuple[str, str], frozenset[str]]:
         """The filters of a scanned input that maps of two or more dataflows apply (the
-        contract check of a topic: its staging view and stg_expired_events); a tick filters
-        such an input once for all of them. Recomputed when the dataflows change."""
+        contract check of a topic: its staging view and stg_expired_events), each with the
+        input columns those maps read; a tick filters such an input once for all of them,
+        keeping only those columns (not the JSON document that only the filter reads).
+        Recomputed when the dataflows change."""
         key = tuple((oid, id(df)) for oid, df in self.dataflows.items())
         if self._filters_key != key:
             seen: dict[tuple[str, str], int] = {}
+            reads: dict[tuple[str, str], frozenset[str]] = {}
             for df in self.dataflows.values():
-                mine = {f for n in df.root.walk() if isinstance(n, Map)
-                        and (f := n.shared_filter()) is not None}
-                for f in mine:
+                for f, cols in shared_filter_reads(df.root).items():
                     seen[f] = seen.get(f, 0) + 1
-            self._filters = frozenset(f for f, n in seen.items() if n > 1)
+                    reads[f] = reads.get(f, frozenset()) | cols
+            self._filters = {f: reads[f] for f, n in seen.items() if n > 1}
             self._filters_key = key
         return self._filters
 

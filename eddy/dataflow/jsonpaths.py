@@ -238,6 +238,22 @@ def filter_rows(rel: str, cols: tuple[str, ...], where: str, alias: str = "__in"
 
 
 @functools.lru_cache(maxsize=4096)
+def columns_read(exprs: tuple[str, ...], cols: tuple[str, ...]) -> frozenset[str]:
+    """The columns among `cols` that `exprs` read (all of them when one cannot be parsed or
+    reads `*`)."""
+    out: set[str] = set()
+    for e in exprs:
+        try:
+            tree = parse_one(e, read="duckdb")
+        except Exception:  # noqa: BLE001 - unknown: it may read any
+            return frozenset(cols)
+        if any(True for _ in tree.find_all(exp.Star)):
+            return frozenset(cols)
+        out |= {c.name for c in tree.find_all(exp.Column) if c.name in cols}
+    return frozenset(out)
+
+
+@functools.lru_cache(maxsize=4096)
 def reuse(exprs: tuple[str, ...], where: str, alias: str = "__in") -> tuple[str, ...]:
     """`exprs` over the rows `filter_rows` kept: a value the filter carries is read from its
     column (the same function over the same path and document: the same value)."""

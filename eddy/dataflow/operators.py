@@ -200,6 +200,22 @@ class Map(Node):
             return None
         return child.object_id, flat.where
 
+    def shared_reads(self) -> frozenset[str]:
+        """The input columns this map's projection reads from the rows of its shared filter
+        (the JSON values the filter extracts are carried: the document itself often is not
+        read again)."""
+        flat = self._composed()
+        exprs = jsonpaths.reuse(tuple(flat.exprs), flat.where)
+        return jsonpaths.columns_read(exprs, tuple(flat.children[0].cols))
+
+    def composes(self) -> list[Map]:
+        """The maps below this one that its fused chain takes in."""
+        out, node, leaf = [], self.children[0], self._composed().children[0]
+        while node is not leaf:
+            out.append(node)
+            node = node.children[0]
+        return out
+
     def delta_sql(self, rt) -> tuple[str, Rel] | tuple[None, None]:
         """SQL of this tick's delta and the input delta under the chain of maps it fuses."""
         flat = self._composed()
@@ -212,12 +228,14 @@ class Map(Node):
             return None, None
         self.count(delta, None)
         rel = f"SELECT * FROM {rt.reg(delta)}"
-        if self.shared_filter() in rt.shared_filters:
+        reads = rt.shared_filters.get(self.shared_filter())
+        if reads is not None:
             # another dataflow applies the same filter to this input (a staging view and
             # stg_expired_events both check each message's contract): rows filtered once,
-            # carrying the filter's JSON extractions, which the projections reuse
-            rows = rt.filtered(delta, flat.where,
-                               jsonpaths.filter_rows(rel, tuple(child.cols), flat.where))
+            # carrying the filter's JSON extractions, which the projections reuse, and the
+            # input columns that some of them read
+            keep = tuple(c for c in child.cols if c in reads)
+            rows = rt.filtered(delta, flat.where, jsonpaths.filter_rows(rel, keep, flat.where))
             exprs = jsonpaths.reuse(tuple(flat.exprs), flat.where)
             project = Map(child, list(exprs), flat.cols, None)
             return project._select(f"SELECT * FROM {rows.name}"), delta
@@ -248,6 +266,26 @@ class Map(Node):
             parts.append(f"filter {self.where}")
         parts.append("project " + ", ".join(self.exprs))
         return "Map (linear): " + "; ".join(parts)
+
+
+def shared_filter_reads(root: Node) -> dict[tuple[str, str], frozenset[str]]:
+    """Per shared-filter key (`Map.shared_filter`) of a dataflow, the input columns that its
+    maps read from the filtered rows: the maps that run on their own, not those that every
+    consumer composes into its own map (they never read the filtered rows)."""
+    nodes = list(root.walk())
+    parents: dict[int, list[Node]] = {}
+    for n in nodes:
+        for c in n.children:
+            parents.setdefault(id(c), []).append(n)
+    composed = {id(m) for n in nodes if isinstance(n, Map) for m in n.composes()}
+    reads: dict[tuple[str, str], frozenset[str]] = {}
+    for n in nodes:
+        if not isinstance(n, Map) or (f := n.shared_filter()) is None:
+            continue
+        alone = id(n) not in composed or any(
+            not isinstance(p, Map) or n not in p.composes() for p in parents.get(id(n), []))
+        reads[f] = reads.get(f, frozenset()) | (n.shared_reads() if alone else frozenset())
+    return reads
 
 
 class UnionAll(Node):

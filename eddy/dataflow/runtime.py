@@ -98,8 +98,9 @@ class TickContext:
         self._temps: list[str] = []
         self._views: list[str] = []
         # (input object id, filter SQL) that maps of several dataflows apply to the same
-        # input: filtered once per tick (`filtered`), each map projects from the result
-        self.shared_filters: frozenset = frozenset()
+        # input: filtered once per tick (`filtered`), each map projects from the result;
+        # each with the input columns that those maps read from the filtered rows
+        self.shared_filters: dict[tuple[str, str], frozenset[str]] = {}
         self._filtered: dict[tuple[str, str], Rel] = {}
 
     def _new(self) -> str:

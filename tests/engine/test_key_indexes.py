@@ -141,3 +141,37 @@ def test_under_load_a_table_whose_lookups_read_its_index_keeps_it(monkeypatch):
         assert of("wide") | of("narrow") == before
     finally:
         engine.close()
+
+
+def test_under_load_a_first_row_view_reads_its_few_touched_keys_by_index(monkeypatch):
+    """DISTINCT ON (the staging dedup) over many stored keys, touched a few at a time by new
+    keys, repeated keys and rows that outrank a stored winner: the stored winners' table keeps
+    its index under load (its reads go by it), the losers' table (never read by key) loses
+    its own, and the view equals its query at every tick."""
+    monkeypatch.setattr(key_indexes, "LOAD_ROWS", 3)
+    rng = random.Random(5)
+    engine = Engine(None, tick_interval=None)
+    try:
+        s = engine.session()
+        s.execute("create table t (k int, v int)")
+        s.execute("insert into t select i, 0 from generate_series(1, 20000) g(i)")
+        s.execute("create materialized view d as select distinct on (k) k, v from t "
+                  "order by k, v desc")
+        d = next(o.id for o in engine.catalog if o.name == "d")
+        tables = {t for t in indexed_tables(engine) if t.split("_")[0] == d}
+        winners = {t for t in tables if not t.endswith("_l")}
+        assert winners and tables - winners
+        for i in range(key_indexes.LOAD_TICKS + 2):
+            values = [(rng.randrange(1, 20000), rng.randrange(-3, 3)) for _ in range(20)]
+            values += [(30000 + 10 * i + j, 1) for j in range(10)]      # new keys
+            values += values[:3]                                        # repeated in the tick
+            s.execute("insert into t values " + ", ".join(f"({k}, {v})" for k, v in values))
+            engine.tick()
+            engine._tick_rows = len(values)
+            engine._index_policy()
+            assert rows(s, "select * from d") == rows(
+                s, "select distinct on (k) k, v from t order by k, v desc")
+        assert engine.state.unindexed     # under load: some indexes went off ...
+        assert {t for t in indexed_tables(engine) if t.split("_")[0] == d} == winners
+    finally:
+        engine.close()

@@ -184,6 +184,35 @@ def test_the_staging_path_parses_each_document_once(monkeypatch):
         engine.close()
 
 
+@pytest.mark.parametrize("reads_document", [False, True])
+def test_the_shared_filter_keeps_the_document_only_for_a_view_that_reads_it(monkeypatch,
+                                                                            reads_document):
+    """The rows a shared contract filter keeps carry its extracted values; the document
+    itself (the largest column, copied once per tick) only when some view reads more of it."""
+    kept = []
+    original = TickContext.filtered
+
+    def recording(rt, delta, where, sql):
+        rel = original(rt, delta, where, sql)
+        kept.append(rel.column_names)
+        return rel
+    check = "src.data ->> 's' <> 'drop'"
+    views = {"w1": f"select src.data ->> 's' as s from src where {check}",
+             "w2": f"select src.data ->> 's' as s, "
+                   f"{'src.data' if reads_document else 'length(src.data ->> ' + repr('s') + ')'}"
+                   f" as d from src where {check}"}
+    engine, s, source_id = _engine(views)
+    try:
+        monkeypatch.setattr(TickContext, "filtered", recording)
+        engine.ingest(source_id, pa.table({"data": ['{"s":"ab"}', '{"s":"drop"}']}), {"0": 2})
+        engine.tick()
+        assert kept and all(("data" in cols) == reads_document for cols in kept), kept
+        assert s.execute("select * from w1")[0].rows == [("ab",)]
+        assert s.execute("select s from w2")[0].rows == [("ab",)]
+    finally:
+        engine.close()
+
+
 def test_decoded_json_is_ingested_without_a_cast(monkeypatch):
     """The Kafka decoder's jsonb column (Arrow's JSON extension type, every message checked)
     is copied as it is; plain text is still cast, which rejects invalid JSON."""
