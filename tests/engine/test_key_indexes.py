@@ -101,17 +101,23 @@ def indexed_tables(engine: Engine) -> set[str]:
         "SELECT table_name FROM duckdb_indexes() WHERE schema_name = ?", [SCHEMA]).fetchall()}
 
 
+def keyed_engine(monkeypatch, v: int) -> tuple[Engine, object]:
+    """An engine whose ticks of a few rows count as load, with `t` of 20,000 keys stored."""
+    monkeypatch.setattr(key_indexes, "LOAD_ROWS", 3)
+    engine = Engine(None, tick_interval=None)
+    s = engine.session()
+    s.execute("create table t (k int, v int)")
+    s.execute(f"insert into t select i, {int(v)} from generate_series(1, 20000) g(i)")
+    return engine, s
+
+
 def test_under_load_a_table_whose_lookups_read_its_index_keeps_it(monkeypatch):
     """Many groups touched a few at a time (`wide`: lookups by index) keep their index under
     load; a few groups touched all at once (`narrow`: its lookups scan) lose theirs; the views
     stay equal to their queries, and calm brings every index back."""
-    monkeypatch.setattr(key_indexes, "LOAD_ROWS", 3)
     rng = random.Random(11)
-    engine = Engine(None, tick_interval=None)
+    engine, s = keyed_engine(monkeypatch, 1)
     try:
-        s = engine.session()
-        s.execute("create table t (k int, v int)")
-        s.execute("insert into t select i, 1 from generate_series(1, 20000) g(i)")
         s.execute("create materialized view wide as select k, count(*) as n from t group by k")
         s.execute("create materialized view narrow as select k % 3 as b, sum(v) as s "
                   "from t group by 1")
@@ -148,13 +154,9 @@ def test_under_load_a_first_row_view_reads_its_few_touched_keys_by_index(monkeyp
     keys, repeated keys and rows that outrank a stored winner: the stored winners' table keeps
     its index under load (its reads go by it), the losers' table (never read by key) loses
     its own, and the view equals its query at every tick."""
-    monkeypatch.setattr(key_indexes, "LOAD_ROWS", 3)
     rng = random.Random(5)
-    engine = Engine(None, tick_interval=None)
+    engine, s = keyed_engine(monkeypatch, 0)
     try:
-        s = engine.session()
-        s.execute("create table t (k int, v int)")
-        s.execute("insert into t select i, 0 from generate_series(1, 20000) g(i)")
         s.execute("create materialized view d as select distinct on (k) k, v from t "
                   "order by k, v desc")
         d = next(o.id for o in engine.catalog if o.name == "d")
