@@ -60,7 +60,6 @@ CTAS = re.compile(r"CREATE TEMP TABLE \S+ AS ", re.I)
 PHASES_FILE = Path(tempfile.gettempdir()) / f"profile-ticks-phases-{os.getpid()}.json"
 PHASES = (("latency", "latency"), ("bind", "planner"), ("optimize", "all_optimizers"),
           ("physical plan", "physical_planner"), ("operators", "cpu_time"))
-INDEX_POLICY = True     # --all-indexes: False
 TEMP = re.compile(r"__d\d+(_arrow)?|_eddy_ingest_\d+|'[^']*'|\b\d+\b")
 
 
@@ -294,10 +293,9 @@ class Meter:
 
 def between_ticks(engine: Engine) -> None:
     """What the engine's tick loop does after a tick (outside the timed tick), so that the
-    keyed state's indexes are off under load as in `eddy serve` (eddy.storage.key_indexes),
-    unless `--all-indexes`. The WAL is not folded: `--checkpoint` times a fold."""
-    if INDEX_POLICY:
-        engine._index_policy()
+    keyed state's indexes are off under load as in `eddy serve` (eddy.storage.key_indexes);
+    `--all-indexes` makes it a no-op. The WAL is not folded: `--checkpoint` times a fold."""
+    engine._index_policy()
 
 
 def run_size(engine: Engine, feeder: Feeder, meter: Meter, events: int, batch: int,
@@ -316,10 +314,10 @@ def run_size(engine: Engine, feeder: Feeder, meter: Meter, events: int, batch: i
         if prof is not None:
             prof.disable()
         cpus.append(clock() - t0)
-        between_ticks(engine)
         tick_s += cpus[-1]
         walls.append(time.perf_counter() - w0)
         wall_s += walls[-1]
+        between_ticks(engine)
         ticks += 1
     return {"batch": batch, "ticks": ticks, "events": sent, "tick_s": tick_s, "wall_s": wall_s,
             "max_wall_s": max(walls), "tick_cpu_s": cpus}
@@ -403,8 +401,6 @@ def main() -> None:
                     help="keep every keyed state index on (as when the engine is calm); by "
                          "default the engine's index policy runs between ticks, as in the bench")
     args = ap.parse_args()
-    global INDEX_POLICY
-    INDEX_POLICY = not args.all_indexes
     if args.bare and (args.dump or args.phases):
         ap.error("--bare runs no meter: --dump and --phases need one")
     sizes = [int(b) for b in args.batch.split(",")]
@@ -414,6 +410,8 @@ def main() -> None:
     shutil.copytree(src, work / "data")
     engine = Engine(work / "data", tick_interval=None)
     engine.register_connector(IdleKafka())
+    if args.all_indexes:
+        engine._index_policy = lambda: None     # every index stays on
     try:
         meter = Meter()
         if not args.bare:

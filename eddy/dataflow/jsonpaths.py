@@ -247,7 +247,7 @@ def columns_read(exprs: tuple[str, ...], cols: tuple[str, ...]) -> frozenset[str
             tree = parse_one(e, read="duckdb")
         except Exception:  # noqa: BLE001 - unknown: it may read any
             return frozenset(cols)
-        if any(True for _ in tree.find_all(exp.Star)):
+        if tree.find(exp.Star) is not None:
             return frozenset(cols)
         out |= {c.name for c in tree.find_all(exp.Column) if c.name in cols}
     return frozenset(out)

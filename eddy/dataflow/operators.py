@@ -277,13 +277,12 @@ def shared_filter_reads(root: Node) -> dict[tuple[str, str], frozenset[str]]:
     for n in nodes:
         for c in n.children:
             parents.setdefault(id(c), []).append(n)
-    composed = {id(m) for n in nodes if isinstance(n, Map) for m in n.composes()}
     reads: dict[tuple[str, str], frozenset[str]] = {}
     for n in nodes:
         if not isinstance(n, Map) or (f := n.shared_filter()) is None:
             continue
-        alone = id(n) not in composed or any(
-            not isinstance(p, Map) or n not in p.composes() for p in parents.get(id(n), []))
+        ups = parents.get(id(n), [])
+        alone = not ups or any(not isinstance(p, Map) or n not in p.composes() for p in ups)
         reads[f] = reads.get(f, frozenset()) | (n.shared_reads() if alone else frozenset())
     return reads
 
