@@ -112,12 +112,14 @@ class TemporalFilter(Node):
             return self._step_window(rt, sql, delta, parts, now, due)
         dn = stats = None
         if sql is not None:
-            dn_rel = rt.table(self._bounded(sql))
-            dn = dn_rel.name
-            if not due and self._stored_later(rt, dn, dn_rel.num_rows, now):
+            quiet = not due and self._scheduled()
+            dn_rel = None if quiet and self._stored_later(rt, sql, now) else \
+                rt.table(self._bounded(sql))
+            if dn_rel is None or (quiet and not dn_rel.num_rows):
                 self.now = now
                 self.count(delta, None)
                 return None
+            dn = dn_rel.name
             # the next event among the rows kept, and whether any is valid now (none, e.g.,
             # when counting expired events: then no statement reads them out)
             stats = rt.conn.execute(
@@ -151,21 +153,22 @@ class TemporalFilter(Node):
         self.count(delta, out)
         return out
 
-    def _stored_later(self, rt, dn: str, rows: int, now: int) -> bool:
+    def _scheduled(self) -> bool:
+        """A next event is scheduled, and no released row waits to be forgotten."""
+        return self._next is not None and not (self.forget_released and not self._pruned)
+
+    def _stored_later(self, rt, sql: str, now: int) -> bool:
         """The common tick of a filter with `from` bounds (counting expired events): every new
         row becomes valid later, no earlier than the next event already scheduled. Then one
-        INSERT stores them all (or none: it checks that in the same statement), and nothing
-        is read out or scheduled anew. False, nothing stored, when some row breaks that."""
-        nxt = self._next
-        if nxt is None or (self.forget_released and not self._pruned):
-            return False
-        if not rows:
-            return True
-        later = f"__until > __from AND __from > {int(now)} AND __from >= {int(nxt)}"
+        INSERT, reading the input itself (no tick table of it first: a statement less per
+        tick), stores them all, or none: it checks that in the same statement, and nothing is
+        read out or scheduled anew (needs `_scheduled()`). False, nothing stored, when some row
+        breaks that or the input had no row."""
+        later = f"__until > __from AND __from > {int(now)} AND __from >= {int(self._next)}"
         return bool(rt.conn.execute(
-            f"INSERT INTO {self.table} SELECT * FROM {dn} "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {dn} WHERE NOT coalesce({later}, false))"
-        ).fetchone()[0])
+            f"INSERT INTO {self.table} WITH __dn AS MATERIALIZED ({self._bounded(sql)}) "
+            f"SELECT * FROM __dn WHERE NOT EXISTS "
+            f"(SELECT 1 FROM __dn WHERE NOT coalesce({later}, false))").fetchone()[0])
 
     def _step_window(self, rt, sql, delta, parts, now, due):
         """Only `until` bounds (a retention window): a row is kept exactly while it is valid,
