@@ -257,7 +257,8 @@ def profiled(rt: TickContext, sql: str, tables: str | list[str],
         node = stack.pop()
         stack += node.get("children", [])
         info = node.get("extra_info") or {}
-        table = names.get(info.get("Table"))
+        # DuckDB 1.5 names it catalog.schema.table, 1.4 the table alone
+        table = names.get(str(info.get("Table", "")).rsplit(".", 1)[-1])
         if table is None:
             continue
         if info.get("Type") == "Index Scan":
