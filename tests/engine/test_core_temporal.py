@@ -3,6 +3,8 @@ state stays bounded, and the view equals the batch query at every tick."""
 
 from __future__ import annotations
 
+from served import tick_statements
+
 from eddy.engine import Engine
 
 
@@ -111,3 +113,28 @@ def test_counting_expired_rows_keeps_no_row_it_released(tmp_path):
         assert _state_rows(engine, obj.id) <= 3 * 30 + 30 + 3, sec
     assert sum(n for _, n in s.execute("SELECT * FROM expired")[0].rows) > 400
     engine.close()
+
+
+def test_counting_expired_rows_stores_new_rows_due_later_in_one_statement():
+    """stg_expired_events' common tick: every new row expires no earlier than the next expiry
+    already scheduled. One guarded INSERT reads the input and stores them (no tick table of
+    the rows first: a statement per topic and tick); the count stays the batch query's."""
+    base = 1_700_000_000_000
+    query = "SELECT count(*) AS n FROM ev WHERE mz_now() > at + INTERVAL '1 minute'"
+    engine = Engine(None, tick_interval=None)
+    try:
+        s = engine.session()
+        engine.tick(base)
+        s.execute("CREATE TABLE ev (at timestamptz)")
+        s.execute(f"CREATE MATERIALIZED VIEW expired AS {query}")
+        s.execute(f"INSERT INTO ev VALUES (to_timestamp({base // 1000}))")  # the next expiry
+        sql = tick_statements(s, f"INSERT INTO ev SELECT to_timestamp({base // 1000 + 5} + i) "
+                                 "FROM generate_series(1, 10) x(i)")
+        bounded = [t for t in sql if "AS __from" in t]
+        assert len(bounded) == 1 and bounded[0].startswith("INSERT INTO"), bounded
+        for sec in (30, 61, 66, 70, 200):
+            engine.tick(base + sec * 1000)
+            assert s.execute("SELECT n FROM expired")[0].rows == s.execute(query)[0].rows, sec
+        assert s.execute("SELECT n FROM expired")[0].rows == [(11,)]
+    finally:
+        engine.close()
