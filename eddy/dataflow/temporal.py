@@ -113,9 +113,9 @@ class TemporalFilter(Node):
         dn = stats = None
         if sql is not None:
             quiet = not due and self._scheduled()
-            dn_rel = None if quiet and self._stored_later(rt, sql, now) else \
-                rt.table(self._bounded(sql))
-            if dn_rel is None or (quiet and not dn_rel.num_rows):
+            stored = quiet and self._stored_later(rt, sql, now)
+            dn_rel = None if stored else rt.table(self._bounded(sql))
+            if stored or (quiet and not dn_rel.num_rows):
                 self.now = now
                 self.count(delta, None)
                 return None
