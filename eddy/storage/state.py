@@ -127,12 +127,13 @@ class StateDB:
         for setting in ("dynamic_or_filter_threshold = 20000", "index_scan_max_count = 512",
                         "index_scan_percentage = 0.005"):
             self.conn.execute(f"SET GLOBAL {setting}")
-        # DuckDB 1.5's common subplan pass (a subquery repeated in a statement planned once, as
-        # a materialized CTE) costs a tick more than it saves: its statements repeat small
-        # subqueries over tick-local tables. Paired in one process (the setting toggled every
-        # tick, 100,000 events of history): CPU per 500-event tick -6.4% and -1.7% (medians of
-        # 78 and 98 ticks), 3,000-event -3.9%, 20,000-event equal (-1.9%, +1.5%). The setting
-        # is global in DuckDB: clients' queries are planned without the pass too.
+        # DuckDB's common subplan pass (a subquery repeated in a statement planned once, as a
+        # materialized CTE) costs a tick more than it saves: its statements repeat small
+        # subqueries over tick-local tables. Paired in one process (bench/paired_ticks.py:
+        # the setting toggled every tick, 100,000 events of history): CPU per 500-event tick
+        # -6.4%, -1.7%, -2.5% (medians of 78-98 ticks), 3,000-event -3.9%, 20,000-event equal
+        # (-1.9%, +1.5%). The setting is global in DuckDB: clients' queries are planned
+        # without the pass too.
         if DISABLED_OPTIMIZERS:
             self.conn.execute("SET GLOBAL disabled_optimizers = ?", [DISABLED_OPTIMIZERS])
         self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q(SCHEMA)}")
