@@ -15,10 +15,10 @@ import psycopg
 
 
 class EddyProcess:
-    def __init__(self, data_dir, extra_args=(), env=None):
+    def __init__(self, data_dir, extra_args=(), env=None, log_level="WARNING"):
         self.data_dir = data_dir
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "eddy.cli", "--log-level", "WARNING", "serve", "--port", "0",
+            [sys.executable, "-m", "eddy.cli", "--log-level", log_level, "serve", "--port", "0",
              "--data-dir", str(data_dir), *extra_args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={"EDDY_METRICS_PORT": "0", **os.environ, **(env or {})})
