@@ -151,12 +151,12 @@ class Bench:
         does once a load ends (after 1 s without data it rebuilds the keyed indexes the load
         dropped and folds the WAL, seconds at millions of events) then happens before a cost
         round, not inside it. Seconds waited (at most `limit_s`)."""
-        started = time.monotonic()
+        step, started = 0.5, time.monotonic()
+        window = round(quiet_s / step)      # samples spanning quiet_s
         samples = [self.eddy.cpu_seconds()]
         while time.monotonic() - started < limit_s:
-            time.sleep(0.5)
+            time.sleep(step)
             samples.append(self.eddy.cpu_seconds())
-            window = int(quiet_s / 0.5)
             if len(samples) > window and samples[-1] - samples[-1 - window] < 0.1 * quiet_s:
                 break
         return time.monotonic() - started

@@ -20,14 +20,11 @@ import argparse
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import profile_ticks as pt  # noqa: E402
-
-from eddy.engine import Engine  # noqa: E402
 
 
 def main() -> None:
@@ -47,16 +44,10 @@ def main() -> None:
         ap.error("--setting is NAME=V1|V2")
     variants = values.split("|")
 
-    work = Path(tempfile.mkdtemp(prefix="paired-ticks-"))
-    shutil.copytree(pt.template(), work / "data")
-    engine = Engine(work / "data", tick_interval=None)
-    engine.register_connector(pt.IdleKafka())
+    engine, work = pt.template_engine("paired-ticks-")
     try:
         feeder = pt.Feeder(engine, sim_rate=args.sim_rate)
-        for done in range(0, args.history, 20_000):
-            feeder.queue(min(20_000, args.history - done))
-            engine.tick()
-            pt.between_ticks(engine)
+        pt.load_history(engine, feeder, args.history, 20_000)
         conn = engine.state.conn
         cpu: dict[str, list[float]] = {v: [] for v in variants}
         for i in range(args.ticks):

@@ -298,6 +298,27 @@ def between_ticks(engine: Engine) -> None:
     engine._index_policy()
 
 
+def template_engine(prefix: str) -> tuple[Engine, Path]:
+    """An engine (no tick thread, Kafka consumers that never start) over a fresh copy of the
+    project's template data dir, and the temp dir that holds it (to remove after)."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    shutil.copytree(template(), work / "data")
+    engine = Engine(work / "data", tick_interval=None)
+    engine.register_connector(IdleKafka())
+    return engine, work
+
+
+def load_history(engine: Engine, feeder: Feeder, events: int, batch: int) -> None:
+    """`events` events fed in ticks of `batch`, the index policy between them (not measured)."""
+    done = 0
+    while done < events:
+        n = min(batch, events - done)
+        feeder.queue(n)
+        engine.tick()
+        between_ticks(engine)
+        done += n
+
+
 def run_size(engine: Engine, feeder: Feeder, meter: Meter, events: int, batch: int,
              prof: cProfile.Profile | None) -> dict:
     meter.reset()
@@ -405,11 +426,7 @@ def main() -> None:
         ap.error("--bare runs no meter: --dump and --phases need one")
     sizes = [int(b) for b in args.batch.split(",")]
 
-    src = template()
-    work = Path(tempfile.mkdtemp(prefix="profile-ticks-"))
-    shutil.copytree(src, work / "data")
-    engine = Engine(work / "data", tick_interval=None)
-    engine.register_connector(IdleKafka())
+    engine, work = template_engine("profile-ticks-")
     if args.all_indexes:
         engine._index_policy = lambda: None     # every index stays on
     try:
@@ -422,13 +439,7 @@ def main() -> None:
         if missing:
             print(f"warning: no source for topics {missing}", file=sys.stderr)
         t0 = clock()
-        done = 0
-        while done < args.history:
-            n = min(max(sizes), args.history - done)
-            feeder.queue(n)
-            engine.tick()
-            between_ticks(engine)
-            done += n
+        load_history(engine, feeder, args.history, max(sizes))
         print(f"history: {args.history} events in {clock() - t0:.1f} s",
               file=sys.stderr)
         report = []
