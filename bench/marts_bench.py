@@ -363,7 +363,7 @@ class Bench:
                 gen.wait()
         if failed:
             raise BenchError(f"loadgen failed:\n{log[-3000:]}")
-        m = re.search(r"([\d,]+) events in ([\d.]+) s \(([\d,]+) events/s\)", log)
+        m = re.search(r"([\d,]+) events in ([\d.]+) s of sending \(([\d,]+) events/s\)", log)
         achieved = float(m.group(3).replace(",", "")) if m else float("nan")
         span = time.perf_counter() - t0
         cores = (self.eddy.cpu_seconds() - cpu0) / span

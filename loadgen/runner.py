@@ -149,6 +149,7 @@ class Outcome:
     delivered: Counter[str] = field(default_factory=Counter)  # acknowledged, per topic
     rejected: Counter[str] = field(default_factory=Counter)   # refused as malformed by the API
     sent: int = 0
+    sending_s: float = 0.0   # from the first event handed over to the last (no set-up, flush)
     error: str | None = None
     interrupted: bool = False
 
@@ -156,6 +157,7 @@ class Outcome:
         for name in ("handed", "marks", "delivered", "rejected"):
             getattr(self, name).update(getattr(other, name))
         self.sent += other.sent
+        self.sending_s = max(self.sending_s, other.sending_s)
         self.error = self.error or other.error
         self.interrupted = self.interrupted or other.interrupted
 
@@ -220,6 +222,7 @@ def send(opts: RunOptions, on_progress: Callable[[int], None] = lambda sent: Non
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
+        result.sending_s = time.perf_counter() - started
         gc.unfreeze()
         if out is not None and out is not sys.stdout:
             out.close()
