@@ -59,6 +59,7 @@ from eddy.sql.dialect_time import (
     date_trunc_columns,
     operator_types,
     timestamptz_difference,
+    timestamptz_trunc,
 )
 from eddy.sql.result_types import aggregate_types, pg_typeof
 
@@ -447,6 +448,7 @@ RULES = (
     json_operators,
     json_functions,
     date_trunc_dates,
+    timestamptz_trunc,
     time_formats,
     to_timestamp_text,
     mz_now,
@@ -472,6 +474,7 @@ TRIGGERS = {
     date_bin_hopping: (exp.Anonymous,),
     operator_types: (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.DPipe),
     timestamptz_difference: (exp.Sub,),
+    timestamptz_trunc: (exp.TimestampTrunc, exp.DateTrunc),
     date_bin_checks: (exp.DateBin,),
     round_half_even_floats: (exp.Round,),
     extract_fields: (exp.Extract,),

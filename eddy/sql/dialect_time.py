@@ -12,6 +12,11 @@
   PostgreSQL's result (24-hour days, the rest as time, both with the difference's sign), equal
   to DuckDB's in UTC, without DuckDB's calendar (ICU) subtraction: 7.7 against 0.013 µs per row
   measured on DuckDB 1.4 (user_sessions takes it per event).
+- ``date_trunc`` of a timestamptz to a unit of fixed length (a day or less) floors the epoch
+  microseconds (``mz_tstz_trunc``): the engine's DuckDB session runs in UTC, where those units
+  are fixed, and DuckDB's calendar (ICU) truncation cost 0.29 µs a row against 0.011 (DuckDB
+  1.5; page_views_per_minute and error_alerts take it per event, a dashboard's GROUP BY per row
+  of history).
 """
 
 from __future__ import annotations
@@ -72,6 +77,28 @@ def timestamptz_difference(expression: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Sub) and _is_tz(node.this) and _is_tz(node.expression):
             return exp.cast(exp.Anonymous(this="mz_tstz_minus",
                                           expressions=[node.this, node.expression]), "INTERVAL")
+        return node
+    return transform_in_place(expression, rule)
+
+
+# date_trunc's units of fixed length in UTC, in microseconds
+_FIXED_UNITS = {name: size for names, size in (
+    (("microsecond", "microseconds", "us"), 1), (("millisecond", "milliseconds", "ms"), 1000),
+    (("second", "seconds", "s", "sec", "secs"), 10**6),
+    (("minute", "minutes", "m", "min", "mins"), 60 * 10**6),
+    (("hour", "hours", "h"), 3600 * 10**6), (("day", "days", "d"), 86400 * 10**6))
+    for name in names}
+
+
+def timestamptz_trunc(expression: exp.Expression) -> exp.Expression:
+    """``date_trunc(unit, tstz)`` with a unit of fixed length as epoch arithmetic."""
+    def rule(node):
+        if isinstance(node, exp.TimestampTrunc | exp.DateTrunc) and _is_tz(node.this):
+            unit = node.args.get("unit")
+            size = _FIXED_UNITS.get(unit.name.lower()) if isinstance(unit, exp.Var) else None
+            if size is not None:
+                return exp.Anonymous(this="mz_tstz_trunc",
+                                     expressions=[node.this, exp.Literal.number(size)])
         return node
     return transform_in_place(expression, rule)
 

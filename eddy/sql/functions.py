@@ -16,6 +16,10 @@ MACROS = {
     # 24-hour days, the rest as time (C-style // and % keep the difference's sign in both)
     "mz_tstz_minus": "(a, b) AS to_days(CAST((epoch_us(a) - epoch_us(b)) // 86400000000 AS "
     "INTEGER)) + to_microseconds((epoch_us(a) - epoch_us(b)) % 86400000000)",
+    # date_trunc of a timestamptz to `s` microseconds (a unit of fixed length in UTC:
+    # eddy.sql.dialect_time), floored for times before 1970 too; infinity stays itself
+    "mz_tstz_trunc": "(a, s) AS CASE WHEN isfinite(a) THEN make_timestamptz(epoch_us(a) - "
+    "(epoch_us(a) % s + s) % s) ELSE a END",
     # PostgreSQL's boolean input: a unique prefix of true/false/yes/no/on/off, or 1/0, any case,
     # surrounding whitespace ignored
     "mz_text_to_bool": "(s) AS CASE "
