@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import profile_ticks as pt  # noqa: E402
 
@@ -52,7 +54,10 @@ def main() -> None:
         cpu: dict[str, list[float]] = {v: [] for v in variants}
         for i in range(args.ticks):
             value = variants[i % len(variants)]
-            conn.execute(f"SET GLOBAL {name} = ?", [value])
+            try:
+                conn.execute(f"SET GLOBAL {name} = ?", [value])
+            except duckdb.CatalogException:     # a setting of the connection alone
+                conn.execute(f"SET {name} = ?", [value])
             feeder.queue(args.batch)
             started = pt.clock()
             engine.tick()
