@@ -60,6 +60,7 @@ from eddy.sql.dialect_time import (
     operator_types,
     timestamptz_difference,
     timestamptz_trunc,
+    timestamptz_wall_time,
 )
 from eddy.sql.result_types import aggregate_types, pg_typeof
 
@@ -460,6 +461,7 @@ RULES = (
     substring_length,
     substring_start,
     like_escape,
+    timestamptz_wall_time,
 )
 
 # The node kinds each rule acts on (subclasses included): a rule runs only on a tree holding one
@@ -475,6 +477,7 @@ TRIGGERS = {
     operator_types: (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.DPipe),
     timestamptz_difference: (exp.Sub,),
     timestamptz_trunc: (exp.TimestampTrunc, exp.DateTrunc),
+    timestamptz_wall_time: (exp.Extract, exp.Cast),
     date_bin_checks: (exp.DateBin,),
     round_half_even_floats: (exp.Round,),
     extract_fields: (exp.Extract,),

@@ -17,6 +17,9 @@
   are fixed, and DuckDB's calendar (ICU) truncation cost 0.29 µs a row against 0.011 (DuckDB
   1.5; page_views_per_minute and error_alerts take it per event, a dashboard's GROUP BY per row
   of history).
+- ``extract`` of a calendar field of a timestamptz, and its cast to date, read its UTC wall time
+  (``mz_tstz_wall``: the epoch microseconds as a timestamp) instead of DuckDB's calendar: the
+  cast to date 0.23 µs a row against ~0.01, ``extract(hour ...)`` 0.21.
 """
 
 from __future__ import annotations
@@ -99,6 +102,28 @@ def timestamptz_trunc(expression: exp.Expression) -> exp.Expression:
             if size is not None:
                 return exp.Anonymous(this="mz_tstz_trunc",
                                      expressions=[node.this, exp.Literal.number(size)])
+        return node
+    return transform_in_place(expression, rule)
+
+
+# extract's fields that read the wall time alone (not the epoch, not the time zone)
+_WALL_FIELDS = {"year", "month", "day", "hour", "minute", "second", "microsecond",
+                "microseconds", "millisecond", "milliseconds", "dow", "dayofweek", "isodow",
+                "dayofweekiso", "doy", "dayofyear", "week", "weekofyear", "quarter", "decade",
+                "century", "millennium", "isoyear", "yearofweek"}
+
+
+def timestamptz_wall_time(expression: exp.Expression) -> exp.Expression:
+    """``extract(field FROM tstz)`` and ``tstz::date`` on the UTC wall time."""
+    def wall(node: exp.Expression) -> exp.Expression:
+        return exp.Anonymous(this="mz_tstz_wall", expressions=[node])
+
+    def rule(node):
+        if isinstance(node, exp.Extract) and isinstance(node.this, exp.Var) \
+                and node.this.name.lower() in _WALL_FIELDS and _is_tz(node.expression):
+            node.set("expression", wall(node.expression))
+        elif isinstance(node, exp.Cast) and node.to.this == T.DATE and _is_tz(node.this):
+            node.set("this", wall(node.this))
         return node
     return transform_in_place(expression, rule)
 

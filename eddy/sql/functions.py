@@ -20,6 +20,10 @@ MACROS = {
     # eddy.sql.dialect_time), floored for times before 1970 too; infinity stays itself
     "mz_tstz_trunc": "(a, s) AS CASE WHEN isfinite(a) THEN make_timestamptz(epoch_us(a) - "
     "(epoch_us(a) % s + s) % s) ELSE a END",
+    # the UTC wall time of a timestamptz as a timestamp, read from its epoch microseconds
+    # (eddy.sql.dialect_time); infinity through DuckDB's cast
+    "mz_tstz_wall": "(a) AS CASE WHEN isfinite(a) THEN make_timestamp(epoch_us(a)) "
+    "ELSE CAST(a AS TIMESTAMP) END",
     # PostgreSQL's boolean input: a unique prefix of true/false/yes/no/on/off, or 1/0, any case,
     # surrounding whitespace ignored
     "mz_text_to_bool": "(s) AS CASE "
