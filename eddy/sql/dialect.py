@@ -477,7 +477,7 @@ TRIGGERS = {
     operator_types: (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.DPipe),
     timestamptz_difference: (exp.Sub,),
     timestamptz_trunc: (exp.TimestampTrunc, exp.DateTrunc),
-    timestamptz_wall_time: (exp.Extract, exp.Cast),
+    timestamptz_wall_time: (exp.Extract, exp.Cast, exp.Date),
     date_bin_checks: (exp.DateBin,),
     round_half_even_floats: (exp.Round,),
     extract_fields: (exp.Extract,),

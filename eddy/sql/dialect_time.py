@@ -114,7 +114,7 @@ _WALL_FIELDS = {"year", "month", "day", "hour", "minute", "second", "microsecond
 
 
 def timestamptz_wall_time(expression: exp.Expression) -> exp.Expression:
-    """``extract(field FROM tstz)`` and ``tstz::date`` on the UTC wall time."""
+    """``extract(field FROM tstz)``, ``tstz::date`` and ``date(tstz)`` on the UTC wall time."""
     def wall(node: exp.Expression) -> exp.Expression:
         return exp.Anonymous(this="mz_tstz_wall", expressions=[node])
 
@@ -122,7 +122,9 @@ def timestamptz_wall_time(expression: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Extract) and isinstance(node.this, exp.Var) \
                 and node.this.name.lower() in _WALL_FIELDS and _is_tz(node.expression):
             node.set("expression", wall(node.expression))
-        elif isinstance(node, exp.Cast) and node.to.this == T.DATE and _is_tz(node.this):
+        elif (isinstance(node, exp.Cast) and node.to.this == T.DATE
+              or isinstance(node, exp.Date) and not node.expressions
+              and not node.args.get("zone")) and _is_tz(node.this):
             node.set("this", wall(node.this))
         return node
     return transform_in_place(expression, rule)

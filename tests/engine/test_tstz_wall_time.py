@@ -1,4 +1,4 @@
-"""extract of a calendar field of a timestamptz, and its cast to date, read the UTC wall time
+"""extract of a calendar field of a timestamptz, and its date, read the UTC wall time
 (`mz_tstz_wall`): the same values as DuckDB's calendar gave before the rule, in one-off reads and
 maintained views, for times before 1970 and before 1582 too, NULL and infinity."""
 
@@ -19,7 +19,8 @@ FIELDS = ["year", "month", "day", "hour", "minute", "second", "milliseconds", "m
           "dow", "isodow", "doy", "week", "quarter", "decade", "century", "millennium",
           "isoyear", "epoch"]
 ITEMS = ", ".join([f"extract({f} FROM ts) AS e_{f}" for f in FIELDS]
-                  + ["date_part('hour', ts) AS p_hour", "ts::date AS d", "CAST(ts AS date) AS d2"])
+                  + ["date_part('hour', ts) AS p_hour", "ts::date AS d", "CAST(ts AS date) AS d2",
+                     "date(ts) AS d3"])
 QUERY = f"SELECT i, {ITEMS} FROM t"
 SCHEMA = {"t": {"i": "integer", "ts": "timestamptz"}}
 
@@ -47,7 +48,7 @@ def _translated(monkeypatch, with_rule: bool) -> str:
 
 def test_wall_time_equals_the_calendar_before_the_rule(monkeypatch):
     new, old = _translated(monkeypatch, True), _translated(monkeypatch, False)
-    assert new.lower().count("mz_tstz_wall(") == len(FIELDS) - 1 + 1 + 2   # not epoch
+    assert new.lower().count("mz_tstz_wall(") == len(FIELDS) - 1 + 1 + 3   # not epoch
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     install(con)
@@ -75,9 +76,9 @@ def test_reads_and_views_agree():
     assert read == view
     by_id = {r[0]: r for r in read}
     for i, t in enumerate(times):
-        row = dict(zip(["i", *[f"e_{f}" for f in FIELDS], "p_hour", "d", "d2"], by_id[i],
+        row = dict(zip(["i", *[f"e_{f}" for f in FIELDS], "p_hour", "d", "d2", "d3"], by_id[i],
                        strict=True))
         assert (row["e_year"], row["e_month"], row["e_day"], row["e_hour"]) == (
             t.year, t.month, t.day, t.hour), t
-        assert row["d"] == row["d2"] == t.date(), t
+        assert row["d"] == row["d2"] == row["d3"] == t.date(), t
         assert abs(float(row["e_second"]) - (t.second + t.microsecond / 1e6)) < 1e-9, t
