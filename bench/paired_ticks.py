@@ -8,7 +8,8 @@ not tell a 3% change from the drift; paired ticks resolve it.
 
 The project's views run in-process as in bench/profile_ticks.py (its template data dir, its
 decoder-fed stream paced at --sim-rate events per simulated second, the index policy between
-ticks). Each variant is a value of the setting, applied with SET GLOBAL before its ticks.
+ticks). Each variant is a value of the setting, applied before its ticks with SET GLOBAL, or
+on the tick connection for a setting DuckDB keeps per connection.
 Prints, per variant, the median and mean CPU per tick (the process's, DuckDB's thread
 included) over its ticks after the first two, and the median's change against the first
 variant.
@@ -51,13 +52,15 @@ def main() -> None:
         feeder = pt.Feeder(engine, sim_rate=args.sim_rate)
         pt.load_history(engine, feeder, args.history, 20_000)
         conn = engine.state.conn
+        try:
+            conn.execute(f"SET GLOBAL {name} = ?", [variants[0]])
+            scope = "GLOBAL "
+        except duckdb.CatalogException:     # a setting of the connection alone
+            scope = ""
         cpu: dict[str, list[float]] = {v: [] for v in variants}
         for i in range(args.ticks):
             value = variants[i % len(variants)]
-            try:
-                conn.execute(f"SET GLOBAL {name} = ?", [value])
-            except duckdb.CatalogException:     # a setting of the connection alone
-                conn.execute(f"SET {name} = ?", [value])
+            conn.execute(f"SET {scope}{name} = ?", [value])
             feeder.queue(args.batch)
             started = pt.clock()
             engine.tick()

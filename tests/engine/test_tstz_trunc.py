@@ -17,6 +17,9 @@ from eddy.sql.functions import install
 
 UNITS = ["microseconds", "millisecond", "second", "secs", "minute", "min", "hour", "h", "day",
          "days", "week", "month", "year"]
+# DuckDB's own names for the units above (it knows no "secs", "min" or "h")
+UTC_UNITS = ["microseconds", "millisecond", "second", "second", "minute", "minute", "hour",
+             "hour", "day", "day", "week", "month", "year"]
 
 
 def _times(n: int) -> list[datetime]:
@@ -40,10 +43,6 @@ def _duckdb_truncs(times: list[datetime]) -> dict[int, tuple]:
     items = ", ".join(f"date_trunc('{u}', ts)" for u in UTC_UNITS)
     return {r[0]: r[1:] for r in con.execute(f"SELECT i, {items} FROM t").fetchall()}
 
-
-# DuckDB's own names for the units above (it knows no "secs", "min" or "h")
-UTC_UNITS = ["microseconds", "millisecond", "second", "second", "minute", "minute", "hour",
-             "hour", "day", "day", "week", "month", "year"]
 
 
 def test_truncation_equals_duckdb_calendar_in_reads_and_views():
