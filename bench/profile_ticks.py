@@ -53,7 +53,7 @@ from loadgen.runner import RunOptions, messages  # noqa: E402
 
 BIN = Path(sys.executable).parent
 CACHE = ROOT / ".bench" / "profile_template"
-PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "sources", "models", "macros")
+PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "sources", "models", "macros", "eddy/storage")
 FAULTS = FaultConfig(late_fraction=0.05, duplicate_fraction=0.01)
 clock = time.process_time   # CPU of the whole process (DuckDB's threads too): the machine is shared
 CTAS = re.compile(r"CREATE TEMP TABLE \S+ AS ", re.I)
@@ -85,7 +85,7 @@ def project_hash() -> str:
         path = ROOT / name
         files = sorted(path.rglob("*")) if path.is_dir() else [path]
         for f in files:
-            if f.is_file():
+            if f.is_file() and "__pycache__" not in f.parts:
                 h.update(str(f.relative_to(ROOT)).encode() + f.read_bytes())
     return h.hexdigest()[:16]
 
