@@ -39,7 +39,8 @@ ROWS_PER_FILL = 20_000   # rows per transaction while filling a WAL
 
 
 class Writer:
-    """Commits a 100-row insert and a delete of older rows in `table` every 5 ms on its own cursor, timing each."""
+    """Commits a 100-row insert and a delete of older rows in `table` every 5 ms on its own
+    cursor, timing each."""
 
     def __init__(self, db: duckdb.DuckDBPyConnection, table: str):
         self.cur, self.table = db.cursor(), table
@@ -98,13 +99,15 @@ def instance(work: Path) -> duckdb.DuckDBPyConnection:
     return db
 
 
-def case(db, name: str, writes: str, fill: str | None, mb: float, action: str) -> dict:
+def case(db, name: str, statements: list[str], fill: str | None = None, mb: float = 0) -> dict:
+    """`statements` timed on a connection of their own while the writer commits into
+    main.ticks; `fill` first gets about `mb` MB of WAL."""
     cur = db.cursor()
     if fill:
         fill_wal(cur, fill, mb)
-    with Writer(db, writes) as w:
+    with Writer(db, "main.ticks") as w:
         t0 = time.perf_counter()
-        for sql in action.split(";"):
+        for sql in statements:
             cur.execute(sql)
         t1 = time.perf_counter()
     n, worst = w.during(t0, t1)
@@ -123,10 +126,10 @@ def main() -> None:
         db = instance(work)
         snap = work / "snap.duckdb"
         rows = [
-            case(db, "same-db", "main.ticks", "main.bulk", a.wal_mb, "CHECKPOINT"),
-            case(db, "other-db", "main.ticks", "r.bulk", a.wal_mb, "CHECKPOINT r"),
-            case(db, "snapshot", "main.ticks", None, 0,
-                 f"ATTACH '{snap}' AS snap; COPY FROM DATABASE s TO snap; DETACH snap"),
+            case(db, "same-db", ["CHECKPOINT"], "main.bulk", a.wal_mb),
+            case(db, "other-db", ["CHECKPOINT r"], "r.bulk", a.wal_mb),
+            case(db, "snapshot", [f"ATTACH '{snap}' AS snap", "COPY FROM DATABASE s TO snap",
+                                  "DETACH snap"]),
         ]
         size = os.path.getsize(work / "s.duckdb") / 1e6
         db.close()

@@ -65,6 +65,7 @@ from marts_env import (  # noqa: E402
     maintained,
     mart_names,
     produce_chunk,
+    template_inputs,
     topic_names,
     wait_caught_up,
 )
@@ -447,14 +448,8 @@ class Bench:
 def template_dir(extra_vars: dict | None = None) -> Path:
     """.bench/templates/<hash of the dbt project, its extra vars, the engine's state format>."""
     h = hashlib.sha256(json.dumps(extra_vars or {}, sort_keys=True).encode())
-    files = [ROOT / "dbt_project.yml", ROOT / "profiles.yml"]
-    for folder in ("models", "sources", "macros", "eddy/storage", "tests/dbt"):
-        files += sorted(p for p in (ROOT / folder).rglob("*") if p.is_file()
-                        and "__pycache__" not in p.parts)
-    files.append(ROOT / "eddy" / "catalog" / "objects.py")
-    for p in files:
-        if p.exists():
-            h.update(str(p.relative_to(ROOT)).encode() + p.read_bytes())
+    for p in template_inputs():
+        h.update(str(p.relative_to(ROOT)).encode() + p.read_bytes())
     return ROOT / ".bench" / "templates" / h.hexdigest()[:16]
 
 

@@ -144,6 +144,18 @@ class Dbt:
         return json.loads((self.work / "target" / "manifest.json").read_text())
 
 
+def template_inputs() -> list[Path]:
+    """The files an engine state made by `dbt run` depends on: the dbt project and the engine's
+    state format (storage, catalog objects). A template of that state is reused while they
+    are unchanged (marts_bench.template_dir, profile_ticks.template)."""
+    files = [ROOT / "dbt_project.yml", ROOT / "profiles.yml"]
+    for folder in ("models", "sources", "macros", "eddy/storage", "tests/dbt"):
+        files += sorted(p for p in (ROOT / folder).rglob("*") if p.is_file()
+                        and "__pycache__" not in p.parts)
+    files.append(ROOT / "eddy" / "catalog" / "objects.py")
+    return [p for p in files if p.exists()]
+
+
 def mart_names(manifest: dict) -> list[str]:
     """The project's models under models/marts (what the benchmark maintains and reads)."""
     return sorted(n["name"] for n in manifest["nodes"].values()

@@ -37,6 +37,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from marts_env import template_inputs  # noqa: E402
 
 from eddy.dataflow import dataflow as dataflow_mod  # noqa: E402
 from eddy.dataflow import operators as ops  # noqa: E402
@@ -53,7 +56,6 @@ from loadgen.runner import RunOptions, messages  # noqa: E402
 
 BIN = Path(sys.executable).parent
 CACHE = ROOT / ".bench" / "profile_template"
-PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "sources", "models", "macros", "eddy/storage")
 FAULTS = FaultConfig(late_fraction=0.05, duplicate_fraction=0.01)
 clock = time.process_time   # CPU of the whole process (DuckDB's threads too): the machine is shared
 CTAS = re.compile(r"CREATE TEMP TABLE \S+ AS ", re.I)
@@ -81,12 +83,8 @@ class IdleKafka(KafkaConnector):
 
 def project_hash() -> str:
     h = hashlib.sha256()
-    for name in PROJECT_FILES:
-        path = ROOT / name
-        files = sorted(path.rglob("*")) if path.is_dir() else [path]
-        for f in files:
-            if f.is_file() and "__pycache__" not in f.parts:
-                h.update(str(f.relative_to(ROOT)).encode() + f.read_bytes())
+    for f in template_inputs():
+        h.update(str(f.relative_to(ROOT)).encode() + f.read_bytes())
     return h.hexdigest()[:16]
 
 
