@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from eddy.dataflow.runtime import Rel, TickContext
 
 H = KEY_HASH   # the key hash column every keyed state table is indexed on
+RID = "__rid"  # a looked-up row's DuckDB rowid (Sizes.lookup, Sizes.delete_found)
 
 
 def hash_sql(exprs: list[str], types: list[str | None] | None = None) -> str:
@@ -139,32 +140,58 @@ class Sizes:
 
     def lookup(self, rt: TickContext, table: str, cols: list[str], touched: Rel | str,
                exact: str | None = None, alias: str = "s", residual: str | None = None,
-               params: dict | None = None) -> Rel:
+               params: dict | None = None, rowids: bool = False) -> Rel:
         """The rows of the state table whose key hash is in `touched` (a relation with `__h`,
         or SQL of one: then by index); columns `cols`, in that order. `exact`: and that meet
         this condition (SQL over the aliases `alias`, the table, and t, `touched`), in the
         same statement. `residual`: a further condition over both, applied after an inner join
         (`exact` must then match each row to at most one row of `touched`): in the join's ON,
         a comparison of both sides (a time range) makes DuckDB drop the hash join for a
-        nested loop. `params`: the named parameters of `residual`."""
+        nested loop. `params`: the named parameters of `residual`. `rowids`: when the table
+        is scanned (not read by index), each row's `rowid` too, as a last column `__rid` (the
+        Rel's `rowids` then True), for `delete_found`."""
         items = ", ".join(f"{alias}.{q(c)}" for c in cols)
         cond = f" AND {exact}" if exact else ""
         src = f"({touched})" if isinstance(touched, str) else touched.name
         match = f"{alias}.{H} = t.{H}" if isinstance(touched, str) else \
             self.match(rt, table, alias, touched.num_rows)
+        rowids = rowids and match.startswith("xor(")
+        if rowids:
+            items += f", {alias}.rowid AS {RID}"
         sql = f"SELECT {items} FROM {table} {alias} SEMI JOIN {src} t ON {match}{cond}"
         if residual:
             sql = (f"SELECT {items} FROM {table} {alias} JOIN {src} t ON {match}{cond} "
                    f"WHERE {residual}")
         if not isinstance(touched, str) and not touched.num_rows:
-            return rt.table(f"{sql} LIMIT 0", params)
-        if not rt.profile_scans:
+            out = rt.table(f"{sql} LIMIT 0", params)
+        elif not rt.profile_scans:
             out = rt.table(sql, params)
             rt.scanned += out.num_rows
-            return out
-        empty = rt.table(f"SELECT * FROM ({sql}) LIMIT 0", params)
-        rt.scanned += profiled(rt, f"INSERT INTO {empty.name} {sql}", table, params)
-        return type(empty)(rt, empty.name)
+        else:
+            empty = rt.table(f"SELECT * FROM ({sql}) LIMIT 0", params)
+            rt.scanned += profiled(rt, f"INSERT INTO {empty.name} {sql}", table, params)
+            out = type(empty)(rt, empty.name)
+        out.rowids = rowids
+        return out
+
+    def delete_found(self, rt: TickContext, table: str, found: Rel, touched: Rel, exact: str,
+                     params: dict | None = None) -> None:
+        """Delete the rows that `lookup` found, as `delete` with the same `touched`, `exact`
+        and `params` would. When the lookup scanned the table it kept their rowids, and the
+        DELETE goes by them rather than by a second hash join over the table's key columns
+        (1,664 keys' rows among 400,000: 14.5 ms by the keys, 1.4 by rowid). The rows were
+        read in the same transaction, so their rowids still hold."""
+        if not found.rowids:
+            self.delete(rt, table, touched, exact, params)
+            return
+        if not found.num_rows:
+            return
+        sql = f"DELETE FROM {table} s USING {found.name} f WHERE s.rowid = f.{RID}"
+        if rt.profile_scans:
+            rt.scanned += profiled(rt, sql, table)
+            self.moved(table, None)
+        else:
+            self.moved(table, -rt.conn.execute(sql).fetchone()[0])
 
     def delete(self, rt: TickContext, table: str, touched: Rel, exact: str,
                params: dict | None = None) -> None:

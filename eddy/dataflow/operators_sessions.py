@@ -112,9 +112,9 @@ class SessionMerge(KeyedRecompute):
         put those of `new_sql(old rows)` in (`distinct`: rows known distinct, not
         consolidated)."""
         old = self.sizes.lookup(rt, self.table, self.kcols + self.cols + [W], touched, exact,
-                                residual=near, params=params)
-        self.sizes.delete(rt, self.table, touched, f"{exact} AND {near}" if near else exact,
-                          params)
+                                residual=near, params=params, rowids=True)
+        self.sizes.delete_found(rt, self.table, old, touched,
+                                f"{exact} AND {near}" if near else exact, params)
         if not rt.profile_scans:
             rt.scanned += old.num_rows
         rows = f"(SELECT *, 1::BIGINT AS {W} FROM ({new_sql(old)}))"

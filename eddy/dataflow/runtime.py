@@ -18,6 +18,8 @@ class Rel:
     """A tick-local relation: a DuckDB temp table (scanning Arrow from Python costs several
     ms per statement; a temp table costs well under one)."""
 
+    rowids = False   # its last column `__rid` holds the rowids of a state table's rows
+
     def __init__(self, rt: TickContext, name: str):
         self.rt, self.name = rt, name
         self._rows: int | None = None

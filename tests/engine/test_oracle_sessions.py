@@ -155,3 +155,25 @@ def test_time_bounded_merge_keeps_every_session_a_new_row_can_join():
             got = sorted(s.execute("select * from v1")[0].rows, key=repr)
             assert got == sorted(s.execute(MODEL)[0].rows, key=repr), step
         e.close()
+
+
+def test_sessions_deleting_by_rowid_match_oracle():
+    """Lookups that scan the sessions keep the rows' rowids, and the merge deletes the old
+    sessions by them (Sizes.delete_found): equal to the batch query, also in ticks that
+    recompute some keys whole and merge others into rows that same tick wrote."""
+    used: list[bool] = []
+    real = keyed_state.Sizes.delete_found
+
+    def spy(self, rt, table, found, *args, **kwargs):
+        used.append(found.rowids)
+        return real(self, rt, table, found, *args, **kwargs)
+
+    @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(data=st.data())
+    def streams(data):
+        check_drawn_stream(SHAPES[0], data)
+
+    with mock.patch.object(keyed_state, "ROWS_PER_PROBE", 10**9), \
+            mock.patch.object(keyed_state.Sizes, "delete_found", spy):
+        streams()
+    assert used and all(used)
