@@ -35,6 +35,8 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import duckdb
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
@@ -191,6 +193,7 @@ class Meter:
         self._stack: list[list] = []
         self._names: dict[str, str] = {}
         self.phases: Counter | None = None      # --phases: label -> seconds per DuckDB phase
+        self.prepared: Counter | None = None    # --prepared: seconds planned+run vs prepared
         self.log: list[tuple] | None = None     # --dump: (view, operator, ms, sql) of a tick
 
     def install(self, engine: Engine) -> None:
@@ -221,6 +224,8 @@ class Meter:
                                           (clock() - t0) * 1000, rows, sql))
                     if meter.phases is not None:
                         meter.profile_select(self._conn, sql, a)
+                    if meter.prepared is not None:
+                        meter.time_prepared(self._conn, sql, a)
 
             def __getattr__(self, name):
                 return getattr(self._conn, name)
@@ -263,6 +268,34 @@ class Meter:
                     self._stack[-1][1] += total
         ops.Node.step = timed_step
 
+    def time_prepared(self, conn, sql: str, args: tuple) -> None:
+        """--prepared: a `CREATE TEMP TABLE ... AS`'s query inserted again into an empty scratch
+        table, once planned and run as the tick does, once run from a statement prepared
+        beforehand (DuckDB then skips parsing, binding and optimizing); adds both seconds."""
+        m = CTAS.match(sql)
+        if m is None:
+            return
+        query, params = sql[m.end():].rstrip().rstrip(";"), (args[0] if args else None)
+        conn.execute(f"CREATE TEMP TABLE __scratch AS SELECT * FROM ({query}) LIMIT 0", params)
+        try:
+            t0 = time.perf_counter()
+            conn.execute(f"INSERT INTO __scratch {query}", params)
+            planned = time.perf_counter() - t0
+            conn.execute("DELETE FROM __scratch")
+            conn.execute(f"PREPARE __prepared AS INSERT INTO __scratch {query}")
+            call = "EXECUTE __prepared" + (
+                "(" + ", ".join(f"{k} := ${k}" for k in params) + ")" if params else "")
+            t0 = time.perf_counter()
+            conn.execute(call, params)
+            self.prepared["run"] += time.perf_counter() - t0
+            self.prepared["planned"] += planned
+            self.prepared["statements"] += 1
+            conn.execute("DEALLOCATE __prepared")
+        except duckdb.Error:    # "This type of statement can't be prepared" (some with params)
+            self.prepared["refused"] += 1
+        finally:
+            conn.execute("DROP TABLE __scratch")
+
     def profile_select(self, conn, sql: str, args: tuple) -> None:
         """--phases: run a `CREATE TEMP TABLE ... AS` again into a table dropped at once (no side
         effects) under DuckDB's detailed profiler; add its phases' seconds to its operator's."""
@@ -285,7 +318,7 @@ class Meter:
 
     def reset(self) -> None:
         for c in (self.stmts, self.ms, self.view_stmts, self.view_ms, self.shape_ms,
-                  self.shape_n):
+                  self.shape_n, self.prepared or Counter()):
             c.clear()
 
 
@@ -404,6 +437,11 @@ def main() -> None:
                          "and print, per operator class, its time in binding, optimizing, "
                          "physical planning and operators (the rest of its latency is parsing "
                          "and pipeline set-up); the ticks' own figures then include these runs")
+    ap.add_argument("--prepared", action="store_true",
+                    help="run each CTAS statement's query again into a scratch table, once "
+                         "planned as the tick does and once from a statement prepared before "
+                         "(no parsing, binding, optimizing), and print both times: what a plan "
+                         "cache would save; the ticks' own figures then include these runs")
     ap.add_argument("--dump", help="write every statement of the last tick (view, operator, "
                                    "ms, SQL) to this file")
     ap.add_argument("--bare", action="store_true",
@@ -420,8 +458,8 @@ def main() -> None:
                     help="keep every keyed state index on (as when the engine is calm); by "
                          "default the engine's index policy runs between ticks, as in the bench")
     args = ap.parse_args()
-    if args.bare and (args.dump or args.phases):
-        ap.error("--bare runs no meter: --dump and --phases need one")
+    if args.bare and (args.dump or args.phases or args.prepared):
+        ap.error("--bare runs no meter: --dump, --phases and --prepared need one")
     sizes = [int(b) for b in args.batch.split(",")]
 
     engine, work = template_engine("profile-ticks-")
@@ -443,6 +481,7 @@ def main() -> None:
         report = []
         for size in sizes:
             meter.phases = Counter() if args.phases else None
+            meter.prepared = Counter() if args.prepared else None
             prof = None if args.no_cprofile or args.bare else cProfile.Profile()
             got = run_size(engine, feeder, meter, args.events, size, prof)
             ticks, events = got["ticks"], got["events"]
@@ -477,6 +516,12 @@ def main() -> None:
                                 if ln.strip() and not ln.startswith("   Ordered")))
             if meter.phases is not None:
                 print(phases_table(meter.phases, ticks))
+            if meter.prepared:
+                got_p = meter.prepared
+                print(f"  CTAS queries again, {got_p['statements'] / ticks:.1f} a tick "
+                      f"({got_p['refused']} refused a plan): planned and run "
+                      f"{got_p['planned'] * 1000 / ticks:.1f} ms/tick, run prepared "
+                      f"{got_p['run'] * 1000 / ticks:.1f} ms/tick")
             report.append(got)
         if args.dump:
             meter.log = []
