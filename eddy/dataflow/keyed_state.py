@@ -179,8 +179,9 @@ class Sizes:
         """Delete the rows that `lookup` found, as `delete` with the same `touched`, `exact`
         and `params` would. When the lookup scanned the table it kept their rowids, and the
         DELETE goes by them rather than by a second hash join over the table's key columns
-        (1,664 keys' rows among 400,000: 14.5 ms by the keys, 1.4 by rowid). The rows were
-        read in the same transaction, so their rowids still hold."""
+        (the session merge's DELETE at 3,000-event ticks over 440,000 events of state: 9.3 ms
+        by the keys, 4.3 by rowid). The rows were read in the same transaction, so their
+        rowids still hold."""
         if not found.rowids:
             self.delete(rt, table, touched, exact, params)
             return
