@@ -466,7 +466,9 @@ def parse_args(argv=None):
     # 100 ms 0.10 (engine_threads in the JSON). A figure is late by at most one interval.
     ap.add_argument("--poll-ms", type=float, default=100.0,
                     help="how often the freshness probe reads the marts for its markers (ms)")
-    ap.add_argument("--duration", type=float, help="seconds of steady load (default 60; quick 15)")
+    ap.add_argument("--duration", type=float,
+                    help="seconds of steady load (default 180: the state grows under the "
+                         "load, and the ticks and folds with it, which 60 s hid; quick 15)")
     ap.add_argument("--settle", type=float, default=30.0,
                     help="seconds to wait for the last markers after the load")
     ap.add_argument("--timeout", type=float,
@@ -497,7 +499,7 @@ def parse_args(argv=None):
     args.history = args.history or (40_000 if quick else 200_000)
     args.batch = args.batch or (2_000 if quick else 5_000)
     args.rounds = args.rounds or (2 if quick else 3)
-    args.duration = args.duration or (15.0 if quick else 60.0)
+    args.duration = args.duration or (15.0 if quick else 180.0)
     args.timeout = args.timeout or (180.0 if quick else 600.0)
     if args.peer_freshness is None:
         args.peer_freshness = not quick
