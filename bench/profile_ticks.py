@@ -318,7 +318,7 @@ class Meter:
 
     def reset(self) -> None:
         for c in (self.stmts, self.ms, self.view_stmts, self.view_ms, self.shape_ms,
-                  self.shape_n, self.prepared or Counter()):
+                  self.shape_n):
             c.clear()
 
 

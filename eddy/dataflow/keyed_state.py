@@ -73,6 +73,14 @@ def hashes(rt: TickContext, rel: str, key: str) -> Rel:
     return rt.table(f"SELECT DISTINCT {key} AS {H} FROM ({rel}) AS __in")
 
 
+def join_on_hash(alias: str, indexed: bool) -> str:
+    """The condition joining a state table's rows (`alias`) with probed hashes (t): on `__h`
+    itself, which DuckDB reads by the index, or through xor(), which it only scans."""
+    if indexed:
+        return f"{alias}.{H} = t.{H}"
+    return f"xor({alias}.{H}, 1::UBIGINT) = xor(t.{H}, 1::UBIGINT)"
+
+
 # DuckDB reads a table by its ART index when fewer rows than max(index_scan_max_count,
 # index_scan_percentage * rows) match (the values eddy/storage/state.py sets); with more, it
 # still pushes the probe's hashes into the table's scan as an IN filter (up to
@@ -120,9 +128,7 @@ class Sizes:
 
     def match(self, rt: TickContext, table: str, alias: str, probes: int) -> str:
         """The join condition of the table's rows (`alias`) with the probed hashes (t)."""
-        if self.by_index(rt, table, probes):
-            return f"{alias}.{H} = t.{H}"
-        return f"xor({alias}.{H}, 1::UBIGINT) = xor(t.{H}, 1::UBIGINT)"
+        return join_on_hash(alias, self.by_index(rt, table, probes))
 
     def on(self, rt: TickContext, table: str, probes: int, alias: str = "s") -> str:
         """`match` as the start of a condition that an exact key comparison completes."""
@@ -153,9 +159,9 @@ class Sizes:
         items = ", ".join(f"{alias}.{q(c)}" for c in cols)
         cond = f" AND {exact}" if exact else ""
         src = f"({touched})" if isinstance(touched, str) else touched.name
-        match = f"{alias}.{H} = t.{H}" if isinstance(touched, str) else \
-            self.match(rt, table, alias, touched.num_rows)
-        rowids = rowids and match.startswith("xor(")
+        indexed = isinstance(touched, str) or self.by_index(rt, table, touched.num_rows)
+        match = join_on_hash(alias, indexed)
+        rowids = rowids and not indexed
         if rowids:
             items += f", {alias}.rowid AS {RID}"
         sql = f"SELECT {items} FROM {table} {alias} SEMI JOIN {src} t ON {match}{cond}"

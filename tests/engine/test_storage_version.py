@@ -44,7 +44,8 @@ def test_a_new_state_file_is_written_in_the_current_format(tmp_path):
     finally:
         e.close()
     assert file_format(tmp_path / state.FILE_NAME) == state.STORAGE_VERSION + "+"
-    assert state.STORAGE_VERSION >= "v1.2.0"   # the first format without the index conversion
+    # v1.2.0: the first format without the index conversion
+    assert tuple(map(int, state.STORAGE_VERSION[1:].split("."))) >= (1, 2, 0)
 
 
 def test_a_state_dir_of_the_old_format_still_opens_and_keeps_it(tmp_path, monkeypatch):
