@@ -70,7 +70,7 @@ from marts_env import (  # noqa: E402
     wait_caught_up,
 )
 from marts_peers import eddy_reflected, peers_freshness, peers_throughput  # noqa: E402
-from marts_probe import ConnectionProbe, Markers, percentile  # noqa: E402
+from marts_probe import ConnectionProbe, Markers, StepSampler, percentile  # noqa: E402
 from marts_recompute import Project, compare, load_events  # noqa: E402
 from marts_report import report  # noqa: E402
 from marts_soak import report_soak, soak  # noqa: E402
@@ -348,7 +348,7 @@ class Bench:
         try:
             markers = Markers(self.bootstrap, self.prefix, self.eddy.dsn(), self.marts,
                               poll=a.poll_ms / 1000)
-            with ConnectionProbe(self.eddy.dsn()) as probe:
+            with ConnectionProbe(self.eddy.dsn()) as probe, StepSampler(self.eddy.dsn()) as steps:
                 markers.run_for(a.duration, settle=a.settle)
             try:
                 log = gen.communicate(timeout=30)[0]
@@ -400,6 +400,10 @@ class Bench:
             "marker_poll_ms": a.poll_ms,
             # per marker in send order: [s after the first, ms until its last mart had it]
             "freshness_by_marker": [[round(t, 1), round(ms)] for t, ms in markers.by_marker()],
+            # per view, ms of tick time a tick and its state rows, over the load's first and
+            # last 60 s: what grows as the state does
+            "view_steps_first_60s": steps.window(first=True, until=t0 + a.duration),
+            "view_steps_last_60s": steps.window(first=False, until=t0 + a.duration),
             "new_connection_samples": len(probe.samples_ms),
             "new_connection_p50_ms": percentile(probe.samples_ms, 0.5),
             "new_connection_max_ms": max(probe.samples_ms, default=None),

@@ -181,6 +181,58 @@ class ConnectionProbe:
         self._thread.join()
 
 
+class StepSampler:
+    """Reads each view's step seconds and state rows, and the engine's tick count, every
+    `interval` s over one connection in a thread: where the ticks' time went early in the
+    load and late in it (`window`)."""
+
+    def __init__(self, dsn: str, interval: float = 10.0):
+        self.dsn, self.interval = dsn, interval
+        self.samples: list[tuple[float, int, dict[str, tuple[float, int]]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _sample(self, conn) -> None:
+        ticks = conn.execute("SELECT ticks FROM mz_internal.eddy_engine_statistics").fetchone()[0]
+        views = {name: (float(step or 0), int(rows or 0)) for name, step, rows in conn.execute(
+            "SELECT name, step_seconds_total, state_rows FROM mz_internal.eddy_dataflow_statistics")}
+        self.samples.append((time.perf_counter(), ticks, views))
+
+    def _loop(self) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            while True:
+                self._sample(conn)
+                if self._stop.wait(self.interval):
+                    self._sample(conn)
+                    return
+
+    def window(self, first: bool, seconds: float = 60.0, until: float = float("inf")) -> dict:
+        """Per view ms a tick over the first (or last) `seconds` sampled up to `until`
+        (perf_counter), and its state rows at the window's end; {} with fewer than two samples."""
+        s = [x for x in self.samples if x[0] <= until + self.interval / 2]
+        if len(s) < 2:
+            return {}
+        if first:
+            a = s[0]
+            b = next((x for x in s if x[0] - a[0] >= seconds), s[-1])
+        else:
+            b = s[-1]
+            a = next((x for x in reversed(s) if b[0] - x[0] >= seconds), s[0])
+        ticks = max(b[1] - a[1], 1)
+        views = {name: {"ms_per_tick": round((step - a[2].get(name, (0.0, 0))[0]) * 1000 / ticks, 1),
+                        "state_rows": rows} for name, (step, rows) in b[2].items()}
+        return {"seconds": round(b[0] - a[0], 1), "ticks": b[1] - a[1],
+                "views": dict(sorted(views.items(), key=lambda kv: -kv[1]["ms_per_tick"]))}
+
+    def __enter__(self) -> StepSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def percentile(values: list[float], q: float) -> float | None:
     """The q-quantile (0..1) by linear interpolation; None without values."""
     if not values:

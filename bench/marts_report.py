@@ -96,6 +96,18 @@ def report(r: dict, console: Console) -> None:
                       f"engine lag right after: {steady.get('lag_after_load_messages', 0):,} messages; "
                       f"new connections p50 {_fmt(steady.get('new_connection_p50_ms'), ' ms')}, "
                       f"max {_fmt(steady.get('new_connection_max_ms'), ' ms')}")
+    first, last = steady.get("view_steps_first_60s", {}), steady.get("view_steps_last_60s", {})
+    if last.get("views"):
+        steps = Table(title=f"tick time by view: ms a tick over the load's first "
+                            f"{first.get('seconds', 0):.0f} s ({first.get('ticks', 0)} ticks) "
+                            f"and last {last.get('seconds', 0):.0f} s ({last.get('ticks', 0)} ticks)",
+                      title_justify="left")
+        for col in ("view", "first", "last", "state rows at end"):
+            steps.add_column(col, justify="left" if col == "view" else "right")
+        for name, v in list(last["views"].items())[:10]:
+            steps.add_row(name, _fmt(first.get("views", {}).get(name, {}).get("ms_per_tick")),
+                          _fmt(v["ms_per_tick"]), f"{v['state_rows']:,}")
+        console.print(steps)
     if d.get("oracle"):
         oracle = Table(title="oracle: engine marts vs DuckDB batch recompute of the same messages",
                        title_justify="left")

@@ -57,8 +57,7 @@ def probe_types(mine: list[str], theirs: list[str]) -> list[str | None]:
 def create(rt: TickContext, table: str, select_sql: str, key: str) -> None:
     """(Re)create a keyed state table from a query (its rows under alias __in); `key` is
     the hash SQL of a row."""
-    rt.run(f"CREATE OR REPLACE TABLE {table} AS SELECT __in.*, {key} AS {H} "
-           f"FROM ({select_sql}) AS __in")
+    rt.create_state(table, f"SELECT __in.*, {key} AS {H} FROM ({select_sql}) AS __in")
     index_on(rt, table)
 
 

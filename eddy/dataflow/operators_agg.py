@@ -364,8 +364,8 @@ class SetCount(Node):
         super().setup(rt, fresh)
         if fresh:
             rels = [c.full() for c in self.children]
-            rt.run(f"CREATE OR REPLACE TABLE {self.table} AS SELECT * FROM ({self._counts(rels)}) "
-                   f"WHERE _cl <> 0 OR _cr <> 0")
+            rt.create_state(self.table, f"SELECT * FROM ({self._counts(rels)}) "
+                                        f"WHERE _cl <> 0 OR _cr <> 0")
 
     def full(self):
         return (f"SELECT {cols_sql(self.cols, 's')}, {self._mult('s')}::BIGINT AS {W} "

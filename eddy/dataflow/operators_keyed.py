@@ -167,7 +167,7 @@ class FullRecompute(Node):
 
     def setup(self, rt, fresh):
         if fresh:
-            rt.run(f"CREATE OR REPLACE TABLE {self.table} AS {self._new()}")
+            rt.create_state(self.table, self._new())
 
     def full(self):
         return f"SELECT * FROM {self.table}"

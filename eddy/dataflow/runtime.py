@@ -8,7 +8,7 @@ import itertools
 import pyarrow as pa
 
 from eddy.dataflow import keyed_state
-from eddy.storage.state import q
+from eddy.storage.state import create_table_sql, q
 
 W = "__w"  # the weight column of every Z-set relation
 _names = itertools.count()
@@ -171,6 +171,12 @@ class TickContext:
 
     def run(self, sql: str, params=None) -> None:
         self.conn.execute(sql, params or [])
+
+    def create_state(self, table: str, sql: str) -> None:
+        """(Re)create a state table holding the rows of a query (eddy.storage.state's
+        create_table_sql)."""
+        for stmt in create_table_sql(self.conn, table, sql):
+            self.run(stmt)
 
     def close(self) -> None:
         for name in reversed(self._views):   # before the tables they read

@@ -75,9 +75,8 @@ class TemporalFilter(Node):
         super().setup(rt, fresh)
         self.now = rt.now
         if fresh:
-            rt.run(f"CREATE OR REPLACE TABLE {self.table} AS SELECT * FROM "
-                   f"({self._bounded(self.children[0].full())}) "
-                   f"WHERE __until > {int(rt.now)} AND __from < __until")
+            rt.create_state(self.table, f"SELECT * FROM ({self._bounded(self.children[0].full())}) "
+                                        f"WHERE __until > {int(rt.now)} AND __from < __until")
         self._refresh_next(rt)
 
     def full(self):
