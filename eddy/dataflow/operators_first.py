@@ -19,7 +19,10 @@ filter's own state, a second copy of every row, is then not kept (eddy.sql.plan_
 
 from __future__ import annotations
 
+import pyarrow as pa
+
 from eddy.dataflow import keyed_state
+from eddy.dataflow.key_presence import KeyHashes
 from eddy.dataflow.operators import Node, column_of
 from eddy.dataflow.runtime import Rel, W, cols_sql
 from eddy.dataflow.temporal import input_sql, until_sql
@@ -54,6 +57,7 @@ class FirstRow(Node):
         self._next: int | None = None   # the earliest __until stored (retention window)
         self._first_of: str | None = None  # new rows whose earliest end is still to be read
         self.sizes = keyed_state.Sizes()   # reads of `win` by key: by index or by scan
+        self.present = KeyHashes()   # the key hashes in `win`, for probes of many new keys
 
     @property
     def win(self) -> str:
@@ -109,6 +113,7 @@ class FirstRow(Node):
     def setup(self, rt, fresh):
         super().setup(rt, fresh)
         self.now = rt.now
+        self.present.reset()
         if not fresh:
             self._refresh_next(rt)
             return
@@ -226,15 +231,28 @@ class FirstRow(Node):
         H = keyed_state.H
         kc = cols_sql(self.kcols)
         dk = f"SELECT * FROM ({self._with_key(f'SELECT * FROM {dn}')}) WHERE {W} <> 0"
+        # the stored side of the semi join is the one DuckDB reads by index
+        by_key = (f"SELECT {cols_sql(self.kcols, 's')}, s.{H} FROM {self.win} s "
+                  f"SEMI JOIN {{}} t ON s.{H} = t.{H} AND {self._exact('s', 't')}")
         if self.sizes.by_index(rt, self.win, rows):
-            # the stored side of the semi join is the one DuckDB reads by index
-            stored = (f"SELECT {cols_sql(self.kcols, 's')}, s.{H} FROM {self.win} s "
-                      f"SEMI JOIN __dk t ON s.{H} = t.{H} AND {self._exact('s', 't')}")
+            stored = by_key.format("__dk")
+        elif self.present.ready(rt.conn, self.win, self.sizes.estimate(rt, self.win)):
+            # only the keys whose hash `win` may hold are compared with it (key_presence)
+            hashes = rt.conn.execute(f"SELECT DISTINCT {H} FROM ({dk})").fetchnumpy()[H]
+            maybe = self.present.maybe_stored(hashes)
+            self.present.add(hashes)
+            stored = None
+            if len(maybe):
+                self.sizes.by_index(rt, self.win, len(maybe))   # its index wanted on
+                found = rt.rel(pa.table({H: pa.array(maybe, pa.uint64())}))
+                stored = by_key.format(f"(SELECT d.* FROM __dk d SEMI JOIN {found.name} f "
+                                       f"ON d.{H} = f.{H})")
         else:
             stored = (f"SELECT {kc}, {H} FROM __dk t SEMI JOIN {self.win} s "
                       f"ON s.{H} = t.{H} AND {self._exact('s', 't')}")
         touched = rt.table(f"WITH __dk AS ({dk}) SELECT {kc}, {H} FROM __dk GROUP BY ALL "
-                           f"HAVING count(*) > 1 OR max({W}) <> 1 UNION {stored}")
+                           f"HAVING count(*) > 1 OR max({W}) <> 1"
+                           + (f" UNION {stored}" if stored else ""))
         ranked = None
         if touched.num_rows:
             # columns: key, input, weight, hash, __was, __rn (a stored winner's: the delta's)
@@ -325,6 +343,9 @@ class FirstRow(Node):
         dk = rt.table(f"SELECT * FROM ({self._with_key(f'SELECT * FROM {dn}')}) WHERE {W} <> 0")
         if not dk.num_rows:
             return None
+        if self.present.built:     # any of its keys may become a winner
+            self.present.add(rt.conn.execute(f"SELECT DISTINCT {H} FROM {dk.name}")
+                             .fetchnumpy()[H])
         kc = cols_sql(self.kcols)
         negkeys = f"(SELECT DISTINCT {kc}, {H} FROM {dk.name} WHERE {W} < 0)"
         old = rt.table(

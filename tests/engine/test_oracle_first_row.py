@@ -7,11 +7,14 @@ that the batch answer is unique."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import Shape, base_ms, check_drawn_stream, run_stream
 
+from eddy.dataflow import key_presence
 from eddy.engine import Engine
 
 S = Shape
@@ -54,6 +57,32 @@ def test_first_row_matches_oracle(shape, data):
     check_drawn_stream(shape, data)
 
 
+@contextlib.contextmanager
+def probing_by_key_hashes():
+    """Every probe of new keys served by the in-memory key hashes (eddy.dataflow.key_presence)
+    whatever the table's size, merged every few keys; yields the list of probes made."""
+    probes = []
+    real = key_presence.KeyHashes.maybe_stored
+
+    def counted(self, hashes):
+        probes.append(len(hashes))
+        return real(self, hashes)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(key_presence, "MIN_ROWS", 0)
+        mp.setattr(key_presence, "RECENT_MAX", 3)
+        mp.setattr(key_presence.KeyHashes, "maybe_stored", counted)
+        yield probes
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_first_row_probing_by_key_hashes_matches_oracle(shape, data):
+    with probing_by_key_hashes():
+        check_drawn_stream(shape, data)
+
+
 ROW = (1, "a", 2, 0.5, True, 0, None)
 
 
@@ -86,15 +115,18 @@ ADVERSARIAL = {
 }
 
 
+@pytest.mark.parametrize("key_hashes", [False, True], ids=["scan", "key_hashes"])
 @pytest.mark.parametrize("shape", [SHAPES[0], SHAPES[1]], ids=["staging_dedup", "desc_nulls"])
 @pytest.mark.parametrize("case", list(ADVERSARIAL))
-def test_first_row_adversarial(shape, case):
+def test_first_row_adversarial(shape, case, key_hashes):
     stream = [s for s in ADVERSARIAL[case] if shape.temporal or s[0] != "advance"]
     engine = _engine()
-    try:
-        run_stream(engine, shape, stream, base_ms())
-    finally:
-        engine.close()
+    with probing_by_key_hashes() if key_hashes else contextlib.nullcontext([0]) as probes:
+        try:
+            run_stream(engine, shape, stream, base_ms())
+        finally:
+            engine.close()
+    assert probes, "no probe went through the key hashes"
 
 
 def test_plan_and_touched_rows():
