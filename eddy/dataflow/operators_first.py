@@ -104,6 +104,12 @@ class FirstRow(Node):
         return " AND ".join(f"{a}.{q(k)} IS NOT DISTINCT FROM {b}.{q(k)}"
                             for k in self.kcols) or "TRUE"
 
+    @staticmethod
+    def _hashes(rt, sql: str):
+        """The distinct key hashes of a query's rows (its `__h`), as numpy."""
+        H = keyed_state.H
+        return rt.conn.execute(f"SELECT DISTINCT {H} FROM ({sql})").fetchnumpy()[H]
+
     def _stored(self, table: str, ranked: str, weight: str, where: str) -> str:
         """INSERT of ranked pool rows into a state table."""
         return (f"INSERT INTO {table} SELECT {cols_sql(self.kcols + self.stored, '__in')}, "
@@ -234,11 +240,15 @@ class FirstRow(Node):
         # the stored side of the semi join is the one DuckDB reads by index
         by_key = (f"SELECT {cols_sql(self.kcols, 's')}, s.{H} FROM {self.win} s "
                   f"SEMI JOIN {{}} t ON s.{H} = t.{H} AND {self._exact('s', 't')}")
+        # the delta's key hashes: every key may become a winner, so the key hashes in
+        # memory (when kept) take them all, whichever way `win` is probed
         if self.sizes.by_index(rt, self.win, rows):
             stored = by_key.format("__dk")
+            if self.present.built:
+                self.present.add(self._hashes(rt, dk))
         elif self.present.ready(rt.conn, self.win, self.sizes.estimate(rt, self.win)):
             # only the keys whose hash `win` may hold are compared with it (key_presence)
-            hashes = rt.conn.execute(f"SELECT DISTINCT {H} FROM ({dk})").fetchnumpy()[H]
+            hashes = self._hashes(rt, dk)
             maybe = self.present.maybe_stored(hashes)
             self.present.add(hashes)
             stored = None
@@ -344,8 +354,7 @@ class FirstRow(Node):
         if not dk.num_rows:
             return None
         if self.present.built:     # any of its keys may become a winner
-            self.present.add(rt.conn.execute(f"SELECT DISTINCT {H} FROM {dk.name}")
-                             .fetchnumpy()[H])
+            self.present.add(self._hashes(rt, f"SELECT * FROM {dk.name}"))
         kc = cols_sql(self.kcols)
         negkeys = f"(SELECT DISTINCT {kc}, {H} FROM {dk.name} WHERE {W} < 0)"
         old = rt.table(

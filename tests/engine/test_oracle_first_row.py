@@ -177,3 +177,26 @@ def test_state_survives_restart(tmp_path):
         assert got == [("a", 7, 3), ("b", 1, 5), ("c", None, 6)]
     finally:
         engine.close()
+
+
+def test_keys_stored_by_any_path_are_in_the_key_hashes():
+    """A key stored by a tick whose probe went by index (few keys against many stored ones)
+    is found again by a later tick probing through the key hashes: its duplicate is ranked
+    against the stored winner, not stored as a second winner."""
+    query = "select distinct on (k) k, v, id from t order by k, v, id"
+    engine = Engine(None, tick_interval=None)
+    with probing_by_key_hashes() as probes:
+        try:
+            s = engine.session()
+            s.execute("create table t (id int, k int, v int)")
+            s.execute(f"create materialized view m as {query}")
+            s.execute("insert into t select i, i, 5 from generate_series(1, 200) as g(i)")
+            s.execute("insert into t values (201, 1000, 5)")    # 1 key against 200: by index
+            s.execute("insert into t select i, i, 5 from generate_series(202, 219) as g(i) "
+                      "union all select 220, 1000, 1")          # 19 keys: through the hashes
+            got = sorted(s.execute("select * from m")[0].rows)
+            assert got == sorted(s.execute(query)[0].rows)
+            assert [r for r in got if r[0] == 1000] == [(1000, 1, 220)]
+        finally:
+            engine.close()
+    assert probes

@@ -54,6 +54,15 @@ def assert_views_match_batch(e: Engine) -> None:
         assert got == want, name
 
 
+def write_and_fold(e: Engine, seeds) -> dict[tuple[str, str], set[str]]:
+    """More purchases, a fold; the views checked; the 128-bit columns' compressions."""
+    for i in seeds:
+        insert_some(e, 1500, i)
+    assert e.state.checkpoint()
+    assert_views_match_batch(e)
+    return wide_columns(e)
+
+
 def test_wide_int_state_is_stored_plain_across_folds_and_restart(tmp_path):
     e = Engine(tmp_path, tick_interval=None)
     try:
@@ -62,22 +71,14 @@ def test_wide_int_state_is_stored_plain_across_folds_and_restart(tmp_path):
         insert_some(e, 3000, 0)
         for name, sql in VIEWS.items():
             s.execute(f"CREATE MATERIALIZED VIEW {name} AS {sql}")
-        for i in range(1, 4):
-            insert_some(e, 1500, i)
-        assert e.state.checkpoint()
-        before = wide_columns(e)
-        assert_views_match_batch(e)
+        before = write_and_fold(e, range(1, 4))
     finally:
         e.close()
     # the sum() of each view is kept in a 128-bit column of some state table, stored plain
     assert before and all(c == {"Uncompressed"} for c in before.values()), before
     e = Engine(tmp_path, tick_interval=None)
     try:
-        for i in range(4, 7):
-            insert_some(e, 1500, i)
-        assert e.state.checkpoint()
-        after = wide_columns(e)
-        assert_views_match_batch(e)
+        after = write_and_fold(e, range(4, 7))
     finally:
         e.close()
     assert after.keys() == before.keys()
