@@ -23,6 +23,7 @@ a needless comparison, never a missed key."""
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
 # Below this many stored rows the set is not kept: the probe's scan (~24 ns a stored row at
 # 1 M) costs no more than the set's own work (~5 ms a tick: the delta's hashes fetched,
@@ -86,3 +87,29 @@ class KeyHashes:
                 at = np.minimum(np.searchsorted(run, hashes), len(run) - 1)
                 found |= run[at] == hashes
         return hashes[found]
+
+
+def delta_hashes(rt, sql: str) -> np.ndarray:
+    """The distinct key hashes (`__h`) of a query's rows."""
+    return rt.conn.execute(f"SELECT DISTINCT __h FROM ({sql})").fetchnumpy()["__h"]
+
+
+def note(rt, present: KeyHashes, sql: str) -> None:
+    """The keys of a query's rows may be stored from now on (nothing while not built)."""
+    if present.built:
+        present.add(delta_hashes(rt, sql))
+
+
+def probe(rt, present: KeyHashes, table: str, stored_rows: int, sql: str):
+    """(served, found) for a probe of the keys of a query's rows (with `__h`) into `table`
+    (about `stored_rows` rows) that stores them all next: `served` False when the set does
+    not serve the table (the caller probes as before); else `found`, a tick relation of the
+    hashes that the table may hold (None: none), and the keys are noted in the set."""
+    if not present.ready(rt.conn, table, stored_rows):
+        return False, None
+    hashes = delta_hashes(rt, sql)
+    maybe = present.maybe_stored(hashes)
+    present.add(hashes)
+    if not len(maybe):
+        return True, None
+    return True, rt.rel(pa.table({"__h": pa.array(maybe, pa.uint64())}))

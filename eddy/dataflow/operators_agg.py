@@ -4,7 +4,8 @@ that deltas add to."""
 
 from __future__ import annotations
 
-from eddy.dataflow import keyed_state
+from eddy.dataflow import key_presence, keyed_state
+from eddy.dataflow.key_presence import KeyHashes
 from eddy.dataflow.operators import Map, Node
 from eddy.dataflow.runtime import W, apply_delta, cols_sql, consolidate_sql, nullsafe
 from eddy.storage.state import phys, q
@@ -71,6 +72,8 @@ class LinearAgg(_ChangeAsSql):
         self.distinct = [i for i, (kind, _) in enumerate(aggs) if kind == "count_distinct"]
         self.phash = keyed_state.hash_sql([f"__in.{q(g)}" for g in self.gcols + ["_x"]])
         self.sizes = keyed_state.Sizes()
+        # per distinct aggregate, its stored pairs' hashes in memory (key_presence)
+        self.present = {i: KeyHashes() for i in self.distinct}
         self._per_row = 1.0    # touched groups per input row, last tick (probes estimated)
         self._timed: list[int] = []    # the time groups (bounds on lookups: TimeBound)
 
@@ -164,6 +167,8 @@ class LinearAgg(_ChangeAsSql):
     def setup(self, rt, fresh):
         super().setup(rt, fresh)
         self.sizes = keyed_state.Sizes()
+        for present in self.present.values():
+            present.reset()
         if fresh:
             full = self.children[0].full()
             for i in self.distinct:
@@ -212,10 +217,23 @@ class LinearAgg(_ChangeAsSql):
                           f"({self._pairs_sql(rel, i, local=True)}) AS __in")
             if not dp.num_rows:
                 continue
-            by = self.sizes.on(rt, self.pairs(i), dp.num_rows)
+            pairs = self.pairs(i)
             if unit or rt.conn.execute(f"SELECT min(_c) > 0 FROM {dp.name}").fetchone()[0]:
-                found = (f"SELECT {cols_sql(keys, 's')} FROM {self.pairs(i)} s SEMI JOIN "
-                         f"{dp.name} t ON {by}{exact}{within}")
+                # the pairs it brings that some entry has: only those whose hash may be
+                # stored are compared with the entries, by index (key_presence), when the
+                # pairs are many; else by the Sizes rule
+                served, maybe = key_presence.probe(rt, self.present[i], pairs,
+                                                   self.sizes.estimate(rt, pairs),
+                                                   f"SELECT * FROM {dp.name}")
+                if served and maybe is None:    # none of them is stored
+                    found = f"SELECT {cols_sql(keys)} FROM {dp.name} WHERE FALSE"
+                else:
+                    probed, n = dp.name, dp.num_rows
+                    if maybe is not None:
+                        probed, n = (f"(SELECT t.* FROM {dp.name} t SEMI JOIN {maybe.name} m "
+                                     f"ON t.__h = m.__h)"), maybe.num_rows
+                    found = (f"SELECT {cols_sql(keys, 's')} FROM {pairs} s SEMI JOIN {probed} t "
+                             f"ON {self.sizes.on(rt, pairs, n)}{exact}{within}")
                 counts[i] = (f"SELECT {self._gsel()}count(*)::BIGINT AS _dd FROM {dp.name} d "
                              f"ANTI JOIN ({found}) o ON {nullsafe('d', 'o', keys)}"
                              f"{self._group_by()}")
@@ -223,6 +241,8 @@ class LinearAgg(_ChangeAsSql):
                 self.sizes.moved(self.pairs(i), dp.num_rows)
                 self.rows_written += dp.num_rows
                 continue
+            key_presence.note(rt, self.present[i], f"SELECT * FROM {dp.name}")
+            by = self.sizes.on(rt, self.pairs(i), dp.num_rows)
             old = (f"SELECT {cols_sql(keys)}, sum(_c) AS _c FROM (SELECT "
                    f"{cols_sql(keys + ['_c'], 's')} FROM {self.pairs(i)} s SEMI JOIN {dp.name} t "
                    f"ON {by}{exact}{within}) GROUP BY ALL")

@@ -19,9 +19,7 @@ filter's own state, a second copy of every row, is then not kept (eddy.sql.plan_
 
 from __future__ import annotations
 
-import pyarrow as pa
-
-from eddy.dataflow import keyed_state
+from eddy.dataflow import key_presence, keyed_state
 from eddy.dataflow.key_presence import KeyHashes
 from eddy.dataflow.operators import Node, column_of
 from eddy.dataflow.runtime import Rel, W, cols_sql
@@ -103,12 +101,6 @@ class FirstRow(Node):
     def _exact(self, a: str, b: str) -> str:
         return " AND ".join(f"{a}.{q(k)} IS NOT DISTINCT FROM {b}.{q(k)}"
                             for k in self.kcols) or "TRUE"
-
-    @staticmethod
-    def _hashes(rt, sql: str):
-        """The distinct key hashes of a query's rows (its `__h`), as numpy."""
-        H = keyed_state.H
-        return rt.conn.execute(f"SELECT DISTINCT {H} FROM ({sql})").fetchnumpy()[H]
 
     def _stored(self, table: str, ranked: str, weight: str, where: str) -> str:
         """INSERT of ranked pool rows into a state table."""
@@ -244,22 +236,19 @@ class FirstRow(Node):
         # memory (when kept) take them all, whichever way `win` is probed
         if self.sizes.by_index(rt, self.win, rows):
             stored = by_key.format("__dk")
-            if self.present.built:
-                self.present.add(self._hashes(rt, dk))
-        elif self.present.ready(rt.conn, self.win, self.sizes.estimate(rt, self.win)):
+            key_presence.note(rt, self.present, dk)
+        else:
             # only the keys whose hash `win` may hold are compared with it (key_presence)
-            hashes = self._hashes(rt, dk)
-            maybe = self.present.maybe_stored(hashes)
-            self.present.add(hashes)
+            served, found = key_presence.probe(rt, self.present, self.win,
+                                               self.sizes.estimate(rt, self.win), dk)
             stored = None
-            if len(maybe):
-                self.sizes.by_index(rt, self.win, len(maybe))   # its index wanted on
-                found = rt.rel(pa.table({H: pa.array(maybe, pa.uint64())}))
+            if not served:
+                stored = (f"SELECT {kc}, {H} FROM __dk t SEMI JOIN {self.win} s "
+                          f"ON s.{H} = t.{H} AND {self._exact('s', 't')}")
+            elif found is not None:
+                self.sizes.by_index(rt, self.win, found.num_rows)   # its index wanted on
                 stored = by_key.format(f"(SELECT d.* FROM __dk d SEMI JOIN {found.name} f "
                                        f"ON d.{H} = f.{H})")
-        else:
-            stored = (f"SELECT {kc}, {H} FROM __dk t SEMI JOIN {self.win} s "
-                      f"ON s.{H} = t.{H} AND {self._exact('s', 't')}")
         touched = rt.table(f"WITH __dk AS ({dk}) SELECT {kc}, {H} FROM __dk GROUP BY ALL "
                            f"HAVING count(*) > 1 OR max({W}) <> 1"
                            + (f" UNION {stored}" if stored else ""))
@@ -353,8 +342,7 @@ class FirstRow(Node):
         dk = rt.table(f"SELECT * FROM ({self._with_key(f'SELECT * FROM {dn}')}) WHERE {W} <> 0")
         if not dk.num_rows:
             return None
-        if self.present.built:     # any of its keys may become a winner
-            self.present.add(self._hashes(rt, f"SELECT * FROM {dk.name}"))
+        key_presence.note(rt, self.present, f"SELECT * FROM {dk.name}")   # may become winners
         kc = cols_sql(self.kcols)
         negkeys = f"(SELECT DISTINCT {kc}, {H} FROM {dk.name} WHERE {W} < 0)"
         old = rt.table(

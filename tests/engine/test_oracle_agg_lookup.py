@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from oracle import Shape, check_drawn_stream
 from served import tick_statements
 
-from eddy.dataflow import keyed_state
+from eddy.dataflow import key_presence, keyed_state
 from eddy.engine import Engine
 
 S = Shape
@@ -35,7 +35,10 @@ SHAPES = [
                               "group by g) a left join (select g, sum(w) as s from t2 "
                               "group by g) b on a.g = b.g"),)),
 ]
-WAYS = {"index": 0, "scan": 10**9}
+# way: (keyed_state.ROWS_PER_PROBE, whether the (group, x) pairs' probes of insert-only
+# changes go through the key hashes in memory whatever the table's size: key_presence)
+WAYS = {"index": (0, False), "scan": (10**9, False),
+        "hashes_index": (0, True), "hashes_scan": (10**9, True)}
 
 
 @pytest.mark.parametrize("way", sorted(WAYS))
@@ -43,7 +46,10 @@ WAYS = {"index": 0, "scan": 10**9}
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_lookups_by_index_or_scan_match_oracle(shape, way, data):
-    with mock.patch.object(keyed_state, "ROWS_PER_PROBE", WAYS[way]):
+    rows_per_probe, hashes = WAYS[way]
+    with mock.patch.object(keyed_state, "ROWS_PER_PROBE", rows_per_probe), \
+            mock.patch.object(key_presence, "MIN_ROWS", 0 if hashes else 10**12), \
+            mock.patch.object(key_presence, "RECENT_MAX", 3):
         check_drawn_stream(shape, data)
 
 
@@ -66,3 +72,35 @@ def test_small_state_is_scanned_large_is_probed(history, probe_by_index):
                                 "order by g")[0].rows
     finally:
         engine.close()
+
+
+def test_distinct_pairs_stored_earlier_are_found_through_the_key_hashes():
+    """count(DISTINCT) over insert-only ticks whose pairs repeat earlier ticks' (and one
+    retraction between them): the probes of new pairs go through the key hashes in memory,
+    and a pair stored before is not counted again."""
+    query = "select g, count(distinct v) as dv, count(*) as n from t group by g"
+    probes = []
+    real = key_presence.KeyHashes.maybe_stored
+
+    def counted(self, hashes):
+        probes.append(len(hashes))
+        return real(self, hashes)
+
+    engine = Engine(None, tick_interval=None)
+    with mock.patch.object(key_presence, "MIN_ROWS", 0), \
+            mock.patch.object(key_presence, "RECENT_MAX", 3), \
+            mock.patch.object(key_presence.KeyHashes, "maybe_stored", counted):
+        try:
+            s = engine.session()
+            s.execute("create table t (g int, v int)")
+            s.execute(f"create materialized view mv as {query}")
+            for start in (0, 5, 10):
+                s.execute(f"insert into t select i % 4, i % 9 from generate_series({start}, "
+                          f"{start + 20}) as x(i)")
+                if start == 5:
+                    s.execute("delete from t where g = 1 and v = 4")
+                got = sorted(s.execute("select * from mv")[0].rows)
+                assert got == sorted(s.execute(query)[0].rows)
+        finally:
+            engine.close()
+    assert probes
