@@ -91,6 +91,7 @@ class KeyedRecompute(Node):
         old = rt.table(f"SELECT {cols_sql(self.cols + [W])} FROM {self.table}")
         rt.scanned += old.num_rows
         rt.run(f"DELETE FROM {self.table}")
+        self.sizes.moved(self.table, None)     # counted again when next needed
         new = rt.table(consolidate_sql(f"(SELECT *, 1::BIGINT AS {W} FROM ({self._eval(rels)}))",
                                        self.kcols + self.cols))
         nn, on = rt.reg(new), rt.reg(old)

@@ -122,6 +122,7 @@ class SessionMerge(KeyedRecompute):
                        consolidate_sql(rows, self.kcols + self.cols))
         if new.num_rows:
             keyed_state.insert(rt, self.table, f"SELECT * FROM {new.name}", self.hash)
+            self.sizes.moved(self.table, new.num_rows)
         self.rows_read += new.num_rows
         self.rows_written += new.num_rows
         news.append(new)
