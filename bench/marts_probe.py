@@ -151,15 +151,33 @@ class Markers:
         return len(self.sent) * len(self.marts) - len(self.seen)
 
 
-class ConnectionProbe:
+class _Background:
+    """A `_loop` run in a thread for the span of a `with` block (it ends when `_stop` is set)."""
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class ConnectionProbe(_Background):
     """Opens a NEW connection, runs `select 1`, closes it; every `interval` s, in a thread."""
 
     def __init__(self, dsn: str, interval: float = 0.25, timeout: float = 30.0):
+        super().__init__()
         self.dsn, self.interval, self.timeout = dsn, interval, timeout
         self.samples_ms: list[float] = []
         self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -172,25 +190,16 @@ class ConnectionProbe:
                 self.failures.append(str(exc).strip())
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> ConnectionProbe:
-        self._thread.start()
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-class StepSampler:
+class StepSampler(_Background):
     """Reads each view's step seconds and state rows, and the engine's tick count, every
     `interval` s over one connection in a thread: where the ticks' time went early in the
     load and late in it (`window`)."""
 
     def __init__(self, dsn: str, interval: float = 10.0):
+        super().__init__()
         self.dsn, self.interval = dsn, interval
         self.samples: list[tuple[float, int, dict[str, tuple[float, int]]]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _sample(self, conn) -> None:
         ticks = conn.execute("SELECT ticks FROM mz_internal.eddy_engine_statistics").fetchone()[0]
@@ -223,14 +232,6 @@ class StepSampler:
                         "state_rows": rows} for name, (step, rows) in b[2].items()}
         return {"seconds": round(b[0] - a[0], 1), "ticks": b[1] - a[1],
                 "views": dict(sorted(views.items(), key=lambda kv: -kv[1]["ms_per_tick"]))}
-
-    def __enter__(self) -> StepSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def percentile(values: list[float], q: float) -> float | None:

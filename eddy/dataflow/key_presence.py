@@ -3,8 +3,8 @@
 A staging view's deduplication (first row per event id) asks, every tick, which of the
 tick's thousands of new ids are stored already; nearly none are (the load generator sends 1%
 duplicates). So does a count(DISTINCT) of its (group, x) pairs (page views per minute's
-(minute, page, user): 598 of a tick's 13,181 were stored). DuckDB can only answer that by a hash join over a scan of the stored ids, whose
-cost grows with the state: 13,333 ids probed in 987,133 stored clicks took 19-24 ms a tick,
+(minute, page, user): 598 of a tick's 13,181 were stored). DuckDB can only answer that by a
+hash join over a scan of the stored ids, whose cost grows with the state: 13,333 ids probed in 987,133 stored clicks took 19-24 ms a tick,
 of which ~11 ms only reading the key hashes. DuckDB has no cheaper way in: a scan reads the
 probed columns of every row, fetching 133 rows by rowid scans them all, and its ART index
 fetches a key in ~2-37 us (eddy.dataflow.keyed_state).
@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+
+from eddy.storage.state import KEY_HASH as H
 
 # Below this many stored rows the set is not kept: the probe's scan (~24 ns a stored row at
 # 1 M) costs no more than the set's own work (~5 ms a tick: the delta's hashes fetched,
@@ -60,7 +62,7 @@ class KeyHashes:
             self.reset()
             return False
         if self._sorted is None or self.size() > 2 * stored_rows + RECENT_MAX:
-            hashes = conn.execute(f"SELECT __h FROM {table}").fetchnumpy()["__h"]
+            hashes = conn.execute(f"SELECT {H} FROM {table}").fetchnumpy()[H]
             self.reset()
             self._sorted = np.sort(np.asarray(hashes, dtype=np.uint64))
         return True
@@ -92,7 +94,7 @@ class KeyHashes:
 
 def delta_hashes(rt, sql: str) -> np.ndarray:
     """The distinct key hashes (`__h`) of a query's rows."""
-    return rt.conn.execute(f"SELECT DISTINCT __h FROM ({sql})").fetchnumpy()["__h"]
+    return rt.conn.execute(f"SELECT DISTINCT {H} FROM ({sql})").fetchnumpy()[H]
 
 
 def note(rt, present: KeyHashes, sql: str) -> None:
@@ -113,4 +115,4 @@ def probe(rt, present: KeyHashes, table: str, stored_rows: int, sql: str):
     present.add(hashes)
     if not len(maybe):
         return True, None
-    return True, rt.rel(pa.table({"__h": pa.array(maybe, pa.uint64())}))
+    return True, rt.rel(pa.table({H: pa.array(maybe, pa.uint64())}))

@@ -237,21 +237,21 @@ class LinearAgg(_ChangeAsSql):
                 counts[i] = (f"SELECT {self._gsel()}count(*)::BIGINT AS _dd FROM {dp.name} d "
                              f"ANTI JOIN ({found}) o ON {nullsafe('d', 'o', keys)}"
                              f"{self._group_by()}")
-                after.append((self.pairs(i), f"INSERT INTO {self.pairs(i)} SELECT * FROM {dp.name}"))
-                self.sizes.moved(self.pairs(i), dp.num_rows)
+                after.append((pairs, f"INSERT INTO {pairs} SELECT * FROM {dp.name}"))
+                self.sizes.moved(pairs, dp.num_rows)
                 self.rows_written += dp.num_rows
                 continue
             key_presence.note(rt, self.present[i], f"SELECT * FROM {dp.name}")
-            by = self.sizes.on(rt, self.pairs(i), dp.num_rows)
+            by = self.sizes.on(rt, pairs, dp.num_rows)
             old = (f"SELECT {cols_sql(keys)}, sum(_c) AS _c FROM (SELECT "
-                   f"{cols_sql(keys + ['_c'], 's')} FROM {self.pairs(i)} s SEMI JOIN {dp.name} t "
+                   f"{cols_sql(keys + ['_c'], 's')} FROM {pairs} s SEMI JOIN {dp.name} t "
                    f"ON {by}{exact}{within}) GROUP BY ALL")
             new = rt.keyed_table(
                 f"SELECT {cols_sql(keys, 'd')}, coalesce(o._c, 0) + d._c AS _c, "
                 f"coalesce(o._c, 0) > 0 AS _was, d.__h FROM {dp.name} d LEFT JOIN ({old}) o "
-                f"ON {nullsafe('d', 'o', keys)}", [self.pairs(i)], params)
-            self.sizes.delete(rt, self.pairs(i), dp, exact + also, params)
-            self.sizes.insert(rt, self.pairs(i), f"INSERT INTO {self.pairs(i)} SELECT "
+                f"ON {nullsafe('d', 'o', keys)}", [pairs], params)
+            self.sizes.delete(rt, pairs, dp, exact + also, params)
+            self.sizes.insert(rt, pairs, f"INSERT INTO {pairs} SELECT "
                               f"{cols_sql(keys + ['_c'])}, __h FROM {new.name} WHERE _c <> 0")
             counts[i] = (f"SELECT {self._gsel()}sum((_c > 0)::BIGINT - _was::BIGINT) "
                          f"AS _dd FROM {new.name}{self._group_by()}")
