@@ -450,8 +450,10 @@ class Bench:
 
 
 def template_dir(extra_vars: dict | None = None) -> Path:
-    """.bench/templates/<hash of the dbt project, its extra vars, the engine's state format>."""
+    """.bench/templates/<hash of the dbt project, its extra vars, the engine's state format and
+    storage>."""
     h = hashlib.sha256(json.dumps(extra_vars or {}, sort_keys=True).encode())
+    h.update((os.environ.get("EDDY_STATE_STORAGE") or "file").encode())
     for p in template_inputs():
         h.update(str(p.relative_to(ROOT)).encode() + p.read_bytes())
     return ROOT / ".bench" / "templates" / h.hexdigest()[:16]
@@ -494,8 +496,13 @@ def parse_args(argv=None):
     ap.add_argument("--no-template", dest="template", action="store_false",
                     help="always run `dbt run` (default: reuse the engine state a previous run "
                          "kept in .bench/templates/ for the same dbt project)")
+    ap.add_argument("--state-storage", choices=["file", "memory"],
+                    default=os.environ.get("EDDY_STATE_STORAGE") or "file",
+                    help="the engine's state in a DuckDB file with its write-ahead log, or in "
+                         "memory with snapshots (EDDY_STATE_STORAGE; eddy.storage.snapshots)")
     ap.add_argument("--json", type=Path, default=ROOT / ".bench" / "latest.json")
     args = ap.parse_args(argv)
+    os.environ["EDDY_STATE_STORAGE"] = args.state_storage   # the engine's process inherits it
     quick = args.quick
     # Sized for this 2-core machine, where the engine absorbs about 13,000-18,000 events/s with
     # every mart maintained (session 5): the 10x catch-up must finish within --timeout (the issue's 1,000,000

@@ -91,11 +91,12 @@ def project_hash() -> str:
 
 
 def build_template(dest: Path) -> None:
-    """`dbt run` of the whole project against an in-process engine with idle sources."""
+    """`dbt run` of the whole project against an in-process engine with idle sources; a state
+    file, which an engine with its state in memory imports (eddy.storage.snapshots)."""
     from eddy.pgwire.server import PgServer
 
     work = Path(tempfile.mkdtemp(prefix="profile-dbt-"))
-    engine = Engine(work / "data", tick_interval=0.05)
+    engine = Engine(work / "data", tick_interval=0.05, storage="file")
     engine.register_connector(IdleKafka())
     engine.start()
     loop = asyncio.new_event_loop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import click
 
@@ -28,6 +29,10 @@ def main(log_level: str) -> None:
               show_default=True, help="Port to listen on (0: any free port).")
 @click.option("--data-dir", default=".stack/eddy", envvar="EDDY_DATA_DIR", show_envvar=True,
               show_default=True, help="Directory of the state database.")
+@click.option("--state-storage", type=click.Choice(["file", "memory"]), default="file",
+              envvar="EDDY_STATE_STORAGE", show_envvar=True, show_default=True,
+              help="The state in a DuckDB file with its write-ahead log, or in memory made "
+                   "durable by snapshots (EDDY_SNAPSHOT_INTERVAL, EDDY_VACUUM_INTERVAL).")
 @click.option("--tick-interval", default=0.1, type=float, envvar="EDDY_TICK_INTERVAL",
               show_envvar=True, show_default=True, help="Seconds between ticks.")
 @click.option("--password", default=None, envvar="EDDY_PASSWORD", show_envvar=True,
@@ -42,12 +47,14 @@ def main(log_level: str) -> None:
               show_envvar=True, show_default=True,
               help="Seconds SIGTERM waits for a running tick; after that the tick is abandoned "
                    "(uncommitted; its input is read again after a restart).")
-def serve(host: str, port: int, data_dir: str, tick_interval: float, password: str | None,
-          auth_method: str, metrics_port: int, shutdown_grace: float) -> None:
+def serve(host: str, port: int, data_dir: str, state_storage: str, tick_interval: float,
+          password: str | None, auth_method: str, metrics_port: int,
+          shutdown_grace: float) -> None:
     """Run the engine and serve it over the PostgreSQL protocol. SIGTERM or Ctrl-C stops it:
     no new connections, sessions closed, the engine closed (a second signal: at once)."""
     if password is None and host not in ("127.0.0.1", "localhost", "::1"):
         raise click.UsageError("without --password, eddy only listens on loopback")
+    os.environ["EDDY_STATE_STORAGE"] = state_storage    # read by eddy.storage.state
     from eddy.malloc_tuning import restart_with_tunables
     restart_with_tunables()     # once, before anything is loaded or opened
     from eddy.server import serve as run

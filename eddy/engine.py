@@ -41,6 +41,7 @@ TICK_THREAD = "eddy-ticks"  # the name of the tick loop's thread (eddy.server wa
 # load, once it passes eddy.storage.state.CHECKPOINT_THRESHOLD (StateDB.fold_bytes).
 IDLE_CHECKPOINT_BYTES = 64 << 20
 IDLE_CHECKPOINT_AFTER_S = 1.0
+IDLE_VACUUM_AFTER_S = 10.0    # the state in memory: at most one idle checkpoint in this many s
 
 
 def wall_ms() -> int:
@@ -48,12 +49,15 @@ def wall_ms() -> int:
 
 
 class Engine:
-    """The embedded streaming engine. `data_dir=None` keeps everything in memory."""
+    """The embedded streaming engine. `data_dir=None` keeps everything in memory, and nothing
+    once closed; `storage`: where a data dir's state lives (eddy.storage.state.STORAGES, by
+    default EDDY_STATE_STORAGE's)."""
 
-    def __init__(self, data_dir: str | Path | None, tick_interval: float | None = 0.1):
+    def __init__(self, data_dir: str | Path | None, tick_interval: float | None = 0.1,
+                 storage: str | None = None):
         self.data_dir = data_dir
         self.tick_interval = tick_interval
-        self.state = StateDB(data_dir)
+        self.state = StateDB(data_dir, storage)
         self.catalog = Catalog(self.state.load_catalog())
         ts = self.state.get_meta("last_ts", 0)
         # (ts of the last tick that committed data, ts of the last tick): one tuple, replaced
@@ -83,6 +87,7 @@ class Engine:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._busy_at = time.monotonic()       # when the last tick had writes or batches
+        self._folded_at = time.monotonic()     # when the last checkpoint ended
         self.indexes = IndexPolicy(self.state)   # keyed state indexes off under load
         self._tick_rows = 0                     # source rows of the ticks since the last policy call
         self._tick_wanted: set[str] = set()     # tables whose lookups suited their index, same
@@ -131,6 +136,8 @@ class Engine:
         """Start the background tick loop (no-op when tick_interval is None)."""
         if self.tick_interval is None or self._thread is not None:
             return
+        if self.state.snapshots is not None:
+            self.state.snapshots.start()
         self._thread = threading.Thread(target=self._loop, name=TICK_THREAD, daemon=True)
         self._thread.start()
 
@@ -174,10 +181,17 @@ class Engine:
 
     def _fold_if_due(self) -> None:
         """Checkpoint while nothing arrives (`_idle`), so that the fold rarely lands under
-        load; under load, once the WAL passes the state's fold size, between two ticks."""
+        load; under load, once the WAL passes the state's fold size, between two ticks. With
+        the state in memory there is no WAL, but deleted rows stay until a checkpoint: one
+        once a minute under load (`state.VACUUM_INTERVAL_S`), and when idle after data came."""
         idle = self._idle()
         wal = self.state.wal_bytes()
-        if wal < (IDLE_CHECKPOINT_BYTES if idle else self.state.fold_bytes):
+        if self.state.snapshots is not None:
+            since = time.monotonic() - self._folded_at
+            if self._busy_at < self._folded_at or since < (
+                    IDLE_VACUUM_AFTER_S if idle else self.state.vacuum_interval_s):
+                return
+        elif wal < (IDLE_CHECKPOINT_BYTES if idle else self.state.fold_bytes):
             return
         with self.lock:
             if self.closed:
@@ -186,8 +200,10 @@ class Engine:
             if not self.state.checkpoint():
                 self._busy_at = time.monotonic()   # a reader's transaction was open: later
                 return
-            log.info("checkpoint (%s): folded %.0f MB of WAL in %.2f s", "idle" if idle else
-                     "under load", wal / 2**20, time.perf_counter() - started)
+            self._folded_at = time.monotonic()
+            log.info("checkpoint (%s): %s in %.2f s", "idle" if idle else "under load",
+                     f"folded {wal / 2**20:.0f} MB of WAL" if self.state.snapshots is None else
+                     "vacuumed the state in memory", time.perf_counter() - started)
 
     def close(self) -> None:
         """Stop the loop and connectors, checkpoint, release files."""
@@ -255,7 +271,8 @@ class Engine:
             self.refresh_system(txn.catalog)   # before the catalog readers bind against
             txn.publish()
             txn.after_commit()
-            return result
+        self.state.durable()      # a snapshot's time, outside the lock (state in memory)
+        return result
 
     def refresh_system(self, catalog: Catalog | None = None) -> None:
         """Rebuild the system relations (mz_catalog, pg_catalog, ...) if that module exists,
@@ -350,6 +367,7 @@ class Engine:
                     self._tick(None)
         if write.error is not None:
             raise write.error
+        self.state.durable()
         return write
 
     def tick(self, now_ms: int | None = None) -> int:

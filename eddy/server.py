@@ -112,7 +112,8 @@ async def serve(host: str, port: int, data_dir: str | Path | None, *,
         loop.add_signal_handler(sig, on_signal)
     try:
         await server.start()
-        print(f"eddy listening on {host}:{server.port} (data dir: {data_dir})", flush=True)
+        print(f"eddy listening on {host}:{server.port} (data dir: {data_dir}, state "
+              f"{'in memory' if engine.state.snapshots else 'in a file'})", flush=True)
         await stop.wait()
         log.info("shutting down")
     finally:

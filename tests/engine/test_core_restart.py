@@ -8,7 +8,19 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from eddy.engine import Engine
+from eddy.storage import state
+
+
+@pytest.fixture(params=["file", "memory"], autouse=True)
+def storage(request, monkeypatch):
+    """Each test with the state in a DuckDB file and held in memory with snapshots
+    (eddy.storage.snapshots), in this process and in the writer's."""
+    monkeypatch.setattr(state, "STORAGE", request.param)
+    monkeypatch.setenv("EDDY_STATE_STORAGE", request.param)
+    return request.param
 
 
 def test_clean_restart_keeps_catalog_tables_and_views(tmp_path):

@@ -147,14 +147,16 @@ def topic_state(bootstrap: str, topic: str, envelope: str) -> list[dict]:
 class EngineProcess:
     """`engine_proc.py` in a subprocess: an Engine with the Kafka connector over `data_dir`."""
 
-    def __init__(self, data_dir: Path, statements: list[str], bootstrap: str):
+    def __init__(self, data_dir: Path, statements: list[str], bootstrap: str,
+                 env: dict[str, str] | None = None):
         self.data_dir = Path(data_dir)
         self.statements = statements
         self.bootstrap = bootstrap
+        self.env = env or {}     # e.g. EDDY_STATE_STORAGE
         self.proc: subprocess.Popen | None = None
 
     def _spawn(self, mode: str, *args: str) -> subprocess.Popen:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
         return subprocess.Popen(
             [sys.executable, str(HERE / "engine_proc.py"), mode, str(self.data_dir),
              json.dumps(self.statements), *args],
