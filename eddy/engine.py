@@ -189,7 +189,8 @@ class Engine:
         if self.state.snapshots is not None:
             since = time.monotonic() - self._folded_at
             if self._busy_at < self._folded_at or since < (
-                    IDLE_VACUUM_AFTER_S if idle else self.state.vacuum_interval_s):
+                    IDLE_VACUUM_AFTER_S if idle else self.state.vacuum_interval_s) \
+                    or self.state.snapshots.running:    # it would reclaim nothing: after it
                 return
         elif wal < (IDLE_CHECKPOINT_BYTES if idle else self.state.fold_bytes):
             return

@@ -21,7 +21,7 @@ Relations (live views, see `eddy.catalog.status`):
 - `mz_internal.eddy_engine_statistics`: one row: ticks, last tick and recent tick durations,
   ingest batches and rows waiting for a tick (backpressure), resident memory, DuckDB's memory
   and its limit, and the database file's blocks in use and its write-ahead log not yet folded
-  into it.
+  into it; with the state in memory, the last snapshot's end, seconds and bytes.
 - `mz_internal.eddy_memory_usage`: DuckDB's memory by what holds it (`duckdb_memory()`: base
   tables, ART indexes, hash tables, ...), and what each has spilled to temporary files.
 """
@@ -52,7 +52,7 @@ RELATIONS: dict[tuple[str, str], str] = {
         "ticks:i last_tick_at:z last_tick_seconds:d tick_seconds_p50:d tick_seconds_p99:d "
         "tick_seconds_max:d ingest_batches_waiting:i ingest_rows_waiting:i "
         "resident_memory_bytes:i duckdb_memory_bytes:i duckdb_memory_limit_bytes:i wal_bytes:i "
-        "database_bytes:i",
+        "database_bytes:i snapshot_at:z snapshot_seconds:d snapshot_bytes:i",
     ("mz_internal", "eddy_memory_usage"): "tag:t memory_bytes:i temporary_bytes:i",
 }
 
@@ -248,7 +248,17 @@ class LagTracker:
                 "resident_memory_bytes": rss_bytes(),
                 "duckdb_memory_bytes": sum(r["memory_bytes"] for r in memory_usage(engine)),
                 "duckdb_memory_limit_bytes": engine.state.memory_limit_bytes,
-                "wal_bytes": engine.state.wal_bytes(), "database_bytes": database_bytes(engine)}
+                "wal_bytes": engine.state.wal_bytes(), "database_bytes": database_bytes(engine),
+                **snapshot_figures(engine)}
+
+
+def snapshot_figures(engine) -> dict:
+    """The last snapshot of a state held in memory (eddy.storage.snapshots): when it was
+    installed, how long it took, its size; None in file storage or before the first."""
+    snaps = engine.state.snapshots
+    return {"snapshot_at": snaps.last_at_ms if snaps else None,
+            "snapshot_seconds": snaps.last_seconds if snaps else None,
+            "snapshot_bytes": snaps.last_bytes if snaps else None}
 
 
 def _read(engine, sql: str) -> list[tuple]:

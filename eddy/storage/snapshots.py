@@ -68,9 +68,11 @@ class Snapshots:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._taken_ts: str | None = None  # the last snapshot's meta last_ts (changed since?)
+        self._running = 0                 # snapshots being taken now
         self.taken = 0
-        self.last_seconds = 0.0
-        self.last_bytes = 0
+        self.last_seconds: float | None = None   # the last one installed: its time, size, end
+        self.last_bytes: int | None = None
+        self.last_at_ms: int | None = None
 
     # -- restore -------------------------------------------------------------------------
     def restore(self, legacy_file: Path | None = None) -> str | None:
@@ -107,7 +109,21 @@ class Snapshots:
         one was installed meanwhile (this one is then dropped)."""
         with self._lock:
             self._seq += 1
+            self._running += 1
             seq = self._seq
+        try:
+            return self._take(seq)
+        finally:
+            with self._lock:
+                self._running -= 1
+
+    @property
+    def running(self) -> bool:
+        """A snapshot is being taken: its transaction keeps every row it may read, so a
+        checkpoint now would reclaim nothing."""
+        return self._running > 0
+
+    def _take(self, seq: int) -> bool:
         tmp = self.path.with_name(f"{self.path.name}.{seq}.tmp")
         started = time.perf_counter()
         cur = self.conn.cursor()
@@ -141,6 +157,7 @@ class Snapshots:
             self.taken += 1
             self.last_seconds = time.perf_counter() - started
             self.last_bytes = self.path.stat().st_size
+            self.last_at_ms = int(time.time() * 1000)
         log.info("snapshot %d: %.0f MB in %.2f s", seq, self.last_bytes / 2**20,
                  self.last_seconds)
         return True

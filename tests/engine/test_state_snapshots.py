@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from eddy.catalog import status
 from eddy.engine import Engine
 from eddy.storage import snapshots as snapshots_mod
 from eddy.storage import state
@@ -192,4 +193,39 @@ def test_checkpoints_reclaim_deleted_rows_in_memory(tmp_path, memory, monkeypatc
         sizes.append(used())
     assert rows(e, "SELECT count(*) FROM latest") == [(n,)]
     assert sizes[-1] < 1.3 * sizes[1], f"deleted rows kept: {sizes}"
+    e.close()
+
+
+def test_the_last_snapshot_is_in_the_engine_statistics(tmp_path, monkeypatch):
+    query = ("SELECT snapshot_at, snapshot_seconds, snapshot_bytes "
+             "FROM mz_internal.eddy_engine_statistics")
+    e = Engine(tmp_path / "file", tick_interval=None, storage="file")
+    status.attach(e)        # as `eddy serve` does (eddy.metrics)
+    assert rows(e, query) == [(None, None, None)]
+    e.close()
+    e = Engine(tmp_path / "memory", tick_interval=None, storage="memory")
+    status.attach(e)
+    e.session().execute("CREATE TABLE t (a int)")
+    (at, seconds, size), = rows(e, query)
+    assert at is not None and 0 < seconds < 30
+    assert size == (tmp_path / "memory" / SNAPSHOT_FILE).stat().st_size
+    e.close()
+
+
+def test_no_checkpoint_while_a_snapshot_is_taken(tmp_path, memory, monkeypatch):
+    """A snapshot's transaction keeps every row it may read: a checkpoint then reclaims
+    nothing (in the marts bench: 0.04 s during an 83 s snapshot, 4.36 s at the next)."""
+    e = Engine(tmp_path, tick_interval=None)
+    s = e.session()
+    s.execute("CREATE TABLE t (a int)")
+    e.state.vacuum_interval_s = 0.0
+    folds = []
+    monkeypatch.setattr(e.state, "checkpoint", lambda: folds.append(1) or True)
+    s.execute("INSERT INTO t VALUES (1)")
+    e.state.snapshots._running += 1
+    e._fold_if_due()
+    assert folds == []
+    e.state.snapshots._running -= 1
+    e._fold_if_due()
+    assert folds == [1]
     e.close()
