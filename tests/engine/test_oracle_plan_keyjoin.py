@@ -63,6 +63,10 @@ def test_logins_shape_is_one_keyed_recompute():
     assert plan.count("Keyed recompute") == 1, plan
     assert "4 relations left-joined on one key" in plan, plan
     assert "Recompute and diff" not in plan, plan
+    # the key set (a union of two later items' keys) is made from their rows per key: no
+    # state of its own (it was a set count and an arrangement, 9 statements a tick)
+    assert "a union of 2 of the others' keys" in plan, plan
+    assert "Set count" not in plan and plan.count("state u") == 4, plan   # recompute, 2 first rows, marked
 
 
 def test_join_off_the_key_is_not_fused():
