@@ -16,6 +16,8 @@ Metric names (labels in braces):
 - `eddy_view_step_seconds_total`, `eddy_view_state_rows`, `eddy_view_freshness_seconds`,
   `eddy_view_errored` {object_id, view};
 - `eddy_wallclock_lag_seconds` {object_id, object, kind} (as `mz_wallclock_global_lag`);
+- with the state in memory: `eddy_snapshot_age_seconds`, `eddy_snapshot_duration_seconds`,
+  `eddy_snapshot_bytes` (the last snapshot);
 - `process_resident_memory_bytes` and the rest of the process collector.
 """
 
@@ -53,6 +55,7 @@ class EngineCollector:
         yield from self._sources(engine)
         yield from self._ticks()
         yield from self._views(engine)
+        yield from self._snapshot(engine)
 
     def _sources(self, engine):
         src = ["source_id", "source"]
@@ -105,6 +108,24 @@ class EngineCollector:
                                      "Duration of ticks that committed data.")
         hist.add_metric([], [(_le(b), n) for b, n in buckets], total)
         yield hist
+
+    @staticmethod
+    def _snapshot(engine):
+        """The last snapshot of a state held in memory (eddy.storage.snapshots), once taken."""
+        figures = lagmod.snapshot_figures(engine)
+        if figures["snapshot_at"] is None:
+            return
+        for name, text, value in (
+                ("eddy_snapshot_age_seconds", "Seconds since the last snapshot was installed "
+                 "(what a crash would re-read from Kafka, at least).",
+                 (lagmod.wall_ms() - figures["snapshot_at"]) / 1000.0),
+                ("eddy_snapshot_duration_seconds", "Time the last snapshot took.",
+                 figures["snapshot_seconds"]),
+                ("eddy_snapshot_bytes", "Size of the last snapshot's file.",
+                 figures["snapshot_bytes"])):
+            fam = GaugeMetricFamily(name, text)
+            fam.add_metric([], value)
+            yield fam
 
     def _views(self, engine):
         labels = ["object_id", "view"]

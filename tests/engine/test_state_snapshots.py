@@ -14,6 +14,7 @@ import pytest
 
 from eddy.catalog import status
 from eddy.engine import Engine
+from eddy.metrics import EngineCollector
 from eddy.storage import snapshots as snapshots_mod
 from eddy.storage import state
 from eddy.storage.snapshots import LOCK_FILE, SNAPSHOT_FILE
@@ -196,12 +197,13 @@ def test_checkpoints_reclaim_deleted_rows_in_memory(tmp_path, memory, monkeypatc
     e.close()
 
 
-def test_the_last_snapshot_is_in_the_engine_statistics(tmp_path, monkeypatch):
+def test_the_last_snapshot_is_in_the_statistics_and_metrics(tmp_path, monkeypatch):
     query = ("SELECT snapshot_at, snapshot_seconds, snapshot_bytes "
              "FROM mz_internal.eddy_engine_statistics")
     e = Engine(tmp_path / "file", tick_interval=None, storage="file")
     status.attach(e)        # as `eddy serve` does (eddy.metrics)
     assert rows(e, query) == [(None, None, None)]
+    assert not [f.name for f in EngineCollector(e).collect() if "snapshot" in f.name]
     e.close()
     e = Engine(tmp_path / "memory", tick_interval=None, storage="memory")
     status.attach(e)
@@ -209,6 +211,10 @@ def test_the_last_snapshot_is_in_the_engine_statistics(tmp_path, monkeypatch):
     (at, seconds, size), = rows(e, query)
     assert at is not None and 0 < seconds < 30
     assert size == (tmp_path / "memory" / SNAPSHOT_FILE).stat().st_size
+    metrics = {f.name: f.samples[0].value for f in EngineCollector(e).collect()
+               if "snapshot" in f.name}
+    assert metrics["eddy_snapshot_bytes"] == size
+    assert 0 <= metrics["eddy_snapshot_age_seconds"] < 30
     e.close()
 
 
