@@ -39,6 +39,7 @@ import duckdb
 log = logging.getLogger("eddy.storage")
 SNAPSHOT_FILE = "eddy.snapshot"
 LOCK_FILE = "eddy.lock"
+IMPORTED = ".imported"    # suffix of a file-mode state file once imported
 # Seconds between background snapshots (when the state changed); EDDY_SNAPSHOT_INTERVAL overrides.
 INTERVAL_S = float(os.environ.get("EDDY_SNAPSHOT_INTERVAL") or 300)
 BACKGROUND_NICE = 19
@@ -101,6 +102,9 @@ class Snapshots:
                  Path(source).stat().st_size / 2**20, time.perf_counter() - started)
         if source != self.path:
             self.take()      # from now on the data dir's state is the snapshot
+            for done in (Path(source), Path(f"{source}.wal")):   # not to be opened again
+                if done.exists():
+                    done.rename(done.with_name(done.name + IMPORTED))
         return str(source)
 
     # -- taking ----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import duckdb
 
 from eddy.catalog.objects import CatalogObject
 from eddy.sql.functions import install as install_sql_functions
-from eddy.storage.snapshots import Snapshots
+from eddy.storage.snapshots import SNAPSHOT_FILE, Snapshots
 
 log = logging.getLogger("eddy.storage")
 SCHEMA = "_eddy"
@@ -133,6 +133,10 @@ class StateDB:
             Path(data_dir).mkdir(parents=True, exist_ok=True)
             if storage == "file":
                 self.path = str(Path(data_dir) / FILE_NAME)
+                if (Path(data_dir) / SNAPSHOT_FILE).exists() and not Path(self.path).exists():
+                    raise ValueError(f"{data_dir} holds the state of an engine that kept it in "
+                                     "memory (eddy.snapshot): start it with --state-storage "
+                                     "memory (EDDY_STATE_STORAGE=memory)")
         self.conn = duckdb.connect(self.path or ":memory:",
                                    config={"storage_compatibility_version": STORAGE_VERSION})
         self.conn.execute("SET GLOBAL TimeZone = 'UTC'")

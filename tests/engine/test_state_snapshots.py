@@ -59,6 +59,8 @@ def test_a_file_state_dir_is_imported_then_snapshots_take_over(tmp_path, monkeyp
     monkeypatch.setattr(state, "STORAGE", "memory")
     e = Engine(tmp_path, tick_interval=None)
     assert e.state.path is None and (tmp_path / SNAPSHOT_FILE).exists()
+    # the file is kept, renamed: a file-mode start would find a stale state in it
+    assert not (tmp_path / "eddy.duckdb").exists() and (tmp_path / "eddy.duckdb.imported").exists()
     assert rows(e, "SELECT n, s FROM mv") == [(2, 3)]
     e.session().execute("INSERT INTO t VALUES (3)")
     with pytest.raises(RuntimeError, match="another engine"):
@@ -68,6 +70,8 @@ def test_a_file_state_dir_is_imported_then_snapshots_take_over(tmp_path, monkeyp
     assert rows(e, "SELECT n, s FROM mv") == [(3, 6)]
     assert rows(e, "SELECT a FROM t") == [(1,), (2,), (3,)]
     e.close()
+    with pytest.raises(ValueError, match="--state-storage memory"):
+        Engine(tmp_path, tick_interval=None, storage="file")     # not an empty engine
 
 
 def test_each_snapshot_is_one_committed_tick(tmp_path, memory):
