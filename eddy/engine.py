@@ -186,13 +186,9 @@ class Engine:
         once a minute under load (`state.VACUUM_INTERVAL_S`), and when idle after data came."""
         idle = self._idle()
         wal = self.state.wal_bytes()
-        if self.state.snapshots is not None:
-            since = time.monotonic() - self._folded_at
-            if self._busy_at < self._folded_at or since < (
-                    IDLE_VACUUM_AFTER_S if idle else self.state.vacuum_interval_s) \
-                    or self.state.snapshots.running:    # it would reclaim nothing: after it
-                return
-        elif wal < (IDLE_CHECKPOINT_BYTES if idle else self.state.fold_bytes):
+        due = self._vacuum_due(idle) if self.state.snapshots is not None else \
+            wal >= (IDLE_CHECKPOINT_BYTES if idle else self.state.fold_bytes)
+        if not due:
             return
         with self.lock:
             if self.closed:
@@ -205,6 +201,13 @@ class Engine:
             log.info("checkpoint (%s): %s in %.2f s", "idle" if idle else "under load",
                      f"folded {wal / 2**20:.0f} MB of WAL" if self.state.snapshots is None else
                      "vacuumed the state in memory", time.perf_counter() - started)
+
+    def _vacuum_due(self, idle: bool) -> bool:
+        """The state in memory: data came since the last checkpoint, the interval has passed,
+        and no snapshot is being taken (its transaction would keep every deleted row)."""
+        wait = IDLE_VACUUM_AFTER_S if idle else self.state.vacuum_interval_s
+        return self._busy_at >= self._folded_at and not self.state.snapshots.running and \
+            time.monotonic() - self._folded_at >= wait
 
     def close(self) -> None:
         """Stop the loop and connectors, checkpoint, release files."""

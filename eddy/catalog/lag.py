@@ -256,9 +256,10 @@ def snapshot_figures(engine) -> dict:
     """The last snapshot of a state held in memory (eddy.storage.snapshots): when it was
     installed, how long it took, its size; None in file storage or before the first."""
     snaps = engine.state.snapshots
-    return {"snapshot_at": snaps.last_at_ms if snaps else None,
-            "snapshot_seconds": snaps.last_seconds if snaps else None,
-            "snapshot_bytes": snaps.last_bytes if snaps else None}
+    if snaps is None:
+        return dict.fromkeys(("snapshot_at", "snapshot_seconds", "snapshot_bytes"))
+    return {"snapshot_at": snaps.last_at_ms, "snapshot_seconds": snaps.last_seconds,
+            "snapshot_bytes": snaps.last_bytes}
 
 
 def _read(engine, sql: str) -> list[tuple]:

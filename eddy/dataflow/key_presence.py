@@ -4,10 +4,10 @@ A staging view's deduplication (first row per event id) asks, every tick, which 
 tick's thousands of new ids are stored already; nearly none are (the load generator sends 1%
 duplicates). So does a count(DISTINCT) of its (group, x) pairs (page views per minute's
 (minute, page, user): 598 of a tick's 13,181 were stored). DuckDB can only answer that by a
-hash join over a scan of the stored ids, whose cost grows with the state: 13,333 ids probed in 987,133 stored clicks took 19-24 ms a tick,
-of which ~11 ms only reading the key hashes. DuckDB has no cheaper way in: a scan reads the
-probed columns of every row, fetching 133 rows by rowid scans them all, and its ART index
-fetches a key in ~2-37 us (eddy.dataflow.keyed_state).
+hash join over a scan of the stored ids, whose cost grows with the state: 13,333 ids probed
+in 987,133 stored clicks took 19-24 ms a tick, of which ~11 ms only reading the key hashes.
+DuckDB has no cheaper way in: a scan reads the probed columns of every row, fetching 133 rows
+by rowid scans them all, and its ART index fetches a key in ~2-37 us (eddy.dataflow.keyed_state).
 
 `KeyHashes` keeps, in memory, a sorted array of (a superset of) the key hashes stored in a
 table: a change's hashes are looked up in it by binary search (13,333 in 1 M: ~3 ms) and only
