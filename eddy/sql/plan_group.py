@@ -29,7 +29,7 @@ def _plain(nodes: list) -> bool:
                                       or has_mz_now(n)) for n in nodes)
 
 
-def _grouped(item) -> exp.Select | None:
+def grouped_select(item) -> exp.Select | None:
     """The SELECT of a FROM item that is a plain grouped subquery: one FROM item, GROUP BY,
     no windows, DISTINCT, ORDER BY, LIMIT or subqueries; mz_now() only in WHERE."""
     if not isinstance(item, exp.Subquery) or item.args.get("lateral"):
@@ -53,7 +53,7 @@ def _grouped(item) -> exp.Select | None:
     return sel
 
 
-def _key_outputs(sel: exp.Select) -> dict[str, exp.Column]:
+def key_outputs(sel: exp.Select) -> dict[str, exp.Column]:
     """Output name -> group column, for the group columns the subquery outputs as they are."""
     groups = [g for g in sel.args["group"].expressions if isinstance(g, exp.Column)]
     out = {}
@@ -79,7 +79,7 @@ def _link(on, alias: str, outs: dict, keyed: dict[str, str]) -> str | None:
 
 def _keys(items: list[tuple[str, exp.Select]], joins: list) -> list[str] | None:
     """The key output column of each item (the first item's choice tried in turn)."""
-    outs = [_key_outputs(s) for _, s in items]
+    outs = [key_outputs(s) for _, s in items]
     for first in outs[0]:
         keyed = {items[0][0]: first}
         for (alias, _), out, join in zip(items[1:], outs[1:], joins, strict=True):
@@ -92,11 +92,14 @@ def _keys(items: list[tuple[str, exp.Select]], joins: list) -> list[str] | None:
     return None
 
 
-def narrow(node: Node, colmap: dict, sel: exp.Select, alias: str) -> Node:
-    """Only the columns of item `alias` that `sel` reads (its arrangement then stores no
-    others); also used by eddy.sql.plan_keyjoin."""
-    used = {colmap.get((c.table, c.name)) for c in sel.find_all(exp.Column)
-            if c.table == alias}
+def narrow(node: Node, colmap: dict, sel: exp.Expression, alias: str,
+           *more: tuple[dict, exp.Expression, str]) -> Node:
+    """Only the columns of item `alias` that `sel` reads, and those `more` readers of the
+    same node (colmap, expression, alias) read (its arrangement then stores no others); also
+    used by eddy.sql.plan_keyjoin and eddy.sql.plan_aggjoin."""
+    used = set()
+    for cmap, e, a in ((colmap, sel, alias), *more):
+        used |= {cmap.get((c.table, c.name)) for c in e.find_all(exp.Column) if c.table == a}
     keep = [c for c in node.cols if c in used]
     if not keep or len(keep) == len(node.cols):
         return node
@@ -120,7 +123,7 @@ def plan_grouped(planner, sel: exp.Select):
         return None
     items = []
     for item in [from_.this, *(j.this for j in joins)]:
-        sub = _grouped(item)
+        sub = grouped_select(item)
         if sub is None:
             return None
         items.append((item.alias_or_name, sub))
@@ -139,7 +142,7 @@ def plan_grouped(planner, sel: exp.Select):
         temporal = [c for c in where if has_mz_now(c)]
         if temporal:
             node = planner.temporal(node, [planner.rebind(c, colmap) for c in temporal])
-        group = _key_outputs(sub)[key]
+        group = key_outputs(sub)[key]
         kexprs.append([planner.render(planner.rebind(group, colmap),
                                       {"__in": planner.types(node)})])
         nodes.append(node)

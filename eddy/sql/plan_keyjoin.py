@@ -21,13 +21,13 @@ from eddy.sql.rewrites import conjuncts, has_mz_now
 from eddy.storage.state import q
 
 
-def _plain(nodes: list) -> bool:
+def plain_exprs(nodes: list) -> bool:
     """No subquery, window, aggregate or mz_now() in these expressions."""
     return not any(n is not None and (n.find(exp.Subquery, exp.Exists, exp.Select, exp.Window,
                                              exp.AggFunc) or has_mz_now(n)) for n in nodes)
 
 
-def _item(item) -> bool:
+def plain_item(item) -> bool:
     """A FROM item planned on its own: a relation or a non-lateral subquery."""
     return isinstance(item, exp.Table) or (
         isinstance(item, exp.Subquery) and not item.args.get("lateral"))
@@ -134,9 +134,11 @@ def plan_key_joins(planner, sel: exp.Select):
         return None
     items = [from_.this, *(j.this for j in joins)]
     aliases = [i.alias_or_name for i in items]
-    if not all(_item(i) for i in items) or len(set(aliases)) != len(aliases) or not all(aliases):
+    if not all(plain_item(i) for i in items) or len(set(aliases)) != len(aliases) or \
+            not all(aliases):
         return None
-    if not _plain([*sel.expressions, sel.args.get("where"), *(j.args["on"] for j in joins)]) or \
+    if not plain_exprs([*sel.expressions, sel.args.get("where"),
+                        *(j.args["on"] for j in joins)]) or \
             any(isinstance(e, exp.Star) or isinstance(e.unalias(), exp.Star) or
                 e.find(exp.Star) for e in sel.expressions):
         return None

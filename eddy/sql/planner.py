@@ -13,6 +13,7 @@ from eddy.dataflow.operators_keyed import KeyedRecompute
 from eddy.dataflow.temporal import TemporalFilter
 from eddy.errors import EddyError
 from eddy.sql import dialect
+from eddy.sql.plan_aggjoin import plan_agg_join
 from eddy.sql.plan_first import plan_first_row
 from eddy.sql.plan_fuse import plan_fused
 from eddy.sql.plan_group import plan_grouped
@@ -263,7 +264,8 @@ class Planner:
         if sel.args.get("with_"):
             raise Fallback("nested WITH")
         sel = exists_to_lateral(sel)
-        fused = plan_fused(self, sel) or plan_grouped(self, sel) or plan_key_joins(self, sel)
+        fused = plan_fused(self, sel) or plan_grouped(self, sel) or \
+            plan_key_joins(self, sel) or plan_agg_join(self, sel)
         if fused is not None:
             return fused
         from_ = sel.args.get("from_")

@@ -45,6 +45,10 @@ VIEWS = {
                                  "as n, count(distinct v) as dv from t1 group by k) a left "
                                  "join (select k, sum(v) as s, max(v) as mx from t1 "
                                  "where v > 100 group by k) b on a.k = b.k",
+    # int_risky_events' new-device logins: rows at their group's minimum (eddy.sql.plan_aggjoin)
+    "rows_at_group_minimum": "with lo as (select k, min(id) as id0 from t1 group by k) "
+                             "select t1.id, t1.k, t1.v from t1 join lo on t1.k = lo.k "
+                             "and t1.id = lo.id0",
     "cte_used_twice": "with per_k as (select k, count(*) as n, sum(v) as s from t1 group by k) "
                       "select a.k, a.n, b.s from per_k a join per_k b on a.k = b.k",
 }
