@@ -124,7 +124,11 @@ class TickContext:
         return name
 
     def rel(self, data: Rel | pa.Table) -> Rel:
-        return data if isinstance(data, Rel) else Rel(self, self.reg(data))
+        if isinstance(data, Rel):
+            return data
+        rel = Rel(self, self.reg(data))
+        rel._rows = data.num_rows     # known: no count(*) statement when asked
+        return rel
 
     def table(self, sql: str, params=None) -> Rel:
         """Run a query into a new tick-local relation."""
