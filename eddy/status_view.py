@@ -2,7 +2,8 @@
 
 It connects like any client (PostgreSQL protocol) and reads the `mz_internal` relations:
 sources (status, rates, consumer lag, dead letters, batches waiting), maintained views (lag
-behind the wall clock, rows in state, time per tick), and the engine's ticks and memory.
+behind the wall clock, rows in state, time per tick), the engine's ticks and memory, and its
+state's storage (the file and its WAL, or the last snapshot of a state held in memory).
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ select object_id, name, extract(epoch from freshness) as freshness_s, state_rows
 """
 ENGINE_SQL = """
 select ticks, last_tick_seconds, tick_seconds_p50, tick_seconds_p99, tick_seconds_max,
-       ingest_batches_waiting, ingest_rows_waiting, resident_memory_bytes
+       ingest_batches_waiting, ingest_rows_waiting, resident_memory_bytes,
+       database_bytes, wal_bytes, extract(epoch from now() - snapshot_at) as snapshot_age_s,
+       snapshot_seconds, snapshot_bytes
   from mz_internal.eddy_engine_statistics
 """
 
@@ -81,16 +84,25 @@ class Snapshot:
         for name in ("ticks", "last", "p50 (1 min)", "p99 (1 min)", "max (1 min)",
                      "batches waiting", "rows waiting", "memory"):
             ticks.add_column(name, justify="right")
+        state = Table(title="state", title_justify="left")
+        for name in ("database", "WAL", "last snapshot", "snapshot took", "snapshot size"):
+            state.add_column(name, justify="right")
         if self.engine is not None:
-            n, last, p50, p99, mx, batches, rows, rss = self.engine
+            n, last, p50, p99, mx, batches, rows, rss = self.engine[:8]
             ticks.add_row(_num(n, "{:,}"), _secs(last), _secs(p50), _secs(p99), _secs(mx),
-                          _num(batches, "{:,}"), _num(rows, "{:,}"),
-                          _num(None if rss is None else rss / 2**20, "{:,.0f} MB"))
-        return Group(f"[bold]{title}[/bold]", src, views, ticks)
+                          _num(batches, "{:,}"), _num(rows, "{:,}"), _mb(rss))
+            db, wal, age, took, size = self.engine[8:]
+            state.add_row(_mb(db), _mb(wal), "-" if age is None else f"{_secs(age)} ago",
+                          _secs(took), _mb(size))
+        return Group(f"[bold]{title}[/bold]", src, views, ticks, state)
 
 
 def _num(value, fmt: str) -> str:
     return "-" if value is None else fmt.format(value)
+
+
+def _mb(value) -> str:
+    return _num(None if value is None else value / 2**20, "{:,.0f} MB")
 
 
 def _secs(value) -> str:

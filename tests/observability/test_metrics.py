@@ -121,6 +121,35 @@ def test_metrics_parse_and_follow_a_view(served):
     assert out.returncode == 0, out.stderr
     print(out.stdout)
     assert "materialize.public.mv" in out.stdout and "ticks" in out.stdout
+    # the state's storage: a file, so no snapshot
+    assert re.search(r"state\s*\n", out.stdout) and "last snapshot" in out.stdout
+
+
+def _status_lines(eddy) -> list[str]:
+    out = subprocess.run([str(BIN / "eddy"), "status", "--port", str(eddy.port), "--once"],
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "COLUMNS": "200"})
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()
+
+
+def test_status_shows_the_last_snapshot_of_a_state_in_memory(tmp_path):
+    eddy = EddyProcess(tmp_path / "eddy", ["--state-storage", "memory"])
+    try:
+        with eddy.connect() as conn:
+            conn.execute("create table t (k int, v text)")   # returns once a snapshot holds it
+            conn.execute("insert into t select g, repeat('x', 100) from "
+                         "generate_series(1, 20000) g")
+            size = (tmp_path / "eddy" / "eddy.snapshot").stat().st_size
+        lines = _status_lines(eddy)
+    finally:
+        eddy.stop()
+    header = next(i for i, line in enumerate(lines) if "last snapshot" in line)
+    row = next(line for line in lines[header + 1:] if " ago" in line)
+    # "... | 0 ms ago | 35 ms | 2 MB |": its age, how long it took, its size
+    age, took, mb = re.search(r"([\d,.]+ m?s) ago\D+([\d,.]+ m?s)\D+([\d,]+) MB", row).groups()
+    assert int(mb.replace(",", "")) == round(size / 2**20), (row, size)
+    assert age.endswith("ms") or float(age.split()[0].replace(",", "")) < 60, row
 
 
 def test_metrics_port_zero_disables_and_busy_port_is_survived(tmp_path):
