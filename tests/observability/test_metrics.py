@@ -115,22 +115,20 @@ def test_metrics_parse_and_follow_a_view(served):
         assert engine_row[3] > 0
     if cols:  # mz_columns lists system relations on this build
         assert [c[1] for c in cols] == ["text", "interval", "timestamp with time zone"]
-    out = subprocess.run([str(BIN / "eddy"), "status", "--port", str(eddy.port), "--once"],
-                         capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "COLUMNS": "200"})
-    assert out.returncode == 0, out.stderr
-    print(out.stdout)
-    assert "materialize.public.mv" in out.stdout and "ticks" in out.stdout
+    text = _status_text(eddy)
+    print(text)
+    assert "materialize.public.mv" in text and "ticks" in text
     # the state's storage: a file, so no snapshot
-    assert re.search(r"state\s*\n", out.stdout) and "last snapshot" in out.stdout
+    assert re.search(r"state\s*\n", text) and "last snapshot" in text
 
 
-def _status_lines(eddy) -> list[str]:
+def _status_text(eddy) -> str:
+    """`eddy status --once` of a running engine, as a user's terminal shows it."""
     out = subprocess.run([str(BIN / "eddy"), "status", "--port", str(eddy.port), "--once"],
                          capture_output=True, text=True, timeout=60,
                          env={**os.environ, "COLUMNS": "200"})
     assert out.returncode == 0, out.stderr
-    return out.stdout.splitlines()
+    return out.stdout
 
 
 def test_status_shows_the_last_snapshot_of_a_state_in_memory(tmp_path):
@@ -141,7 +139,7 @@ def test_status_shows_the_last_snapshot_of_a_state_in_memory(tmp_path):
             conn.execute("insert into t select g, repeat('x', 100) from "
                          "generate_series(1, 20000) g")
             size = (tmp_path / "eddy" / "eddy.snapshot").stat().st_size
-        lines = _status_lines(eddy)
+        lines = _status_text(eddy).splitlines()
     finally:
         eddy.stop()
     header = next(i for i, line in enumerate(lines) if "last snapshot" in line)
