@@ -13,9 +13,12 @@ would use instead of CREATE ... AS (DELETE of a kept scratch table + prepared IN
 Measured on DuckDB 1.5.6 (session 25): prepared saves ~0.9 of ~3.3 ms only while the temporary
 catalog is as it was at the PREPARE; once a temp table is made or an Arrow batch registered
 (a tick does both ~100 times), every run is planned again and is slower than the plain query.
-A cache would need ticks that change no catalog: intermediate results in tables kept from tick
-to tick (DELETE + prepared INSERT instead of CREATE ... AS) and Arrow batches copied in without
-registering one (from_arrow() registers too). Not built; see the figures for what it would buy.
+A cache needs ticks that change no catalog: intermediate results in tables kept from tick to
+tick (DELETE + prepared INSERT instead of CREATE ... AS) and Arrow batches copied in by a
+replacement scan. Built so on branch `plan-cache` (session 25): at 13,000-event ticks of the
+marts the statements' time fell only 5% (221-246 against 239-262 ms a tick) and the ticks got
+slower (391-436 against 363-394 ms): the kept tables' DELETEs and the deleted rows they keep
+until a checkpoint cost what planning saved. Not merged.
 
     .venv/bin/python bench/prepared_plans.py [--runs 60]
 """
