@@ -19,6 +19,8 @@ of session 15: RSS right after folds +18% from minute 3 to 9 while DuckDB's memo
 limit, then flat to minute 29). When DuckDB never gets there, the report says so. Each minute
 also shows DuckDB's own memory, what it spilled to temporary files, and the database file's and
 WAL's sizes.
+With the state in memory (`--state-storage memory`) there is no WAL and no fold to wait for:
+the warm-up is the 2 minutes (or a third) alone.
 """
 
 from __future__ import annotations
@@ -84,9 +86,11 @@ def verdict(samples: list[dict], seconds: float, rate: float) -> dict:
     """The memory verdict over a soak's minute samples (see the module): the warm-up's end,
     the two samples compared, the RSS growth between them, whether the engine kept up."""
     detail: dict = {}
-    # a fold: a sample whose WAL is smaller than the one before
+    # a fold: a sample whose WAL is smaller than the one before. The state in memory
+    # (--state-storage memory) has no WAL and no folds: no cycle to wait for
     folds = [i for i in range(1, len(samples)) if samples[i]["wal_mb"] < samples[i - 1]["wal_mb"]]
-    folded = folds[0] if folds else len(samples)
+    no_wal = bool(samples) and not any(s["wal_mb"] for s in samples)
+    folded = folds[0] if folds else (0 if no_wal else len(samples))
     cached = filled(samples)
     detail["duckdb_filled_minute"] = samples[cached]["minute"] if cached is not None else None
     after = [s for i, s in enumerate(samples)

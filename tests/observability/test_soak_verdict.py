@@ -46,6 +46,22 @@ def test_a_cache_that_never_fills_leaves_the_warm_up_as_it_was():
     assert got["rss_compared"]["minutes"] == [3.0, 11.0] and not got["flat"]   # +19.6%
 
 
+def test_a_state_in_memory_is_judged_without_folds():
+    """No WAL, no folds (--state-storage memory): the first and last samples after the warm-up
+    compare. The memory soak of session 25 (10,000 events/s): RSS by minute, growing with the
+    raw messages the sources keep."""
+    rss = [574, 1378, 1457, 1678, 1905, 3803, 2710, 2867, 3055, 3194]
+    rows = [{"minute": m + 0.2, "rss_mb": r, "duckdb_mb": r * 0.7, "duckdb_limit_mb": 19_251,
+             "wal_mb": 0, "lag_messages": 15_000} for m, r in enumerate(rss)]
+    got = marts_soak.verdict(rows, seconds=600, rate=10_000)
+    assert got["rss_compared"] == {"how": "first and last after the warm-up",
+                                   "minutes": [2.2, 9.2]}
+    assert got["kept_up"] and not got["flat"]
+    assert abs(got["rss_growth"] - (3194 - 1457) / 1457) < 1e-9
+    flat = [dict(r, rss_mb=1500) for r in rows]
+    assert marts_soak.verdict(flat, seconds=600, rate=10_000)["flat"]
+
+
 def test_an_engine_falling_behind_is_not_flat():
     rows = samples(RSS, DUCK)
     for i, row in enumerate(rows):
