@@ -131,8 +131,10 @@ def _status_text(eddy) -> str:
     return out.stdout
 
 
-def test_status_shows_the_last_snapshot_of_a_state_in_memory(tmp_path):
-    eddy = EddyProcess(tmp_path / "eddy", ["--state-storage", "memory"])
+def test_status_and_dashboard_show_the_last_snapshot_of_a_state_in_memory(tmp_path):
+    port = free_port()
+    eddy = EddyProcess(tmp_path / "eddy", ["--state-storage", "memory",
+                                           "--metrics-port", str(port)])
     try:
         with eddy.connect() as conn:
             conn.execute("create table t (k int, v text)")   # returns once a snapshot holds it
@@ -140,6 +142,9 @@ def test_status_shows_the_last_snapshot_of_a_state_in_memory(tmp_path):
                          "generate_series(1, 20000) g")
             size = (tmp_path / "eddy" / "eddy.snapshot").stat().st_size
         lines = _status_text(eddy).splitlines()
+        fams = scrape(port)
+        assert value(fams, "eddy_snapshot_bytes") == size
+        _check_dashboard(fams, in_memory=True)
     finally:
         eddy.stop()
     header = next(i for i, line in enumerate(lines) if "last snapshot" in line)
@@ -239,18 +244,24 @@ def test_lag_and_freshness_move_under_load_and_return(kafka_bootstrap, served):
         delete_topics(kafka_bootstrap, names)
 
 
-def _check_dashboard(fams) -> None:
-    """Every metric a Grafana panel queries is exposed (families are listed even when empty)."""
+def _check_dashboard(fams, in_memory: bool = False) -> None:
+    """Every metric a Grafana panel queries is exposed (families are listed even when empty);
+    the snapshots' panel's only with the state in memory (`in_memory`: only that panel)."""
     exposed = set(fams) | {s.name for samples in fams.values() for s in samples}
     exposed |= {f"{name}_{suffix}" for name in fams for suffix in ("total", "bucket", "sum",
                                                                      "count")}
     dash = json.loads(GRAFANA.read_text())
     assert dash["panels"]
+    checked = 0
     for panel in dash["panels"]:
         exprs = [t["expr"] for t in panel["targets"]]
         names = {m for e in exprs for m in re.findall(r"\b(?:eddy|process)_[a-z_]+", e)}
         assert names, panel["title"]
+        if all(n.startswith("eddy_snapshot_") for n in names) != in_memory:
+            continue
         assert names <= exposed, (panel["title"], names - exposed)
+        checked += 1
+    assert checked
 
 
 def _bulk_write(eddy, rows: int) -> None:
