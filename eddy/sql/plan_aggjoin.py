@@ -54,7 +54,7 @@ def _shape(sel: exp.Select):
     if not all(plain_item(i) for i in items) or not all(aliases) or aliases[0] == aliases[1]:
         return None
     if not plain_exprs([*sel.expressions, sel.args.get("where"), join.args["on"]]) or \
-            any(e.find(exp.Star) or isinstance(e, exp.Star) for e in sel.expressions):
+            any(e.find(exp.Star) for e in sel.expressions):     # find() includes e itself
         return None
     grouped = [grouped_select(i) is not None for i in items]
     if grouped.count(True) != 1:
@@ -93,10 +93,11 @@ def plan_agg_join(planner, sel: exp.Select):
             ynode = planner.temporal(ynode, [planner.rebind(c, ymap) for c in temporal])
     if any((rel, a) not in xmap for a, _ in pairs):
         return None
-    xtypes, ytypes = {"__in": planner.types(xnode)}, {"__in": planner.types(ynode)}
-    xkeys = [planner.render(planner.rebind(exp.column(a, table=rel), xmap), xtypes)
+    xtypes = planner.types(xnode)
+    ytypes = xtypes if ynode is xnode else planner.types(ynode)
+    xkeys = [planner.render(planner.rebind(exp.column(a, table=rel), xmap), {"__in": xtypes})
              for a, _ in pairs]
-    ykeys = [planner.render(planner.rebind(outs[b], ymap), ytypes) for _, b in pairs]
+    ykeys = [planner.render(planner.rebind(outs[b], ymap), {"__in": ytypes}) for _, b in pairs]
     shared = shared and xkeys == ykeys
     names_of = {x: "__in0", g: "__in0" if shared else "__in1"}
     body = sel.copy()
@@ -129,7 +130,8 @@ def plan_agg_join(planner, sel: exp.Select):
              + [exp.alias_(e.unalias().copy(), f"_c{i}", quoted=True)
                 for i, e in enumerate(body.expressions)])
     nodes, kexprs = ([xnode], [xkeys]) if shared else ([xnode, ynode], [xkeys, ykeys])
-    body_sql = planner.render(body, {f"__in{i}": planner.types(n) for i, n in enumerate(nodes)})
+    body_sql = planner.render(body, {"__in0": xtypes} if shared else
+                              {"__in0": xtypes, "__in1": ytypes})
     what = "a relation joined with a GROUP BY on its key" + (
         " (the GROUP BY's input, read once)" if shared else "")
     out = KeyedRecompute(nodes, kexprs, body_sql, [f"_c{i}" for i in range(len(names))], what)
